@@ -1,0 +1,1 @@
+"""Keys, genesis, blocks, committees and the staking ledger: the state CLP decisions change."""
