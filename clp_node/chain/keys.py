@@ -41,7 +41,9 @@ def is_address(value: object) -> bool:
 
 def address_bytes(address: str) -> bytes:
     if not is_address(address):
-        raise ValueError(f"malformed address {address!r}: want {ADDRESS_HEX_LEN} lowercase hex chars")
+        raise ValueError(
+            f"malformed address {address!r}: want {ADDRESS_HEX_LEN} lowercase hex chars"
+        )
     return bytes.fromhex(address)
 
 

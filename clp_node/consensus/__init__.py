@@ -1,1 +1,51 @@
-"""consensus."""
+"""BFT consensus (CLP_SPEC §8): a pure Tendermint core, its message types and a simulator."""
+
+from clp_node.consensus.core import (
+    Action,
+    Broadcast,
+    CoreStatus,
+    Decide,
+    Evidence,
+    ScheduleTimeout,
+    Step,
+    TendermintCore,
+    TimeoutConfig,
+    TimeoutKind,
+)
+from clp_node.consensus.types import (
+    CommitCertificate,
+    InvalidCertificate,
+    MalformedMessage,
+    Proposal,
+    ValidatorSet,
+    Vote,
+    VoteType,
+    decode_message,
+    encode_message,
+    proposal_sign_bytes,
+    vote_sign_bytes,
+)
+
+__all__ = [
+    "Action",
+    "Broadcast",
+    "CommitCertificate",
+    "CoreStatus",
+    "Decide",
+    "Evidence",
+    "InvalidCertificate",
+    "MalformedMessage",
+    "Proposal",
+    "ScheduleTimeout",
+    "Step",
+    "TendermintCore",
+    "TimeoutConfig",
+    "TimeoutKind",
+    "ValidatorSet",
+    "Vote",
+    "VoteType",
+    "decode_message",
+    "encode_message",
+    "proposal_sign_bytes",
+    "vote_sign_bytes",
+]

@@ -1,1 +1,1 @@
-"""cluster."""
+"""Clusters of validators: generating a testnet and running it on a backend."""

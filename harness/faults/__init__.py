@@ -1,1 +1,1 @@
-"""faults."""
+"""Fault injection: link faults through the Toxiproxy API, process faults, test hooks."""

@@ -1,0 +1,269 @@
+"""REST API of the node contract (CLP_SPEC §9) on aiohttp; errors are JSON with 4xx codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from clp_node.api.metrics import NodeMetrics
+from clp_node.api.openapi import OPENAPI
+from clp_node.chain.keys import is_address
+from clp_node.chain.state import ChainState
+from clp_node.clp.types import ResponseRejectReason, ValidatorStatus
+from clp_node.store.sqlite import BlockStore
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass
+class TestFaults:
+    """Faults no network can cause, switched on by the harness (CometBFT skews clocks so too)."""
+
+    __test__ = False  # not a pytest class
+
+    lazy: bool = False
+    clock_offset_ms: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class NodeApi(Protocol):
+    """What the REST layer needs from a running node."""
+
+    state: ChainState
+    store: BlockStore
+    metrics: NodeMetrics
+    faults: TestFaults | None
+    names: dict[str, str]
+
+    def submit_response(self, data: object) -> ResponseRejectReason | None: ...
+
+    def consensus_status(self) -> dict[str, Any]: ...
+
+
+def json_error(status: int, code: str, detail: str) -> web.Response:
+    return web.json_response({"error": code, "detail": detail}, status=status)
+
+
+@web.middleware
+async def errors_as_json(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.upper().replace(" ", "_")
+        return json_error(exc.status, code, exc.text or exc.reason)
+
+
+def _int_param(text: str, name: str) -> int:
+    if not text.isdigit() or len(text) > 19:
+        raise web.HTTPBadRequest(
+            text=json.dumps(
+                {"error": "BAD_REQUEST", "detail": f"{name} must be a non-negative integer"}
+            ),
+            content_type="application/json",
+        )
+    return int(text)
+
+
+class ApiServer:
+    def __init__(self, node: NodeApi) -> None:
+        self.node = node
+        self.app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY_BYTES)
+        r = self.app.router
+        r.add_get("/health", self.health)
+        r.add_get("/openapi.json", self.openapi)
+        r.add_get("/metrics", self.metrics)
+        r.add_get("/alpha/chain/head", self.head)
+        r.add_get("/alpha/chain/block/{height}", self.block)
+        r.add_get("/alpha/committee", self.committee)
+        r.add_get("/alpha/consensus/status", self.consensus)
+        r.add_get("/alpha/clp/status", self.clp_status)
+        r.add_get("/alpha/clp/validator/{address}", self.validator)
+        r.add_get("/alpha/clp/epoch/{epoch}", self.epoch)
+        r.add_post("/alpha/clp/response", self.post_response)
+        r.add_get("/admin/faults", self.get_faults)
+        r.add_post("/admin/faults", self.post_faults)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self, host: str, port: int) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # --- handlers -------------------------------------------------------------------------
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "height": self.node.state.height})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(OPENAPI)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        body = self.node.metrics.render()
+        return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+    async def head(self, request: web.Request) -> web.Response:
+        s = self.node.state
+        epoch = s.config.epoch_of(s.height) if s.height >= 1 else 0
+        return web.json_response({"height": s.height, "hash": s.head_hash.hex(), "epoch": epoch})
+
+    async def block(self, request: web.Request) -> web.Response:
+        height = _int_param(request.match_info["height"], "height")
+        stored = self.node.store.get(height) if height >= 1 else None
+        if stored is None:
+            return json_error(404, "NOT_FOUND", f"no finalized block at height {height}")
+        return web.json_response(
+            {
+                "height": height,
+                "block": stored.block,
+                "responses": stored.block.get("responses", []),
+                "certificate": stored.certificate,
+            }
+        )
+
+    async def committee(self, request: web.Request) -> web.Response:
+        s = self.node.state
+        raw = request.query.get("epoch")
+        epoch = s.current_epoch if raw is None else _int_param(raw, "epoch")
+        members = s.committee(epoch)
+        if members is None:
+            return json_error(404, "NOT_FOUND", f"committee of epoch {epoch} is not known yet")
+        return web.json_response(
+            {
+                "epoch": epoch,
+                "members": [
+                    {"address": a, "name": self.node.names.get(a, a[:8]), "stake": stake}
+                    for a, stake in sorted(members.items())
+                ],
+                "total_stake": sum(members.values()),
+            }
+        )
+
+    async def consensus(self, request: web.Request) -> web.Response:
+        return web.json_response(self.node.consensus_status())
+
+    async def clp_status(self, request: web.Request) -> web.Response:
+        s = self.node.state
+        last = s.epoch_results.get(max(s.epoch_results)) if s.epoch_results else None
+        return web.json_response(
+            {
+                "current_epoch": s.current_epoch,
+                "height": s.height,
+                "active_challenges": [c.to_json() for c in s.clp.open_challenges()],
+                "validator_statuses": {a: st.to_json() for a, st in s.clp.statuses().items()},
+                "last_epoch_result": last.to_json() if last else None,
+                "stakes": s.ledger.stakes(),
+                "burned": s.ledger.burned,
+            }
+        )
+
+    async def validator(self, request: web.Request) -> web.Response:
+        address = request.match_info["address"]
+        if not is_address(address):
+            return json_error(400, "BAD_ADDRESS", "an address is 40 lowercase hex characters")
+        s = self.node.state
+        if s.genesis.validator(address) is None:
+            return json_error(404, "NOT_FOUND", f"no validator {address}")
+        return web.json_response(validator_view(s, address))
+
+    async def epoch(self, request: web.Request) -> web.Response:
+        epoch = _int_param(request.match_info["epoch"], "epoch")
+        result = self.node.state.epoch_results.get(epoch)
+        if result is None:
+            return json_error(404, "NOT_FOUND", f"epoch {epoch} has not been evaluated yet")
+        return web.json_response(result.to_json())
+
+    async def post_response(self, request: web.Request) -> web.Response:
+        try:
+            data = json.loads(await request.read())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            self.node.metrics.responses_rejected.labels(reason="MALFORMED").inc()
+            return json_error(400, "MALFORMED", "the body is not JSON")
+        reason = self.node.submit_response(data)
+        if reason is not None:
+            return json_error(400, reason.value, f"response refused: {reason.value}")
+        return web.json_response({"accepted": True}, status=202)
+
+    async def get_faults(self, request: web.Request) -> web.Response:
+        faults = self.node.faults
+        if faults is None:
+            return json_error(
+                404, "HOOKS_DISABLED", "test hooks are disabled in this node's config"
+            )
+        return web.json_response(faults.to_json())
+
+    async def post_faults(self, request: web.Request) -> web.Response:
+        faults = self.node.faults
+        if faults is None:
+            return json_error(
+                404, "HOOKS_DISABLED", "test hooks are disabled in this node's config"
+            )
+        try:
+            data = json.loads(await request.read())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return json_error(400, "BAD_REQUEST", "the body is not JSON")
+        if not isinstance(data, dict):
+            return json_error(400, "BAD_REQUEST", "the body is a JSON object")
+        unknown = sorted(set(data) - {"lazy", "clock_offset_ms"})
+        if unknown:
+            return json_error(400, "BAD_REQUEST", f"unknown fault(s): {', '.join(unknown)}")
+        if "lazy" in data and not isinstance(data["lazy"], bool):
+            return json_error(400, "BAD_REQUEST", "lazy must be true or false")
+        offset = data.get("clock_offset_ms", faults.clock_offset_ms)
+        if not isinstance(offset, int) or isinstance(offset, bool) or abs(offset) > 3_600_000:
+            return json_error(400, "BAD_REQUEST", "clock_offset_ms must be an integer within 1 h")
+        faults.lazy = data.get("lazy", faults.lazy)
+        faults.clock_offset_ms = offset
+        return web.json_response(faults.to_json())
+
+
+def validator_view(s: ChainState, address: str) -> dict[str, Any]:
+    """The §9 validator record, from chain state only."""
+    st = s.clp.statuses().get(address)
+    committee = s.committee(s.current_epoch) or {}
+    last_outcome = None
+    for e in sorted(s.epoch_results, reverse=True):
+        last_outcome = next(
+            (o for o in s.epoch_results[e].validators if o.address == address), None
+        )
+        if last_outcome is not None:
+            break
+    ejected_at = s.ejected_at.get(address)
+    if ejected_at is not None:
+        status = ValidatorStatus.EJECTED.value
+    elif last_outcome is not None:
+        status = last_outcome.status.value
+    else:
+        status = ValidatorStatus.ACTIVE.value
+    return {
+        "address": address,
+        "response_rate": st.rate_bps if st else 10_000,
+        "challenges": st.challenges if st else 0,
+        "responses": st.responses if st else 0,
+        "consecutive_failures": st.consecutive_failures if st else 0,
+        "status": status,
+        "stake": s.ledger.stake(address),
+        "slashed_total": s.slashed_totals.get(address, 0),
+        "in_committee": address in committee,
+        "ejected_at_epoch": ejected_at,
+        "governance_weight_bps": last_outcome.governance_weight_bps if last_outcome else 10_000,
+    }

@@ -1,0 +1,335 @@
+"""The node's P2P transport: authenticated, framed, message-agnostic.
+
+Directed links: we send to peer j only over the connection we dial to j's configured
+endpoint, and we receive only on connections j dialled to us. The harness cuts the link
+i->j by disabling one proxy, so mixing directions would make partitions leak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from clp_node.chain.keys import ValidatorKey
+from clp_node.net.framing import (
+    DEFAULT_MAX_FRAME_BYTES,
+    KEEPALIVE_FRAME,
+    FrameError,
+    decode_payload,
+    encode_frame,
+    read_frame_bytes,
+)
+from clp_node.net.handshake import DEFAULT_HANDSHAKE_TIMEOUT, HandshakeError, listen_handshake
+from clp_node.net.peer import (
+    NetStats,
+    OutboundLink,
+    PeerInfo,
+    TransportSettings,
+    abort,
+    log_event,
+    set_nodelay,
+)
+
+OnMessage = Callable[[str, dict[str, Any]], None]
+
+_DEFAULT_LOGGER = logging.getLogger("clp_node.net")
+
+
+@dataclass
+class _Inbound:
+    peer: str
+    writer: asyncio.StreamWriter
+
+
+class P2PNetwork:
+    """Connections to and from the other validators; delivers each valid frame to on_message.
+
+    All methods must be called from the event loop's thread. ``on_message`` runs inline on
+    the receiving task, so it should be quick (e.g. put the message on a queue).
+    """
+
+    def __init__(
+        self,
+        key: ValidatorKey,
+        chain_id: str,
+        listen_host: str,
+        listen_port: int,
+        peers: Mapping[str, PeerInfo],
+        on_message: OnMessage,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        logger: logging.Logger | None = None,
+        *,
+        queue_size: int = 1024,
+        handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+        connect_timeout: float = 3.0,
+        backoff_initial: float = 0.05,
+        backoff_max: float = 2.0,
+        keepalive_interval: float = 1.0,
+        dead_after: float = 10.0,
+        max_pending_handshakes: int = 64,
+    ) -> None:
+        if max_frame_bytes < 1:
+            raise ValueError("max_frame_bytes must be positive")
+        if queue_size < 1:
+            raise ValueError("queue_size must be positive")
+        if dead_after <= keepalive_interval:
+            raise ValueError("dead_after must exceed keepalive_interval")
+        for addr, info in peers.items():
+            if addr != info.address:
+                raise ValueError(f"peers[{addr!r}] holds the PeerInfo of {info.address}")
+            if addr == key.address:
+                raise ValueError(f"peer list contains this node's own address {addr}")
+        self._key = key
+        self._listen_host = listen_host
+        self._listen_port = listen_port
+        self._peers = dict(peers)
+        self._on_message = on_message
+        self._log = logger if logger is not None else _DEFAULT_LOGGER
+        self._max_pending = max_pending_handshakes
+        self._cfg = TransportSettings(
+            chain_id=chain_id,
+            max_frame_bytes=max_frame_bytes,
+            queue_size=queue_size,
+            handshake_timeout=handshake_timeout,
+            connect_timeout=connect_timeout,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+            stable_after=max(backoff_max, 2 * keepalive_interval),
+            keepalive_interval=keepalive_interval,
+            dead_after=dead_after,
+        )
+        self._stats = NetStats()
+        self._allowed = {info.public_key: addr for addr, info in self._peers.items()}
+        self._links = {
+            addr: OutboundLink(info, key, self._cfg, self._stats, self._log)
+            for addr, info in self._peers.items()
+        }
+        self._link_tasks: list[asyncio.Task[None]] = []
+        self._server: asyncio.Server | None = None
+        self._inbound: dict[str, _Inbound] = {}
+        self._inbound_tasks: set[asyncio.Task[Any]] = set()
+        self._pending_handshakes = 0
+        self._started = False
+        self._stopped = False
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen, then start one dialler per peer."""
+        if self._started:
+            raise RuntimeError("P2PNetwork.start() called twice")
+        self._started = True
+        self._server = await asyncio.start_server(
+            self._handle_inbound, self._listen_host, self._listen_port
+        )
+        for addr, link in self._links.items():
+            self._link_tasks.append(asyncio.create_task(link.run(), name=f"p2p-dial-{addr[:8]}"))
+        log_event(
+            self._log,
+            logging.INFO,
+            "p2p.started",
+            address=self._key.address,
+            listen=f"{self._listen_host}:{self.listen_port}",
+            peers=len(self._peers),
+        )
+
+    async def stop(self) -> None:
+        """Close the listener and every connection; returns when all our tasks have ended."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._server is not None:
+            self._server.close()
+        tasks: list[asyncio.Task[Any]] = [*self._link_tasks, *self._inbound_tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for conn in list(self._inbound.values()):
+            await abort(conn.writer)
+        self._inbound.clear()
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):
+                    await self._server.wait_closed()
+        log_event(self._log, logging.INFO, "p2p.stopped", address=self._key.address)
+
+    # ---- sending ---------------------------------------------------------------------
+
+    def send(self, peer_address: str, message: dict[str, Any]) -> bool:
+        """Queue a message for one peer; False if the peer is unknown or we are stopped.
+
+        Raises FrameError for a message that is not a JSON object or exceeds the frame cap:
+        that is a bug in the caller, not a network condition.
+        """
+        link = self._links.get(peer_address)
+        if link is None or self._stopped:
+            return False
+        link.enqueue(encode_frame(message, self._cfg.max_frame_bytes))
+        return True
+
+    def broadcast(self, message: dict[str, Any]) -> int:
+        """Queue a message for every peer (encoded once); how many queues took it."""
+        if self._stopped:
+            return 0
+        frame = encode_frame(message, self._cfg.max_frame_bytes)
+        for link in self._links.values():
+            link.enqueue(frame)
+        return len(self._links)
+
+    # ---- observation -----------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return self._key.address
+
+    @property
+    def listen_port(self) -> int:
+        """The bound port (the real one when started with port 0)."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("P2PNetwork is not listening")
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def peers(self) -> Mapping[str, PeerInfo]:
+        return dict(self._peers)
+
+    def connected_peers(self) -> set[str]:
+        """Peers we can currently send to (authenticated outbound connection)."""
+        return {addr for addr, link in self._links.items() if link.connected}
+
+    def inbound_peers(self) -> set[str]:
+        """Peers currently connected to us (authenticated inbound connection)."""
+        return set(self._inbound)
+
+    def queued(self, peer_address: str) -> int:
+        link = self._links.get(peer_address)
+        return link.queued if link is not None else 0
+
+    def stats(self) -> dict[str, Any]:
+        """A snapshot of the counters; Counter fields become plain dicts keyed by reason."""
+        snap = self._stats.snapshot()
+        snap["connected_peers"] = len(self.connected_peers())
+        snap["inbound_peers"] = len(self._inbound)
+        snap["queued"] = {addr: link.queued for addr, link in self._links.items()}
+        return snap
+
+    # ---- receiving -------------------------------------------------------------------
+
+    async def _handle_inbound(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._inbound_tasks.add(task)
+        try:
+            await self._serve_inbound(reader, writer)
+        except Exception as exc:  # the listener must survive anything one connection does
+            self._log.exception("p2p.inbound_error error=%r", exc)
+        finally:
+            if task is not None:
+                self._inbound_tasks.discard(task)
+            await abort(writer)
+
+    async def _serve_inbound(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if self._stopped:
+            return
+        remote = writer.get_extra_info("peername")
+        if self._pending_handshakes >= self._max_pending:
+            self._stats.handshake_failures["too_many_pending"] += 1
+            return
+        set_nodelay(writer)
+        self._pending_handshakes += 1
+        try:
+            peer = await listen_handshake(
+                reader,
+                writer,
+                key=self._key,
+                chain_id=self._cfg.chain_id,
+                allowed=self._allowed,
+                timeout=self._cfg.handshake_timeout,
+            )
+        except HandshakeError as exc:
+            self._stats.handshake_failures[exc.reason] += 1
+            log_event(
+                self._log,
+                logging.WARNING,
+                "p2p.inbound_refused",
+                remote=remote,
+                reason=exc.reason,
+                detail=exc.detail,
+            )
+            return
+        finally:
+            self._pending_handshakes -= 1
+        conn = _Inbound(peer, writer)
+        old = self._inbound.get(peer)
+        self._inbound[peer] = conn
+        self._stats.inbound_connects += 1
+        log_event(
+            self._log,
+            logging.INFO,
+            "p2p.inbound_connected",
+            peer=peer,
+            remote=remote,
+            replaced=old is not None,
+        )
+        if old is not None:
+            # The peer reconnected: its old connection is dead or half-dead on its side.
+            await abort(old.writer)
+        reason = ""
+        try:
+            reason = await self._receive_loop(peer, reader, writer)
+        finally:
+            reason = reason or ("stopped" if self._stopped else "error")
+            if self._inbound.get(peer) is conn:
+                del self._inbound[peer]
+            self._stats.inbound_disconnects += 1
+            level = logging.WARNING if reason.startswith("rejected") else logging.INFO
+            log_event(self._log, level, "p2p.inbound_disconnected", peer=peer, reason=reason)
+
+    async def _receive_loop(
+        self, peer: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> str:
+        max_bytes = self._cfg.max_frame_bytes
+        while True:
+            try:
+                async with asyncio.timeout(self._cfg.dead_after):
+                    payload = await read_frame_bytes(reader, max_bytes)
+                if payload is None:
+                    return "eof"
+                if not payload:
+                    # Keepalive: answer so the dialler knows the link still works both ways.
+                    writer.write(KEEPALIVE_FRAME)
+                    if writer.transport.get_write_buffer_size() > self._cfg.max_unread_bytes:
+                        return "dialler_not_reading"
+                    continue
+                message = decode_payload(payload)
+            except FrameError as exc:
+                self._stats.rejected_frames[exc.reason] += 1
+                log_event(
+                    self._log,
+                    logging.WARNING,
+                    "p2p.frame_rejected",
+                    peer=peer,
+                    reason=exc.reason,
+                    detail=exc.detail,
+                )
+                return f"rejected:{exc.reason}"
+            except TimeoutError:
+                return "keepalive_timeout"
+            except (ConnectionError, OSError):
+                return "reset"
+            self._stats.frames_in += 1
+            self._stats.bytes_in += len(payload) + 4
+            try:
+                self._on_message(peer, message)
+            except Exception as exc:
+                self._stats.callback_errors += 1
+                self._log.exception("p2p.on_message_error peer=%s error=%r", peer, exc)

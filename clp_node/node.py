@@ -1,0 +1,477 @@
+"""The validator process: the imperative shell around ChainState, TendermintCore and P2P.
+
+Everything that decides lives in pure code (``chain``, ``clp``, ``consensus``); this module
+only moves messages, runs timers, writes the store and serves the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from typing import Any
+
+from clp_node.api.metrics import NodeMetrics
+from clp_node.api.server import ApiServer, TestFaults
+from clp_node.chain.block import Block, MalformedBlock
+from clp_node.chain.genesis import Genesis
+from clp_node.chain.keys import ValidatorKey
+from clp_node.chain.state import AppliedBlock, ChainState, InvalidBlock
+from clp_node.clp.types import ClpResponse, MalformedResponse, ResponseRejectReason
+from clp_node.config import NodeConfig
+from clp_node.consensus.core import (
+    Broadcast,
+    Decide,
+    ScheduleTimeout,
+    TendermintCore,
+    TimeoutConfig,
+)
+from clp_node.consensus.types import (
+    CommitCertificate,
+    InvalidCertificate,
+    MalformedMessage,
+    Proposal,
+    ValidatorSet,
+    Vote,
+)
+from clp_node.logs import log_event
+from clp_node.net.node import P2PNetwork
+from clp_node.net.peer import PeerInfo
+from clp_node.store.sqlite import BlockStore
+from clp_node.wire import (
+    decode_certificate,
+    decode_consensus,
+    encode_certificate,
+    encode_consensus,
+)
+
+log = logging.getLogger("clp_node.node")
+
+SYNC_BATCH = 32
+STATUS_INTERVAL_S = 0.25
+SYNC_RETRY_S = 1.0
+FUTURE_RESPONSES_MAX = 4096
+# A proposal whose time is further than this from our clock is not timely (CometBFT PBTS).
+MAX_CLOCK_DRIFT_MS = 2_000
+
+
+class NodeError(RuntimeError):
+    """The node cannot start with this configuration; the message says why."""
+
+
+class ValidatorNode:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.key = ValidatorKey.load(config.key_file)
+        self.genesis = Genesis.load(config.genesis_file)
+        self.address = self.key.address
+        if self.genesis.validator(self.address) is None:
+            raise NodeError(
+                f"{config.key_file}: key {self.address} is not a validator of genesis "
+                f"{config.genesis_file}"
+            )
+        self.names = {v.address: v.name for v in self.genesis.validators}
+        self.metrics = NodeMetrics()
+        self.faults: TestFaults | None = TestFaults() if config.test_hooks else None
+        self.store = BlockStore(config.data_dir / "chain.sqlite")
+        self.store.check_genesis(self.genesis.hash().hex())
+        self.state = ChainState(self.genesis)
+        self.pool: dict[tuple[int, str], ClpResponse] = {}
+        self.future: dict[tuple[int, str], ClpResponse] = {}
+        self.peer_heights: dict[str, int] = {}
+        self._sync_inflight_until = 0.0
+        self._next_height_handle: asyncio.TimerHandle | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+        self._signed_votes: dict[tuple[int, int, str], str] = {}
+        params = self.genesis.consensus
+        self.timeouts = TimeoutConfig(
+            propose_ms=params.timeout_propose_ms,
+            prevote_ms=params.timeout_prevote_ms,
+            precommit_ms=params.timeout_precommit_ms,
+            delta_ms=params.timeout_delta_ms,
+        )
+        self.core = TendermintCore(
+            self.genesis.chain_id, self.address, self.key.sign, self.timeouts
+        )
+        peers = {}
+        for p in config.peers:
+            gv = self.genesis.validator(p.address)
+            if gv is None:
+                raise NodeError(f"peer {p.name} ({p.address}) is not a validator of genesis")
+            peers[p.address] = PeerInfo(p.address, gv.public_key, p.endpoint.host, p.endpoint.port)
+        self.net = P2PNetwork(
+            self.key,
+            self.genesis.chain_id,
+            config.p2p_listen.host,
+            config.p2p_listen.port,
+            peers,
+            self._on_message,
+            max_frame_bytes=config.max_frame_bytes,
+            logger=logging.getLogger("clp_node.net"),
+        )
+        self.api = ApiServer(self)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def replay(self) -> int:
+        """Rebuild state from the store; every stored block is re-validated as it is applied."""
+        head = self.store.head_height()
+        for start in range(1, head + 1, 256):
+            for stored in self.store.range(start, min(start + 255, head)):
+                block = Block.from_json(stored.block)
+                self._apply(block, replay=True)
+        return head
+
+    async def run(self) -> None:
+        replayed = self.replay()
+        log_event(log, logging.INFO, "node.replayed", height=replayed, address=self.address)
+        await self.net.start()
+        await self.api.start(self.config.api_listen.host, self.config.api_listen.port)
+        log_event(
+            log,
+            logging.INFO,
+            "node.started",
+            address=self.address,
+            name=self.config.name,
+            p2p=f"{self.config.p2p_listen.host}:{self.net.listen_port}",
+            api=f"{self.config.api_listen.host}:{self.api.port}",
+            height=self.state.height,
+        )
+        self._start_height()
+        self._tasks.append(asyncio.create_task(self._gossip_loop(), name="gossip"))
+        await self._stop.wait()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        if self._next_height_handle is not None:
+            self._next_height_handle.cancel()
+        await self.api.stop()
+        await self.net.stop()
+        self.store.close()
+        log_event(log, logging.INFO, "node.stopped", height=self.state.height)
+
+    # ---- consensus ---------------------------------------------------------------------
+
+    def validator_set(self, height: int) -> ValidatorSet:
+        committee = self.state.committee_for_height(height) or {}
+        keys = self.genesis.public_keys()
+        return ValidatorSet({a: (keys[a], stake) for a, stake in committee.items()})
+
+    def _start_height(self) -> None:
+        self._next_height_handle = None
+        height = self.state.height + 1
+        actions = self.core.start_height(
+            height, self.validator_set(height), self._get_value, self._is_valid
+        )
+        self._run_actions(actions)
+
+    def _now_ms(self) -> int:
+        offset = self.faults.clock_offset_ms if self.faults else 0
+        return int(time.time() * 1000) + offset
+
+    def _get_value(self, height: int, round_: int) -> tuple[bytes, object]:
+        included: list[ClpResponse] = []
+        seen: set[tuple[int, str]] = set()
+        for key in sorted(self.pool):
+            r = self.pool[key]
+            if self.state.clp.check_response(r, height, seen) is None:
+                included.append(r)
+                seen.add(key)
+        block = Block(
+            self.genesis.chain_id,
+            height,
+            self.state.head_hash,
+            self.address,
+            tuple(included),
+            max(self._now_ms(), self.state.head_time_ms),
+        )
+        return block.hash, block
+
+    def _is_valid(self, block: object) -> bool:
+        if not isinstance(block, Block):
+            return False
+        try:
+            self.state.validate_block(block)
+        except InvalidBlock as exc:
+            log_event(log, logging.WARNING, "consensus.invalid_proposal", reason=exc.reason)
+            return False
+        if abs(block.time_ms - self._now_ms()) > MAX_CLOCK_DRIFT_MS:
+            log_event(
+                log, logging.WARNING, "consensus.untimely_proposal",
+                height=block.height, drift_ms=block.time_ms - self._now_ms(),
+            )
+            return False
+        return True
+
+    def _run_actions(self, actions: list[Any]) -> None:
+        loop = asyncio.get_running_loop()
+        for action in actions:
+            if isinstance(action, Broadcast):
+                self._broadcast_consensus(action.message)
+            elif isinstance(action, ScheduleTimeout):
+                loop.call_later(
+                    action.delay_ms / 1000,
+                    self._on_timeout,
+                    action.kind,
+                    action.height,
+                    action.round,
+                )
+            elif isinstance(action, Decide):
+                self._on_decide(action)
+
+    def _broadcast_consensus(self, message: Proposal | Vote) -> None:
+        if isinstance(message, Vote) and not self._may_sign(message):
+            return
+        self.net.broadcast(encode_consensus(message))
+
+    def _may_sign(self, vote: Vote) -> bool:
+        """Never let two different votes for one (height, round, type) leave this node."""
+        if vote.validator != self.address:
+            return True
+        slot = (vote.height, vote.round, str(vote.type))
+        digest = vote.block_hash.hex() if vote.block_hash else "nil"
+        meta_key = f"vote:{slot[0]}:{slot[1]}:{slot[2]}"
+        previous = self._signed_votes.get(slot) or self.store.get_meta(meta_key)
+        if previous is not None and previous != digest:
+            log_event(log, logging.ERROR, "consensus.double_sign_prevented", slot=str(slot))
+            return False
+        if previous is None:
+            self.store.set_meta(meta_key, digest)
+            self._signed_votes[slot] = digest
+        return True
+
+    def _on_timeout(self, kind: Any, height: int, round_: int) -> None:
+        if self._stop.is_set():
+            return
+        self._run_actions(self.core.on_timeout(kind, height, round_))
+
+    def _on_decide(self, decide: Decide) -> None:
+        block = decide.block
+        assert isinstance(block, Block)
+        if block.height != self.state.height + 1:
+            return
+        self._commit(block, decide.certificate)
+        delay = self.genesis.consensus.block_interval_ms / 1000
+        loop = asyncio.get_running_loop()
+        self._next_height_handle = loop.call_later(delay, self._start_height)
+
+    def _commit(self, block: Block, cert: CommitCertificate) -> None:
+        self.store.append(block.height, block.hash.hex(), block.to_json(), encode_certificate(cert))
+        self._apply(block, replay=False)
+        self.net.broadcast({"type": "status", "height": self.state.height})
+
+    def _apply(self, block: Block, replay: bool) -> AppliedBlock:
+        applied = self.state.apply_block(block)
+        m = self.metrics
+        m.chain_height.set(self.state.height)
+        m.responses_included.inc(len(block.responses))
+        if applied.challenge is not None:
+            m.challenges_issued.inc()
+        if applied.epoch_result is not None:
+            r = applied.epoch_result
+            m.validators_slashed.inc(len(r.slashes()))
+            m.validators_ejected.inc(len(r.ejected))
+            log_event(
+                log, logging.INFO, "clp.epoch_evaluated", epoch=r.epoch, systemic=r.systemic,
+                slashed=r.slashes(), ejected=list(r.ejected), replay=replay,
+            )
+        if not replay:
+            log_event(
+                log, logging.INFO, "chain.block_committed", height=block.height,
+                hash=block.hash.hex()[:16], proposer=block.proposer[:8],
+                responses=len(block.responses),
+            )
+            self._after_block(applied)
+        return applied
+
+    def _after_block(self, applied: AppliedBlock) -> None:
+        """Answer a new challenge, prune the pool, re-check responses that came early."""
+        challenge = applied.challenge
+        lazy = self.faults.lazy if self.faults else False
+        if challenge is not None and self.address in challenge.expected and not lazy:
+            response = self.state.clp.handler.create_response(self.key, challenge)
+            self.pool[response.key()] = response
+            self.net.broadcast({"type": "clp_response", **response.to_json()})
+        nxt = self.state.next_height
+        for key in list(self.pool):
+            if self.state.clp.check_response(self.pool[key], nxt) is not None:
+                del self.pool[key]
+        for key in sorted(self.future):
+            if key[0] <= self.state.height:
+                r = self.future.pop(key)
+                self._accept_response(r, relay=True)
+
+    # ---- responses ---------------------------------------------------------------------
+
+    def submit_response(self, data: object) -> ResponseRejectReason | None:
+        """A response posted to the REST API: judged against the next block, then gossiped."""
+        try:
+            response = ClpResponse.from_json(data)
+        except MalformedResponse:
+            self.metrics.responses_rejected.labels(reason="MALFORMED").inc()
+            return ResponseRejectReason.MALFORMED
+        if response.key() in self.pool:
+            self.metrics.responses_rejected.labels(reason="DUPLICATE").inc()
+            return ResponseRejectReason.DUPLICATE
+        reason = self.state.check_response(response)
+        if reason is not None:
+            self.metrics.responses_rejected.labels(reason=reason.value).inc()
+            return reason
+        self._accept_response(response, relay=True)
+        return None
+
+    def _accept_response(self, response: ClpResponse, relay: bool) -> bool:
+        if response.key() in self.pool:
+            return False
+        if self.state.check_response(response) is not None:
+            return False
+        self.pool[response.key()] = response
+        self.metrics.responses_received.inc()
+        if relay:
+            self.net.broadcast({"type": "clp_response", **response.to_json()})
+        return True
+
+    def _on_gossip_response(self, msg: dict[str, Any]) -> None:
+        body = {k: v for k, v in msg.items() if k != "type"}
+        try:
+            response = ClpResponse.from_json(body)
+        except MalformedResponse:
+            self.metrics.responses_rejected.labels(reason="MALFORMED").inc()
+            return
+        if response.key() in self.pool:
+            return
+        reason = self.state.check_response(response)
+        if reason is None:
+            self._accept_response(response, relay=True)
+        elif (
+            reason is ResponseRejectReason.UNKNOWN_CHALLENGE
+            and response.challenge_height > self.state.height
+            and len(self.future) < FUTURE_RESPONSES_MAX
+        ):
+            self.future[response.key()] = response
+        elif reason not in (ResponseRejectReason.DUPLICATE, ResponseRejectReason.EXPIRED):
+            self.metrics.responses_rejected.labels(reason=reason.value).inc()
+
+    # ---- P2P ---------------------------------------------------------------------------
+
+    def _on_message(self, sender: str, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        try:
+            if kind == "consensus":
+                message = decode_consensus(msg)
+                if isinstance(message, Vote):
+                    self._run_actions(self.core.on_vote(message))
+                else:
+                    self._run_actions(self.core.on_proposal(message))
+                self._note_peer_height(sender, message.height - 1)
+            elif kind == "clp_response":
+                self._on_gossip_response(msg)
+            elif kind == "status":
+                self._note_peer_height(sender, msg.get("height"))
+            elif kind == "sync_request":
+                self._serve_sync(sender, msg)
+            elif kind == "sync_response":
+                self._on_sync_response(sender, msg)
+            else:
+                self.metrics.p2p_rejected.labels(reason="unknown_type").inc()
+        except (MalformedMessage, MalformedBlock, InvalidCertificate, ValueError, TypeError) as exc:
+            self.metrics.p2p_rejected.labels(reason="bad_message").inc()
+            log_event(log, logging.WARNING, "p2p.bad_message", peer=sender[:8], kind=str(kind),
+                      detail=str(exc)[:200])
+
+    def _note_peer_height(self, peer: str, height: object) -> None:
+        if isinstance(height, int) and not isinstance(height, bool) and height >= 0:
+            self.peer_heights[peer] = max(self.peer_heights.get(peer, 0), height)
+            self._maybe_sync()
+
+    def _maybe_sync(self) -> None:
+        ahead = {p: h for p, h in self.peer_heights.items() if h > self.state.height}
+        now = time.monotonic()
+        if not ahead or now < self._sync_inflight_until:
+            return
+        peer = random.choice(sorted(ahead))
+        start = self.state.height + 1
+        end = min(ahead[peer], start + SYNC_BATCH - 1)
+        self._sync_inflight_until = now + SYNC_RETRY_S
+        self.net.send(peer, {"type": "sync_request", "from": start, "to": end})
+
+    def _serve_sync(self, sender: str, msg: dict[str, Any]) -> None:
+        start, end = msg.get("from"), msg.get("to")
+        if not (isinstance(start, int) and isinstance(end, int)) or not 1 <= start <= end:
+            raise ValueError("sync_request needs 1 <= from <= to")
+        end = min(end, start + SYNC_BATCH - 1)
+        blocks = [
+            {"block": b.block, "certificate": b.certificate} for b in self.store.range(start, end)
+        ]
+        if blocks:
+            self.net.send(sender, {"type": "sync_response", "blocks": blocks})
+
+    def _on_sync_response(self, sender: str, msg: dict[str, Any]) -> None:
+        entries = msg.get("blocks")
+        if not isinstance(entries, list):
+            raise ValueError("sync_response needs a list of blocks")
+        advanced = False
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise ValueError("sync entry must be an object")
+            block = Block.from_json(entry.get("block"))
+            if block.height <= self.state.height:
+                continue
+            if block.height != self.state.height + 1:
+                break
+            cert = decode_certificate(entry.get("certificate"))
+            if cert.height != block.height or cert.block_hash != block.hash:
+                raise InvalidCertificate("certificate is for another block")
+            cert.verify(self.genesis.chain_id, self.validator_set(block.height))
+            try:
+                self._commit(block, cert)
+            except InvalidBlock as exc:
+                log_event(log, logging.WARNING, "sync.invalid_block", peer=sender[:8],
+                          reason=exc.reason)
+                break
+            self.metrics.blocks_synced.inc()
+            advanced = True
+        self._sync_inflight_until = 0.0
+        if advanced:
+            if self._next_height_handle is not None:
+                self._next_height_handle.cancel()
+            self._start_height()
+            self._maybe_sync()
+
+    async def _gossip_loop(self) -> None:
+        """Re-send what an unreliable network may have lost: our votes, height, responses."""
+        while True:
+            await asyncio.sleep(STATUS_INTERVAL_S)
+            self.net.broadcast({"type": "status", "height": self.state.height})
+            for message in self.core.own_messages():
+                self._broadcast_consensus(message)
+            for r in self.pool.values():
+                if r.validator == self.address:
+                    self.net.broadcast({"type": "clp_response", **r.to_json()})
+            self.metrics.peers_connected.set(len(self.net.connected_peers()))
+            self.metrics.consensus_round.set(self.core.status().round)
+            self._maybe_sync()
+
+    def consensus_status(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "name": self.config.name,
+            "height": self.state.height,
+            **{f"core_{k}": v for k, v in self.core.status().to_json().items()},
+            "peers_connected": sorted(self.net.connected_peers()),
+            "peers_inbound": sorted(self.net.inbound_peers()),
+            "peer_heights": self.peer_heights,
+            "pool": len(self.pool),
+            "net": self.net.stats(),
+            "faults": self.faults.to_json() if self.faults else None,
+        }

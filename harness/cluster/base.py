@@ -1,0 +1,195 @@
+"""The Cluster interface every backend implements, and waiting in protocol time.
+
+Timeouts come from the chain's own parameters (block interval, E, W): a wait for N blocks
+allows N block intervals plus consensus rounds, scaled by a slack factor, never a
+hand-tuned sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from harness.cluster.client import NodeClient, NodeUnavailable
+from harness.cluster.testnet import TestnetManifest
+
+T = TypeVar("T")
+
+
+class WaitTimeout(TimeoutError):
+    """A condition did not hold in time; the message says what was awaited and the last state."""
+
+
+@dataclass(frozen=True)
+class ProtocolClock:
+    """Turns protocol durations (blocks, epochs) into wall-clock budgets."""
+
+    block_interval_ms: int
+    timeout_propose_ms: int
+    epoch_length: int
+    response_window: int
+    slack: float = 3.0
+
+    @classmethod
+    def from_manifest(cls, manifest: TestnetManifest) -> ProtocolClock:
+        c = manifest.consensus
+        return cls(
+            block_interval_ms=c.get("block_interval_ms", 1000),
+            timeout_propose_ms=c.get("timeout_propose_ms", 3000),
+            epoch_length=manifest.clp.get("epoch_length", 360),
+            response_window=manifest.clp.get("response_window", 5),
+        )
+
+    @property
+    def block_s(self) -> float:
+        """Expected time of one block on a healthy loopback cluster."""
+        return self.block_interval_ms / 1000 + 0.05
+
+    def blocks(self, n: int) -> float:
+        """Budget for n blocks, plus one round timeout for a slow start."""
+        return self.slack * n * self.block_s + self.timeout_propose_ms / 1000 * 2 + 5.0
+
+    def epochs(self, n: float) -> float:
+        return self.blocks(int(n * self.epoch_length) + 1)
+
+
+class Cluster(ABC):
+    """A running testnet: process control plus REST clients. Scenarios see only this."""
+
+    def __init__(self, manifest: TestnetManifest) -> None:
+        self.manifest = manifest
+        self.clock = ProtocolClock.from_manifest(manifest)
+        self.clients = {n.name: NodeClient(n.name, self.api_url(n.name)) for n in manifest.nodes}
+
+    @property
+    def names(self) -> list[str]:
+        return [n.name for n in self.manifest.nodes]
+
+    def address(self, name: str) -> str:
+        return self.manifest.node(name).address
+
+    def name_of(self, address: str) -> str:
+        for n in self.manifest.nodes:
+            if n.address == address:
+                return n.name
+        return address[:8]
+
+    def client(self, name: str) -> NodeClient:
+        return self.clients[name]
+
+    @abstractmethod
+    def api_url(self, name: str) -> str: ...
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Stop every node and helper process; safe to call twice."""
+
+    @abstractmethod
+    async def kill(self, name: str) -> None:
+        """SIGKILL: no chance to flush anything."""
+
+    @abstractmethod
+    async def pause(self, name: str) -> None: ...
+
+    @abstractmethod
+    async def resume(self, name: str) -> None: ...
+
+    @abstractmethod
+    async def restart(self, name: str) -> None:
+        """Start a killed or stopped node again with its data directory intact."""
+
+    @abstractmethod
+    def is_running(self, name: str) -> bool: ...
+
+    @abstractmethod
+    def log_path(self, name: str) -> str: ...
+
+    async def close_clients(self) -> None:
+        for c in self.clients.values():
+            await c.close()
+
+    async def __aenter__(self) -> Cluster:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ---- observation -------------------------------------------------------------------
+
+    async def heights(self, names: Iterable[str] | None = None) -> dict[str, int | None]:
+        """Each node's height, None for a node that does not answer."""
+        names = list(names or self.names)
+
+        async def one(name: str) -> int | None:
+            try:
+                return await self.client(name).height()
+            except (NodeUnavailable, ValueError, KeyError):
+                return None
+
+        values = await asyncio.gather(*(one(n) for n in names))
+        return dict(zip(names, values, strict=True))
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], Awaitable[T | None]],
+        timeout: float,
+        what: str,
+        interval: float = 0.1,
+    ) -> T:
+        """Poll ``predicate`` until it returns a value that is not None/False."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while True:
+            try:
+                value = await predicate()
+            except NodeUnavailable as exc:
+                value, last = None, exc
+            if value is not None and value is not False:
+                return value
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {what} ({last})")
+            await asyncio.sleep(interval)
+
+    async def wait_for_height(
+        self, height: int, names: Iterable[str] | None = None, timeout: float | None = None
+    ) -> dict[str, int]:
+        """Every named node (default: all) at or past ``height``."""
+        names = list(names or self.names)
+        current = await self.heights(names)
+        lowest = min((h for h in current.values() if h is not None), default=0)
+        budget = timeout if timeout is not None else self.clock.blocks(max(height - lowest, 1))
+
+        async def reached() -> dict[str, int] | None:
+            hs = await self.heights(names)
+            if all(h is not None and h >= height for h in hs.values()):
+                return {k: int(v) for k, v in hs.items() if v is not None}
+            return None
+
+        return await self.wait_for(reached, budget, f"height {height} on {', '.join(names)}")
+
+    async def wait_for_epoch_result(
+        self, epoch: int, names: Iterable[str] | None = None, timeout: float | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Every named node has evaluated ``epoch``; returns each node's served result."""
+        last_height = (epoch + 1) * self.clock.epoch_length
+        await self.wait_for_height(last_height, names, timeout)
+        names = list(names or self.names)
+        results = {}
+        for n in names:
+            r = await self.client(n).epoch_result(epoch)
+            if r is None:
+                raise WaitTimeout(f"{n} is past height {last_height} but serves no epoch {epoch}")
+            results[n] = r
+        return results

@@ -1,0 +1,90 @@
+"""A node seen only through its REST contract (CLP_SPEC §9): what the harness may rely on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class NodeUnavailable(RuntimeError):
+    """The node did not answer (down, paused, or cut off from the harness)."""
+
+
+class NodeClient:
+    def __init__(self, name: str, base_url: str, timeout: float = 2.0) -> None:
+        self.name = name
+        self.base_url = base_url
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise NodeUnavailable(f"{self.name}: {method} {path}: {exc!r}") from exc
+
+    async def get_json(self, path: str, **kwargs: Any) -> Any:
+        resp = await self.request("GET", path, **kwargs)
+        resp.raise_for_status()
+        return resp.json()
+
+    async def get_optional(self, path: str) -> Any | None:
+        """The JSON body, or None on 404 (e.g. an epoch not evaluated yet)."""
+        resp = await self.request("GET", path)
+        if resp.status_code == 404:
+            return None
+        resp.raise_for_status()
+        return resp.json()
+
+    async def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get_json("/health")
+        return result
+
+    async def height(self) -> int:
+        return int((await self.health())["height"])
+
+    async def head(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get_json("/alpha/chain/head")
+        return result
+
+    async def block(self, height: int) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = await self.get_optional(f"/alpha/chain/block/{height}")
+        return result
+
+    async def committee(self, epoch: int | None = None) -> dict[str, Any] | None:
+        path = "/alpha/committee" if epoch is None else f"/alpha/committee?epoch={epoch}"
+        result: dict[str, Any] | None = await self.get_optional(path)
+        return result
+
+    async def clp_status(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get_json("/alpha/clp/status")
+        return result
+
+    async def validator(self, address: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get_json(f"/alpha/clp/validator/{address}")
+        return result
+
+    async def epoch_result(self, epoch: int) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = await self.get_optional(f"/alpha/clp/epoch/{epoch}")
+        return result
+
+    async def consensus_status(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get_json("/alpha/consensus/status")
+        return result
+
+    async def post_response(self, body: Any) -> httpx.Response:
+        return await self.request("POST", "/alpha/clp/response", json=body)
+
+    async def set_faults(self, **faults: Any) -> dict[str, Any]:
+        resp = await self.request("POST", "/admin/faults", json=faults)
+        resp.raise_for_status()
+        result: dict[str, Any] = resp.json()
+        return result
+
+    async def metrics(self) -> str:
+        resp = await self.request("GET", "/metrics")
+        resp.raise_for_status()
+        return resp.text

@@ -1,0 +1,163 @@
+"""LocalBackend: every validator a subprocess on 127.0.0.1, its log in a file.
+
+Processes run in their own session so that teardown can signal the whole group; the
+backend stops everything on success, failure and Ctrl-C, leaving no process or bound port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from harness.cluster.base import Cluster
+from harness.cluster.ports import port_is_bound
+from harness.cluster.proxies import ProxyLayer
+from harness.cluster.testnet import TestnetManifest
+
+
+class LocalBackend(Cluster):
+    def __init__(
+        self,
+        manifest: TestnetManifest,
+        log_dir: Path | None = None,
+        toxiproxy_server: str | None = None,
+    ) -> None:
+        super().__init__(manifest)
+        self.log_dir = log_dir or manifest.root / "logs"
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: dict[str, IO[bytes]] = {}
+        self.proxies: ProxyLayer | None = (
+            ProxyLayer(manifest, self.log_dir, toxiproxy_server) if manifest.proxied else None
+        )
+        self._stopped = False
+
+    def api_url(self, name: str) -> str:
+        return self.manifest.node(name).api_url
+
+    def log_path(self, name: str) -> str:
+        return str(self.log_dir / f"{name}.log")
+
+    async def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._stopped = False
+        if self.proxies is not None:
+            await self.proxies.start()
+        for name in self.names:
+            self._spawn(name)
+        await self.wait_for(self._all_healthy, timeout=30.0, what="every node's /health")
+
+    async def _all_healthy(self) -> bool:
+        heights = await self.heights()
+        return all(h is not None for h in heights.values())
+
+    def _spawn(self, name: str) -> None:
+        proc = self.procs.get(name)
+        if proc is not None and proc.poll() is None:
+            raise RuntimeError(f"{name} is already running")
+        log = open(self.log_path(name), "ab")  # noqa: SIM115 - held for the process's life
+        self._logs[name] = log
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.procs[name] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "clp_node.cli",
+                "--config",
+                str(self.manifest.config_path(name)),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
+
+    def is_running(self, name: str) -> bool:
+        proc = self.procs.get(name)
+        return proc is not None and proc.poll() is None
+
+    def pid(self, name: str) -> int | None:
+        proc = self.procs.get(name)
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    async def kill(self, name: str) -> None:
+        proc = self.procs.get(name)
+        if proc is None or proc.poll() is not None:
+            return
+        _signal_group(proc, signal.SIGKILL)
+        await asyncio.to_thread(proc.wait, 10)
+        self._close_log(name)
+
+    async def pause(self, name: str) -> None:
+        proc = self.procs.get(name)
+        if proc is not None and proc.poll() is None:
+            _signal_group(proc, signal.SIGSTOP)
+
+    async def resume(self, name: str) -> None:
+        proc = self.procs.get(name)
+        if proc is not None and proc.poll() is None:
+            _signal_group(proc, signal.SIGCONT)
+
+    async def restart(self, name: str) -> None:
+        if self.is_running(name):
+            await self.kill(name)
+        node = self.manifest.node(name)
+        # The old process's sockets must be gone before the new one binds them.
+        deadline = time.monotonic() + 10
+        while (
+            port_is_bound(node.api_port) or port_is_bound(node.p2p_port)
+        ) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self._spawn(name)
+
+        async def healthy() -> bool:
+            return (await self.heights([name]))[name] is not None
+
+        await self.wait_for(healthy, timeout=30.0, what=f"{name} to answer after restart")
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                _signal_group(proc, signal.SIGCONT)
+                _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for proc in self.procs.values():
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                await asyncio.to_thread(proc.wait, remaining)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                await asyncio.to_thread(proc.wait, 5)
+        for name in list(self._logs):
+            self._close_log(name)
+        if self.proxies is not None:
+            await self.proxies.stop()
+        await self.close_clients()
+
+    def stop_sync(self) -> None:
+        """Last-resort teardown from a signal handler or atexit: no event loop needed."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                _signal_group(proc, signal.SIGKILL)
+        if self.proxies is not None:
+            self.proxies.stop_sync()
+
+    def _close_log(self, name: str) -> None:
+        log = self._logs.pop(name, None)
+        if log is not None:
+            log.close()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)

@@ -1,0 +1,116 @@
+"""The fault-proxy layer of a local cluster: one Toxiproxy-API server, one proxy per link.
+
+The official ``toxiproxy-server`` is used when it is on PATH or named by the
+TOXIPROXY_SERVER environment variable; otherwise the project's compatible server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from harness.cluster.testnet import TestnetManifest
+from harness.faults.toxiproxy_api import ToxiproxyApi
+
+
+def find_official_server(explicit: str | None = None) -> str | None:
+    candidate = explicit or os.environ.get("TOXIPROXY_SERVER") or shutil.which("toxiproxy-server")
+    return candidate if candidate and Path(candidate).exists() else None
+
+
+class ProxyLayer:
+    def __init__(self, manifest: TestnetManifest, log_dir: Path, server: str | None = None) -> None:
+        self.manifest = manifest
+        self.log_dir = log_dir
+        self.host = "127.0.0.1"
+        self.port = manifest.toxiproxy_port
+        self.official = find_official_server(server)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self.api = ToxiproxyApi(self.base_url)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def kind(self) -> str:
+        return "official" if self.official else "compatible"
+
+    def command(self) -> list[str]:
+        if self.official:
+            return [self.official, "-host", self.host, "-port", str(self.port)]
+        return [
+            sys.executable,
+            "-m",
+            "harness.toxiproxy",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
+
+    async def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_dir / "toxiproxy.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            self.command(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 15
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"toxiproxy server exited with {self.proc.returncode}; "
+                    f"see {self.log_dir / 'toxiproxy.log'}"
+                )
+            try:
+                await asyncio.to_thread(self.api.version)
+                break
+            except (httpx.HTTPError, OSError):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("toxiproxy server did not answer within 15 s") from None
+                await asyncio.sleep(0.05)
+        await asyncio.to_thread(self.api.populate, self.proxy_specs())
+
+    def proxy_specs(self) -> list[dict[str, object]]:
+        by_name = {n.name: n for n in self.manifest.nodes}
+        return [
+            {
+                "name": link.name,
+                "listen": f"{self.host}:{link.listen_port}",
+                "upstream": f"{by_name[link.dst].host}:{by_name[link.dst].p2p_port}",
+                "enabled": True,
+            }
+            for link in self.manifest.links
+        ]
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.stop_sync)
+
+    def stop_sync(self) -> None:
+        self.api.close()
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+            except ProcessLookupError:
+                pass
+        if self._log is not None:
+            self._log.close()
+            self._log = None

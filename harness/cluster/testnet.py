@@ -1,0 +1,229 @@
+"""``clp-testnet init``: keys, a genesis and one node config per validator, plus a manifest.
+
+The manifest is how the harness knows a testnet without reading node internals: names,
+addresses, API and P2P ports, and for every ordered pair (i, j) the fault-proxy link
+``vi_to_vj`` that node i dials to send to node j.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from clp_node.chain.genesis import ConsensusParams, Genesis, GenesisValidator
+from clp_node.chain.keys import ValidatorKey
+from clp_node.clp.types import ClpConfig
+from clp_node.config import HostPort, NodeConfig, PeerConfig
+from harness.cluster.ports import free_ports
+
+MANIFEST = "manifest.json"
+DEFAULT_STAKE = 100_000
+
+
+class TestnetError(ValueError):
+    """A testnet definition that cannot be generated or loaded."""
+
+    __test__ = False
+
+
+def link_name(src: str, dst: str) -> str:
+    return f"{src}_to_{dst}"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    address: str
+    host: str
+    p2p_port: int
+    api_port: int
+    stake: int
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """The proxy carrying src -> dst traffic: listens on listen_port, forwards to dst's p2p."""
+
+    src: str
+    dst: str
+    listen_port: int
+
+    @property
+    def name(self) -> str:
+        return link_name(self.src, self.dst)
+
+
+@dataclass
+class TestnetManifest:
+    __test__ = False
+
+    root: Path
+    chain_id: str
+    nodes: list[NodeSpec]
+    links: list[LinkSpec] = field(default_factory=list)
+    toxiproxy_port: int = 0
+    clp: dict[str, int] = field(default_factory=dict)
+    consensus: dict[str, int] = field(default_factory=dict)
+
+    def node(self, name: str) -> NodeSpec:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        known = ", ".join(n.name for n in self.nodes)
+        raise TestnetError(f"no node named {name!r} (known: {known})")
+
+    def node_dir(self, name: str) -> Path:
+        return self.root / name
+
+    def config_path(self, name: str) -> Path:
+        return self.node_dir(name) / "node.toml"
+
+    @property
+    def proxied(self) -> bool:
+        return bool(self.links)
+
+    def link(self, src: str, dst: str) -> LinkSpec:
+        for link in self.links:
+            if link.src == src and link.dst == dst:
+                return link
+        raise TestnetError(f"no link {link_name(src, dst)}")
+
+    def clp_config(self) -> ClpConfig:
+        return ClpConfig.from_dict(self.clp)
+
+    def save(self) -> None:
+        data = {
+            "chain_id": self.chain_id,
+            "nodes": [asdict(n) for n in self.nodes],
+            "links": [asdict(link) for link in self.links],
+            "toxiproxy_port": self.toxiproxy_port,
+            "clp": self.clp,
+            "consensus": self.consensus,
+        }
+        (self.root / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, root: Path) -> TestnetManifest:
+        path = root / MANIFEST
+        try:
+            data: dict[str, Any] = json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise TestnetError(f"{root}: no testnet here (run `clp-testnet init` first)") from exc
+        except json.JSONDecodeError as exc:
+            raise TestnetError(f"{path}: not valid JSON ({exc.msg})") from exc
+        try:
+            return cls(
+                root=root,
+                chain_id=data["chain_id"],
+                nodes=[NodeSpec(**n) for n in data["nodes"]],
+                links=[LinkSpec(**link) for link in data.get("links", [])],
+                toxiproxy_port=data.get("toxiproxy_port", 0),
+                clp=data.get("clp", {}),
+                consensus=data.get("consensus", {}),
+            )
+        except (KeyError, TypeError) as exc:
+            raise TestnetError(f"{path}: malformed manifest ({exc})") from exc
+
+
+def init_testnet(
+    root: Path,
+    validators: int = 5,
+    clp: ClpConfig | None = None,
+    consensus: ConsensusParams | None = None,
+    chain_id: str = "clp-testnet",
+    stakes: list[int] | None = None,
+    proxied: bool = True,
+    host: str = "127.0.0.1",
+    test_hooks: bool = True,
+    seed: str | None = None,
+) -> TestnetManifest:
+    """Write a complete testnet under ``root``; keys are derived from ``seed`` when given."""
+    if validators < 1:
+        raise TestnetError("a testnet needs at least one validator")
+    if stakes is not None and len(stakes) != validators:
+        raise TestnetError(f"{len(stakes)} stakes given for {validators} validators")
+    clp = clp or ClpConfig.test_profile()
+    consensus = consensus or ConsensusParams.test_profile()
+    root.mkdir(parents=True, exist_ok=True)
+    if (root / MANIFEST).exists():
+        raise TestnetError(f"{root} already holds a testnet (remove it or choose another dir)")
+    names = [f"v{i}" for i in range(validators)]
+    keys = {
+        name: ValidatorKey.from_seed_text(f"{seed}/{name}") if seed else ValidatorKey.generate()
+        for name in names
+    }
+    stake_of = dict(zip(names, stakes or [DEFAULT_STAKE] * validators, strict=True))
+    n_links = validators * (validators - 1) if proxied else 0
+    ports = free_ports(2 * validators + n_links + (1 if proxied else 0), host)
+    nodes = [
+        NodeSpec(name, keys[name].address, host, ports[2 * i], ports[2 * i + 1], stake_of[name])
+        for i, name in enumerate(names)
+    ]
+    links: list[LinkSpec] = []
+    if proxied:
+        it = iter(ports[2 * validators :])
+        links = [LinkSpec(a, b, next(it)) for a in names for b in names if a != b]
+        toxiproxy_port = next(it)
+    else:
+        toxiproxy_port = 0
+    genesis = Genesis(
+        chain_id,
+        clp,
+        consensus,
+        tuple(
+            sorted(
+                (
+                    GenesisValidator(n, keys[n].address, keys[n].public_key, stake_of[n])
+                    for n in names
+                ),
+                key=lambda v: v.address,
+            )
+        ),
+    )
+    genesis.save(root / "genesis.json")
+    manifest = TestnetManifest(
+        root, chain_id, nodes, links, toxiproxy_port, clp.to_dict(), consensus.to_dict()
+    )
+    for node in nodes:
+        write_node_config(manifest, node, keys[node.name], test_hooks)
+    manifest.save()
+    return manifest
+
+
+def peer_endpoint(manifest: TestnetManifest, src: NodeSpec, dst: NodeSpec) -> HostPort:
+    if manifest.proxied:
+        return HostPort(src.host, manifest.link(src.name, dst.name).listen_port)
+    return HostPort(dst.host, dst.p2p_port)
+
+
+def write_node_config(
+    manifest: TestnetManifest, node: NodeSpec, key: ValidatorKey, test_hooks: bool
+) -> Path:
+    node_dir = manifest.node_dir(node.name)
+    node_dir.mkdir(parents=True, exist_ok=True)
+    key.save(node_dir / "key.json")
+    config = NodeConfig(
+        name=node.name,
+        key_file=Path("key.json"),
+        genesis_file=Path("../genesis.json"),
+        data_dir=Path("data"),
+        p2p_listen=HostPort(node.host, node.p2p_port),
+        api_listen=HostPort(node.host, node.api_port),
+        peers=tuple(
+            PeerConfig(p.name, p.address, peer_endpoint(manifest, node, p))
+            for p in manifest.nodes
+            if p.name != node.name
+        ),
+        test_hooks=test_hooks,
+    )
+    path = manifest.config_path(node.name)
+    path.write_text(tomli_w.dumps(config.to_toml_dict()))
+    return path

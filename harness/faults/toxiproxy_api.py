@@ -1,0 +1,75 @@
+"""A thin Toxiproxy HTTP API client (TOXIPROXY_API.md).
+
+toxiproxy-python keeps one global server address and has no toxic update or populate,
+so the harness, which may drive several servers, speaks the documented API directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class ToxiproxyError(RuntimeError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"toxiproxy {status}: {message}")
+        self.status = status
+
+
+class ToxiproxyApi:
+    def __init__(self, base_url: str, timeout: float = 5.0) -> None:
+        self.base_url = base_url
+        self._http = httpx.Client(base_url=base_url, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, json: Any = None) -> Any:
+        resp = self._http.request(method, path, json=json)
+        if resp.status_code >= 400:
+            try:
+                message = resp.json().get("error", resp.text)
+            except ValueError:
+                message = resp.text
+            raise ToxiproxyError(resp.status_code, message)
+        return resp.json() if resp.content else None
+
+    def version(self) -> str:
+        return str(self._call("GET", "/version").get("version", "?"))
+
+    def proxies(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/proxies")
+        return result
+
+    def populate(self, proxies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("POST", "/populate", proxies)["proxies"]
+        return result
+
+    def set_enabled(self, proxy: str, enabled: bool) -> None:
+        self._call("POST", f"/proxies/{proxy}", {"enabled": enabled})
+
+    def toxics(self, proxy: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", f"/proxies/{proxy}/toxics")
+        return result
+
+    def add_toxic(
+        self,
+        proxy: str,
+        type_: str,
+        attributes: dict[str, int],
+        name: str | None = None,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+    ) -> dict[str, Any]:
+        body = {"type": type_, "stream": stream, "toxicity": toxicity, "attributes": attributes}
+        if name is not None:
+            body["name"] = name
+        result: dict[str, Any] = self._call("POST", f"/proxies/{proxy}/toxics", body)
+        return result
+
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        self._call("DELETE", f"/proxies/{proxy}/toxics/{name}")
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
