@@ -37,6 +37,7 @@ from clp_node.consensus.types import (
     Vote,
 )
 from clp_node.logs import log_event
+from clp_node.net.framing import FrameError
 from clp_node.net.node import P2PNetwork
 from clp_node.net.peer import PeerInfo
 from clp_node.store.sqlite import BlockStore
@@ -207,8 +208,11 @@ class ValidatorNode:
             return False
         if abs(block.time_ms - self._now_ms()) > MAX_CLOCK_DRIFT_MS:
             log_event(
-                log, logging.WARNING, "consensus.untimely_proposal",
-                height=block.height, drift_ms=block.time_ms - self._now_ms(),
+                log,
+                logging.WARNING,
+                "consensus.untimely_proposal",
+                height=block.height,
+                drift_ms=block.time_ms - self._now_ms(),
             )
             return False
         return True
@@ -282,13 +286,23 @@ class ValidatorNode:
             m.validators_slashed.inc(len(r.slashes()))
             m.validators_ejected.inc(len(r.ejected))
             log_event(
-                log, logging.INFO, "clp.epoch_evaluated", epoch=r.epoch, systemic=r.systemic,
-                slashed=r.slashes(), ejected=list(r.ejected), replay=replay,
+                log,
+                logging.INFO,
+                "clp.epoch_evaluated",
+                epoch=r.epoch,
+                systemic=r.systemic,
+                slashed=r.slashes(),
+                ejected=list(r.ejected),
+                replay=replay,
             )
         if not replay:
             log_event(
-                log, logging.INFO, "chain.block_committed", height=block.height,
-                hash=block.hash.hex()[:16], proposer=block.proposer[:8],
+                log,
+                logging.INFO,
+                "chain.block_committed",
+                height=block.height,
+                hash=block.hash.hex()[:16],
+                proposer=block.proposer[:8],
                 responses=len(block.responses),
             )
             self._after_block(applied)
@@ -384,10 +398,23 @@ class ValidatorNode:
                 self._on_sync_response(sender, msg)
             else:
                 self.metrics.p2p_rejected.labels(reason="unknown_type").inc()
-        except (MalformedMessage, MalformedBlock, InvalidCertificate, ValueError, TypeError) as exc:
+        except (
+            MalformedMessage,
+            MalformedBlock,
+            InvalidCertificate,
+            FrameError,
+            ValueError,
+            TypeError,
+        ) as exc:
             self.metrics.p2p_rejected.labels(reason="bad_message").inc()
-            log_event(log, logging.WARNING, "p2p.bad_message", peer=sender[:8], kind=str(kind),
-                      detail=str(exc)[:200])
+            log_event(
+                log,
+                logging.WARNING,
+                "p2p.bad_message",
+                peer=sender[:8],
+                kind=str(kind),
+                detail=str(exc)[:200],
+            )
 
     def _note_peer_height(self, peer: str, height: object) -> None:
         if isinstance(height, int) and not isinstance(height, bool) and height >= 0:
@@ -436,8 +463,9 @@ class ValidatorNode:
             try:
                 self._commit(block, cert)
             except InvalidBlock as exc:
-                log_event(log, logging.WARNING, "sync.invalid_block", peer=sender[:8],
-                          reason=exc.reason)
+                log_event(
+                    log, logging.WARNING, "sync.invalid_block", peer=sender[:8], reason=exc.reason
+                )
                 break
             self.metrics.blocks_synced.inc()
             advanced = True

@@ -491,11 +491,10 @@ class CommitCertificate:
                 raise InvalidCertificate("a certificate entry is not a vote")
             if vote.type is not VoteType.PRECOMMIT:
                 raise InvalidCertificate(f"vote of {vote.validator} is a {vote.type}")
-            if vote.height != self.height or vote.round != self.round:
-                raise InvalidCertificate(
-                    f"vote of {vote.validator} is for {vote.height}/{vote.round}, "
-                    f"not {self.height}/{self.round}"
-                )
+            if vote.height != self.height:
+                raise InvalidCertificate(f"vote of {vote.validator} is for height {vote.height}")
+            if vote.round != self.round:
+                raise InvalidCertificate(f"vote of {vote.validator} is for round {vote.round}")
             if vote.block_hash != self.block_hash:
                 raise InvalidCertificate(f"vote of {vote.validator} is for another block")
             if vote.validator in seen:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clp_node.chain.keys import ValidatorKey
+from clp_node.logs import log_event
 from clp_node.net.framing import (
     DEFAULT_MAX_FRAME_BYTES,
     KEEPALIVE_FRAME,
@@ -30,7 +31,6 @@ from clp_node.net.peer import (
     PeerInfo,
     TransportSettings,
     abort,
-    log_event,
     set_nodelay,
 )
 
@@ -110,6 +110,7 @@ class P2PNetwork:
         }
         self._link_tasks: list[asyncio.Task[None]] = []
         self._server: asyncio.Server | None = None
+        self._bound_port: int | None = None
         self._inbound: dict[str, _Inbound] = {}
         self._inbound_tasks: set[asyncio.Task[Any]] = set()
         self._pending_handshakes = 0
@@ -126,6 +127,7 @@ class P2PNetwork:
         self._server = await asyncio.start_server(
             self._handle_inbound, self._listen_host, self._listen_port
         )
+        self._bound_port = int(self._server.sockets[0].getsockname()[1])
         for addr, link in self._links.items():
             self._link_tasks.append(asyncio.create_task(link.run(), name=f"p2p-dial-{addr[:8]}"))
         log_event(
@@ -189,10 +191,9 @@ class P2PNetwork:
     @property
     def listen_port(self) -> int:
         """The bound port (the real one when started with port 0)."""
-        if self._server is None or not self._server.sockets:
-            raise RuntimeError("P2PNetwork is not listening")
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
+        if self._bound_port is None:
+            raise RuntimeError("P2PNetwork.start() has not been called")
+        return self._bound_port
 
     @property
     def peers(self) -> Mapping[str, PeerInfo]:
@@ -228,6 +229,11 @@ class P2PNetwork:
             self._inbound_tasks.add(task)
         try:
             await self._serve_inbound(reader, writer)
+        except asyncio.CancelledError:
+            # Only stop() cancels these. Ending quietly matters: asyncio's server calls
+            # task.exception() on this task, which logs a spurious error if it was cancelled.
+            if not self._stopped:
+                raise
         except Exception as exc:  # the listener must survive anything one connection does
             self._log.exception("p2p.inbound_error error=%r", exc)
         finally:

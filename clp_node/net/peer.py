@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clp_node.chain.keys import PUBLIC_KEY_BYTES, ValidatorKey, address_from_public_key
+from clp_node.logs import log_event
 from clp_node.net.framing import KEEPALIVE_FRAME, FrameError, read_frame_bytes
 from clp_node.net.handshake import DEFAULT_HANDSHAKE_TIMEOUT, HandshakeError, dial_handshake
 
@@ -86,12 +87,6 @@ class NetStats:
         for name, value in vars(self).items():
             out[name] = dict(value) if isinstance(value, Counter) else value
         return out
-
-
-def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
-    """Event name plus fields, readable as text and available to a JSON formatter."""
-    text = " ".join([event, *(f"{k}={v}" for k, v in fields.items())])
-    logger.log(level, text, extra={"event": event, "fields": fields})
 
 
 def set_nodelay(writer: asyncio.StreamWriter) -> None:

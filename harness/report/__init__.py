@@ -1,1 +1,1 @@
-"""report."""
+"""Human-facing output: status tables and verdicts."""

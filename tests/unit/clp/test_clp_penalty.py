@@ -325,6 +325,20 @@ def test_tie_break_uses_stake_after_slash() -> None:
     assert by_addr(r)[V[0]].status is DEFERRED
 
 
+def test_tie_break_stake_is_the_stake_after_slash() -> None:
+    # Same streak. V[4] fails: 1050 -> 945 after the slash; V[1] passes with 990.
+    # Before the slash V[1] (990) would come first; after it, V[4] (945) does.
+    committee = dict.fromkeys(V[:5], BIG) | {V[1]: 990, V[4]: 1050}
+    stats = honest(5, 40)
+    stats[V[1]] = (40, 20, 8)
+    stats[V[4]] = (40, 12, 8)
+    r = evaluate(committee, stats)
+    o = by_addr(r)
+    assert (o[V[4]].slashed, o[V[4]].stake_after) == (105, 945)
+    assert r.ejected == (V[4],)
+    assert o[V[1]].status is DEFERRED
+
+
 # ---- GovernorClpImpact and ClpEpochResult -----------------------------------------------------
 
 def test_governance_weights() -> None:

@@ -63,7 +63,9 @@ def proposal(
     return Proposal.create(chain, height, round, hash_of(b), b, pol_round, key.address, key.sign)
 
 
-def proposer_key(keys: Sequence[ValidatorKey], vs: ValidatorSet, height: int, round: int) -> ValidatorKey:
+def proposer_key(
+    keys: Sequence[ValidatorKey], vs: ValidatorSet, height: int, round: int
+) -> ValidatorKey:
     addr = vs.proposer(height, round)
     return next(k for k in keys if k.address == addr)
 

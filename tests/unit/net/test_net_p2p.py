@@ -139,7 +139,9 @@ async def test_reconnect_after_peer_restart(cluster: Cluster) -> None:
     await wait_until(lambda: rec_a.messages == [(ADDR[1], {"back": True})])
     st = a.stats()
     assert st["connects"] == 2 and st["disconnects"] == 1
-    assert st["disconnect_reasons"] == {"eof": 1}
+    # EOF, or RST when B closed with our keepalive still unread in its buffer.
+    assert sum(st["disconnect_reasons"].values()) == 1
+    assert set(st["disconnect_reasons"]) <= {"eof", "reset"}
 
 
 async def test_directed_link_rule_with_relay(cluster: Cluster) -> None:
@@ -243,7 +245,9 @@ async def test_second_inbound_from_same_peer_replaces_first(cluster: Cluster) ->
         w.close()
 
 
-async def test_listen_port_zero_and_clean_stop(cluster: Cluster) -> None:
+async def test_listen_port_zero_and_clean_stop(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
     a = P2PNetwork(KEYS[0], CHAIN_ID, "127.0.0.1", 0, {}, Recorder())
     cluster.nodes.append(a)
     await a.start()
@@ -265,6 +269,8 @@ async def test_listen_port_zero_and_clean_stop(cluster: Cluster) -> None:
     await a.stop()
     leftover = {t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()}
     assert leftover == set()
+    # asyncio itself must have nothing to complain about (e.g. "Exception in callback").
+    assert [r for r in caplog.records if r.name == "asyncio"] == []
     # The attacker's socket was closed by the node, and every listen port is free again.
     assert await asyncio.wait_for(_r.read(), 1.0) == b""
     w.close()
@@ -278,13 +284,13 @@ async def test_listen_port_zero_and_clean_stop(cluster: Cluster) -> None:
 
 async def test_idle_healthy_link_stays_up_past_dead_after(cluster: Cluster) -> None:
     """Keepalive answers keep a quiet link alive: no spurious reconnect churn."""
-    a = cluster.node(0, [1], Recorder(), keepalive_interval=0.05, dead_after=0.3)
-    b = cluster.node(1, [0], Recorder(), keepalive_interval=0.05, dead_after=0.3)
+    a = cluster.node(0, [1], Recorder(), keepalive_interval=0.05, dead_after=0.5)
+    b = cluster.node(1, [0], Recorder(), keepalive_interval=0.05, dead_after=0.5)
     await a.start()
     await b.start()
     await wait_until(lambda: a.connected_peers() == {ADDR[1]} and b.inbound_peers() == {ADDR[0]})
     loop = asyncio.get_running_loop()
-    end = loop.time() + 1.2  # four dead_after periods with no application traffic
+    end = loop.time() + 1.5  # three dead_after periods with no application traffic
     while loop.time() < end:
         assert a.connected_peers() == {ADDR[1]}
         await asyncio.sleep(0.02)

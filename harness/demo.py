@@ -1,0 +1,233 @@
+"""The one-command demo: a validator is partitioned away mid-epoch, misses its challenges,
+is slashed at the epoch's end, ejected at the next, and after the heal syncs and sees
+itself ejected. Every step is checked against the chain; the exit code is the verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.cluster.base import Cluster
+from harness.cluster.local import LocalBackend
+from harness.cluster.testnet import TestnetManifest, init_testnet
+from harness.faults.nemesis import Nemesis
+from harness.report.tables import gather_rows, status_table
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class Verdict:
+    checks: list[Check] = field(default_factory=list)
+
+    def add(self, name: str, passed: bool, detail: str) -> bool:
+        self.checks.append(Check(name, passed, detail))
+        return passed
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    def table(self) -> Table:
+        t = Table(title="verdict")
+        t.add_column("check")
+        t.add_column("result")
+        t.add_column("evidence")
+        for c in self.checks:
+            t.add_row(c.name, "[green]pass[/]" if c.passed else "[red]FAIL[/]", c.detail)
+        return t
+
+
+class Demo:
+    def __init__(self, cluster: Cluster, nemesis: Nemesis, console: Console, victim: str) -> None:
+        self.cluster = cluster
+        self.nemesis = nemesis
+        self.console = console
+        self.victim = victim
+        self.others = [n for n in cluster.names if n != victim]
+        self.verdict = Verdict()
+        self.t0 = time.monotonic()
+
+    def say(self, text: str) -> None:
+        self.console.print(f"[dim]{time.monotonic() - self.t0:6.1f}s[/] {text}")
+
+    async def progress_until(self, coro: Any, what: str) -> Any:
+        """Show heights while waiting, so a long step never looks stuck."""
+        task = asyncio.ensure_future(coro)
+        with self.console.status(what) as status:
+            while not task.done():
+                heights = await self.cluster.heights()
+                shown = "  ".join(f"{n}:{h if h is not None else '-'}" for n, h in heights.items())
+                status.update(f"{what}   [dim]{shown}[/]")
+                await asyncio.wait({task}, timeout=0.5)
+        return task.result()
+
+    async def run(self) -> Verdict:
+        c, victim = self.cluster, self.victim
+        E = c.clock.epoch_length
+        victim_addr = c.address(victim)
+        # Early enough in the epoch that the victim answers well under half its challenges
+        # (a rate exactly at the minimum passes, CLP_SPEC §7).
+        partition_at = E // 4
+        self.say(f"waiting for height {partition_at} (inside epoch 0)")
+        await self.progress_until(c.wait_for_height(partition_at), "chain starting")
+        await self.nemesis.isolate(victim)
+        self.say(f"[bold]partitioned {victim}[/] away from the other {len(self.others)} validators")
+
+        results0 = await self.progress_until(
+            c.wait_for_epoch_result(0, self.others), f"epoch 0 closing at height {E}"
+        )
+        self.check_same("epoch 0 result identical on the majority", results0)
+        r0 = results0[self.others[0]]
+        v0 = _outcome(r0, victim_addr)
+        self.verdict.add(
+            f"{victim} slashed for epoch 0",
+            v0 is not None
+            and v0["slashed"] > 0
+            and v0["status"] in ("slashed", "ejection_deferred"),
+            f"rate {v0['rate_bps'] if v0 else '?'} bps, slashed {v0['slashed'] if v0 else '?'}",
+        )
+        healthy_slashed = [
+            o for o in r0["validators"] if o["address"] != victim_addr and o["slashed"]
+        ]
+        self.verdict.add(
+            "no one else slashed in epoch 0",
+            not healthy_slashed,
+            f"{len(healthy_slashed)} others slashed",
+        )
+        self.say(f"epoch 0 closed: {victim} rate {v0['rate_bps'] if v0 else '?'} bps → slashed")
+
+        results1 = await self.progress_until(
+            c.wait_for_epoch_result(1, self.others), f"epoch 1 closing at height {2 * E}"
+        )
+        self.check_same("epoch 1 result identical on the majority", results1)
+        r1 = results1[self.others[0]]
+        self.verdict.add(
+            f"{victim} ejected at the end of epoch 1",
+            victim_addr in r1["ejected"] and victim_addr not in r1["next_committee"],
+            f"ejected={[c.name_of(a) for a in r1['ejected']]}, "
+            f"next committee size {len(r1['next_committee'])}",
+        )
+        self.say(f"epoch 1 closed: ejected {[c.name_of(a) for a in r1['ejected']]}")
+
+        await self.nemesis.heal()
+        self.say("[bold]partition healed[/]; waiting for the victim to sync")
+        heads = await c.heights(self.others)
+        target = max(h for h in heads.values() if h is not None)
+        await self.progress_until(
+            c.wait_for_height(target, [victim]), f"{victim} syncing to {target}"
+        )
+        own_view = await c.client(victim).validator(victim_addr)
+        self.verdict.add(
+            f"{victim} synced and sees itself ejected",
+            own_view["status"] == "ejected" and not own_view["in_committee"],
+            f"status {own_view['status']}, in_committee {own_view['in_committee']}",
+        )
+        all_r1 = await asyncio.gather(*(c.client(n).epoch_result(1) for n in c.names))
+        self.check_same(
+            "epoch 1 result identical on all nodes after heal",
+            dict(zip(c.names, all_r1, strict=True)),
+        )
+        await self.check_agreement_and_conservation()
+        return self.verdict
+
+    def check_same(self, name: str, results: dict[str, Any]) -> None:
+        values = list(results.values())
+        same = all(v == values[0] for v in values) and values[0] is not None
+        self.verdict.add(name, same, f"{len(values)} nodes compared")
+
+    async def check_agreement_and_conservation(self) -> None:
+        c = self.cluster
+        heights = await c.heights()
+        top = min(h for h in heights.values() if h is not None)
+        mismatches = 0
+        for h in range(1, top + 1):
+            hashes = {
+                (await c.client(n).block(h) or {}).get("block", {}).get("hash") for n in c.names
+            }
+            mismatches += len(hashes) != 1
+        self.verdict.add(
+            "all nodes finalized one chain",
+            mismatches == 0,
+            f"heights 1..{top}, {mismatches} mismatches",
+        )
+        totals = []
+        genesis_total = sum(n.stake for n in c.manifest.nodes)
+        for n in c.names:
+            status = await c.client(n).clp_status()
+            totals.append(sum(status["stakes"].values()) + status["burned"])
+        self.verdict.add(
+            "stake conserved (stakes + burned = genesis)",
+            all(t == genesis_total for t in totals),
+            f"genesis {genesis_total}, nodes {sorted(set(totals))}",
+        )
+
+
+def _outcome(result: dict[str, Any], address: str) -> dict[str, Any] | None:
+    return next((o for o in result["validators"] if o["address"] == address), None)
+
+
+async def run_demo(
+    console: Console, root: Path | None = None, validators: int = 5, keep: bool = False
+) -> bool:
+    tmp = None
+    if root is None:
+        tmp = tempfile.TemporaryDirectory(prefix="clp-demo-")
+        root = Path(tmp.name)
+    started = time.monotonic()
+    try:
+        manifest = init_testnet(root / "testnet", validators=validators, seed="demo")
+        clp, cons = manifest.clp, manifest.consensus
+        console.print(
+            f"[bold]CLP demo[/]: {validators} validators, epoch {clp['epoch_length']} blocks, "
+            f"challenge every {clp['challenge_interval']}, window {clp['response_window']}, "
+            f"block interval {cons['block_interval_ms']} ms — testnet in {root}"
+        )
+        cluster = LocalBackend(manifest)
+        async with cluster:
+            assert cluster.proxies is not None
+            console.print(
+                f"started {validators} nodes and the {cluster.proxies.kind} Toxiproxy server"
+            )
+            nemesis = Nemesis(cluster, cluster.proxies.api)
+            demo = Demo(cluster, nemesis, console, victim=cluster.names[-1])
+            try:
+                verdict = await demo.run()
+            except TimeoutError as exc:
+                verdict = demo.verdict
+                verdict.add("demo finished in time", False, str(exc))
+            console.print(status_table(await gather_rows(cluster), "final state"))
+            console.print(verdict.table())
+            logs = ", ".join(cluster.log_path(n) for n in cluster.names)
+        elapsed = time.monotonic() - started
+        if verdict.passed:
+            console.print(
+                f"[bold green]PASS[/]: the CLP flow happened as the spec says ({elapsed:.0f} s)"
+            )
+        else:
+            console.print(f"[bold red]FAIL[/] after {elapsed:.0f} s; node logs: {logs}")
+            keep = True
+        return verdict.passed
+    finally:
+        if tmp is not None:
+            if keep:
+                console.print(f"testnet kept in {root}")
+            else:
+                tmp.cleanup()
+
+
+def load_or_init(root: Path) -> TestnetManifest:
+    return TestnetManifest.load(root)
