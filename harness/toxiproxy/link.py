@@ -173,8 +173,7 @@ class Link:
         if toxic.kind.close_on_remove and stage.active and not stage.ended:
             stage.close()
         else:
-            for item in stage.input.drain():
-                stage.output.put(item)
+            stage.input.drain()
         index = self._stages.index(stage)
         if index == 0:
             self._head = stage.output

@@ -338,7 +338,7 @@ async def test_no_data_lost_while_toxics_churn(
         for offset in range(0, len(payload), 32 * 1024):
             writer.write(payload[offset : offset + 32 * 1024])
             await writer.drain()
-            await asyncio.sleep(0)
+            await asyncio.sleep(0.01)  # pacing: spread the stream over ~1.3 s of churn
 
     async def receive() -> None:
         nonlocal count
