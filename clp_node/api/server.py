@@ -64,13 +64,10 @@ async def errors_as_json(
 
 
 def _int_param(text: str, name: str) -> int:
-    if not text.isdigit() or len(text) > 19:
-        raise web.HTTPBadRequest(
-            text=json.dumps(
-                {"error": "BAD_REQUEST", "detail": f"{name} must be a non-negative integer"}
-            ),
-            content_type="application/json",
-        )
+    # isascii: str.isdigit() is also true for non-ASCII digits such as U+00B2 (int() raises).
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        # Plain text: errors_as_json wraps it as {"error": "BAD_REQUEST", "detail": text}.
+        raise web.HTTPBadRequest(text=f"{name} must be a non-negative integer")
     return int(text)
 
 
@@ -195,7 +192,8 @@ class ApiServer:
     async def post_response(self, request: web.Request) -> web.Response:
         try:
             data = json.loads(await request.read())
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            # RecursionError: a deeply nested body ("[[[[...") is not JSON we accept.
             self.node.metrics.responses_rejected.labels(reason="MALFORMED").inc()
             return json_error(400, "MALFORMED", "the body is not JSON")
         reason = self.node.submit_response(data)
@@ -219,7 +217,7 @@ class ApiServer:
             )
         try:
             data = json.loads(await request.read())
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             return json_error(400, "BAD_REQUEST", "the body is not JSON")
         if not isinstance(data, dict):
             return json_error(400, "BAD_REQUEST", "the body is a JSON object")

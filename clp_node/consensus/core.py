@@ -33,6 +33,9 @@ DEFAULT_MAX_HEIGHTS_AHEAD = 4
 DEFAULT_MAX_BUFFERED = 8192
 DEFAULT_MAX_ROUNDS_AHEAD = 1000
 MAX_EVIDENCE = 1024
+# Alternative proposals kept per round from an equivocating proposer (the first one always
+# counts); bounded so a Byzantine proposer cannot exhaust memory.
+MAX_PROPOSALS_PER_ROUND = 8
 
 
 class TimeoutKind(StrEnum):
@@ -170,13 +173,21 @@ class CoreStatus:
 
 
 class _RoundState:
-    """Messages and tallies of one round; one vote per (type, validator), the first wins."""
+    """Messages and tallies of one round.
+
+    Like the paper, every validly signed message counts toward the value it names, so an
+    equivocator's conflicting votes each count in their own bucket (safe: two quorums for
+    different values would need > 1/3 equivocators). Counting only a first vote would let
+    an equivocator hide a polka from nodes that saw another version first, and stall
+    locked nodes forever. Totals "of any value" count each validator once.
+    """
 
     __slots__ = (
         "polka_handled",
         "precommit_timeout_scheduled",
         "prevote_timeout_scheduled",
         "proposal",
+        "proposals",
         "sender_power",
         "senders",
         "tally",
@@ -185,8 +196,10 @@ class _RoundState:
     )
 
     def __init__(self) -> None:
-        self.proposal: Proposal | None = None
-        self.votes: dict[VoteType, dict[str, Vote]] = {t: {} for t in VoteType}
+        self.proposal: Proposal | None = None  # the first received: drives lines 22/28
+        self.proposals: dict[bytes, Proposal] = {}  # every accepted one, by block hash
+        # type -> validator -> block hash -> vote; the first entry is the validator's first
+        self.votes: dict[VoteType, dict[str, dict[bytes | None, Vote]]] = {t: {} for t in VoteType}
         self.tally: dict[VoteType, dict[bytes | None, int]] = {t: {} for t in VoteType}
         self.total: dict[VoteType, int] = dict.fromkeys(VoteType, 0)
         self.senders: set[str] = set()
@@ -197,6 +210,17 @@ class _RoundState:
 
     def power_for(self, vote_type: VoteType, block_hash: bytes | None) -> int:
         return self.tally[vote_type].get(block_hash, 0)
+
+    def first_vote(self, vote_type: VoteType, validator: str) -> Vote | None:
+        by_hash = self.votes[vote_type].get(validator)
+        return None if not by_hash else next(iter(by_hash.values()))
+
+    def votes_for(self, vote_type: VoteType, block_hash: bytes | None) -> list[Vote]:
+        return [
+            by_hash[block_hash]
+            for by_hash in self.votes[vote_type].values()
+            if block_hash in by_hash
+        ]
 
 
 def _buffer_key(m: Message) -> tuple[object, ...]:
@@ -262,6 +286,7 @@ class TendermintCore:
         self._skip_round = -1
         self._decision: Decide | None = None
         self._own: list[Message] = []
+        self._evidence_keys: set[tuple[object, ...]] = set()
         self._is_validator = False
 
     # --- public API --------------------------------------------------------------------
@@ -333,7 +358,7 @@ class TendermintCore:
         received reaches all correct nodes; without relaying, a polka that included a
         validator which then crashed is lost to nodes that missed it, and locked nodes
         can then never be joined (a live-lock found by the simulator). So we also relay
-        the prevotes behind our valid round, and once decided the certificate's
+        the proposal and prevotes behind our valid round, and once decided the certificate's
         precommits with a proposal carrying the block, so peers at this height can decide.
         """
         out = list(self._own)
@@ -346,16 +371,16 @@ class TendermintCore:
 
         if self._valid_round >= 0 and self._valid_hash is not None:
             pol = self._rounds[self._valid_round]
-            for v in pol.votes[VoteType.PREVOTE].values():
-                if v.block_hash == self._valid_hash:
-                    add(v)
+            add(pol.proposals[self._valid_hash])
+            for v in pol.votes_for(VoteType.PREVOTE, self._valid_hash):
+                add(v)
         if self._decision is not None:
             decided = self._decision
             holder = next(
                 (
-                    rs.proposal
+                    rs.proposals[decided.block_hash]
                     for rs in self._rounds.values()
-                    if rs.proposal is not None and rs.proposal.block_hash == decided.block_hash
+                    if decided.block_hash in rs.proposals
                 ),
                 None,
             )
@@ -518,8 +543,8 @@ class TendermintCore:
     def _handle_vote(self, vote: Vote) -> None:
         assert self._validators is not None
         rs = self._rounds.get(vote.round)
-        existing = None if rs is None else rs.votes[vote.type].get(vote.validator)
-        if existing is not None and existing.block_hash == vote.block_hash:
+        by_hash = None if rs is None else rs.votes[vote.type].get(vote.validator)
+        if by_hash is not None and vote.block_hash in by_hash:
             self._count("duplicate")
             return
         if not self._validators.contains(vote.validator):
@@ -528,8 +553,15 @@ class TendermintCore:
         if not vote.verify(self._chain_id, self._validators.public_key(vote.validator)):
             self._count("bad_signature")
             return
-        if existing is not None:
-            self._record_evidence(existing, vote)
+        if rs is not None and by_hash:
+            self._record_evidence(next(iter(by_hash.values())), vote)
+            if vote.block_hash is not None and vote.block_hash not in rs.proposals:
+                # Honest votes of round r name a round-r proposal or nil; anchoring to
+                # those bounds what an equivocator can make us store. A relay re-sends it
+                # once the proposal is known.
+                self._count("conflicting_vote_unanchored")
+                return
+            self._add_vote(vote, first=False)
             return
         if vote.validator == self._me:
             self._own.append(vote)
@@ -539,7 +571,7 @@ class TendermintCore:
                 and vote.round > self._locked_round
             ):  # our own precommit replayed after a restart: we were locked on it
                 self._locked_hash, self._locked_round = vote.block_hash, vote.round
-        self._add_vote(vote)
+        self._add_vote(vote, first=True)
 
     def _handle_proposal(self, p: Proposal) -> None:
         assert self._validators is not None
@@ -547,26 +579,27 @@ class TendermintCore:
             self._count("wrong_proposer")
             return
         rs = self._rounds.get(p.round)
-        existing = None if rs is None else rs.proposal
-        if (
-            existing is not None
-            and existing.block_hash == p.block_hash
-            and existing.pol_round == p.pol_round
-        ):
+        same = None if rs is None else rs.proposals.get(p.block_hash)
+        if same is not None and same.pol_round == p.pol_round:
             self._count("duplicate")
             return
         if not p.verify(self._chain_id, self._validators.public_key(p.proposer)):
             self._count("bad_signature")
-            return
-        if existing is not None:
-            self._record_evidence(existing, p)
             return
         if not self._hash_matches(p.block, p.block_hash):
             # Only the hash is signed: a relay may have swapped the block. Drop it so
             # the genuine proposal can still be accepted when it arrives.
             self._count("block_hash_mismatch")
             return
-        self._round_state(p.round).proposal = p
+        if rs is not None and rs.proposal is not None:
+            self._record_evidence(rs.proposal, p)
+            if same is None and len(rs.proposals) < MAX_PROPOSALS_PER_ROUND:
+                rs.proposals[p.block_hash] = p  # another polka may form on it (line 36/49)
+                self._blocks.setdefault(p.block_hash, p.block)
+            return
+        rs = self._round_state(p.round)
+        rs.proposal = p
+        rs.proposals[p.block_hash] = p
         self._blocks.setdefault(p.block_hash, p.block)
         if p.proposer == self._me:
             self._own.append(p)
@@ -581,8 +614,12 @@ class TendermintCore:
             return False
 
     def _record_evidence(self, first: Message, second: Message) -> None:
+        key = _buffer_key(second)
+        if key in self._evidence_keys:  # the same conflicting message re-gossiped
+            return
         self._count("equivocation")
         if len(self._evidence) < MAX_EVIDENCE:
+            self._evidence_keys.add(key)
             self._evidence.append(Evidence(first, second))
 
     def _round_state(self, round: int) -> _RoundState:
@@ -604,14 +641,15 @@ class TendermintCore:
             ):
                 self._skip_round = round
 
-    def _add_vote(self, vote: Vote) -> None:
+    def _add_vote(self, vote: Vote, first: bool) -> None:
         assert self._validators is not None
         rs = self._round_state(vote.round)
-        rs.votes[vote.type][vote.validator] = vote
+        rs.votes[vote.type].setdefault(vote.validator, {})[vote.block_hash] = vote
         power = self._validators.power(vote.validator)
         tally = rs.tally[vote.type]
         tally[vote.block_hash] = tally.get(vote.block_hash, 0) + power
-        rs.total[vote.type] += power
+        if first:
+            rs.total[vote.type] += power
         if (
             vote.type is VoteType.PRECOMMIT
             and vote.block_hash is not None
@@ -651,14 +689,9 @@ class TendermintCore:
         """Line 49, any round: a known, valid block with a precommit quorum is final."""
         for r, block_hash in self._commit_candidates:
             if block_hash in self._blocks and self._valid(block_hash):
-                rs = self._rounds[r]
                 votes = tuple(
                     sorted(
-                        (
-                            v
-                            for v in rs.votes[VoteType.PRECOMMIT].values()
-                            if v.block_hash == block_hash
-                        ),
+                        self._rounds[r].votes_for(VoteType.PRECOMMIT, block_hash),
                         key=lambda v: v.validator,
                     )
                 )
@@ -706,21 +739,25 @@ class TendermintCore:
             self._schedule(TimeoutKind.PREVOTE)
             fired = True
 
-        if (
-            self._step in (Step.PREVOTE, Step.PRECOMMIT)
-            and not rs.polka_handled
-            and p is not None
-            and rs.power_for(VoteType.PREVOTE, p.block_hash) >= quorum
-            and self._valid(p.block_hash)
-        ):  # line 36
-            rs.polka_handled = True
-            if self._step is Step.PREVOTE:
-                sent = self._precommit(p.block_hash)
-                if sent is None or sent.block_hash == p.block_hash:
-                    self._locked_hash, self._locked_round = p.block_hash, self._round
-            self._valid_hash, self._valid_block = p.block_hash, p.block
-            self._valid_round = self._round
-            return True
+        if self._step in (Step.PREVOTE, Step.PRECOMMIT) and not rs.polka_handled:
+            polka = next(
+                (
+                    q
+                    for q in rs.proposals.values()
+                    if rs.power_for(VoteType.PREVOTE, q.block_hash) >= quorum
+                    and self._valid(q.block_hash)
+                ),
+                None,
+            )
+            if polka is not None:  # line 36
+                rs.polka_handled = True
+                if self._step is Step.PREVOTE:
+                    sent = self._precommit(polka.block_hash)
+                    if sent is None or sent.block_hash == polka.block_hash:
+                        self._locked_hash, self._locked_round = polka.block_hash, self._round
+                self._valid_hash, self._valid_block = polka.block_hash, polka.block
+                self._valid_round = self._round
+                return True
 
         if self._step is Step.PREVOTE and rs.power_for(VoteType.PREVOTE, None) >= quorum:
             self._precommit(None)  # line 44
@@ -754,6 +791,7 @@ class TendermintCore:
                 self._chain_id, self._height, round, block_hash, block, pol, self._me, self._signer
             )
             rs.proposal = proposal
+            rs.proposals[block_hash] = proposal
             self._blocks.setdefault(block_hash, block)
             self._own.append(proposal)
             self._note_sender(round, self._me)
@@ -779,7 +817,7 @@ class TendermintCore:
             return None
         assert self._signer is not None and self._me is not None
         rs = self._round_state(self._round)
-        existing = rs.votes[vote_type].get(self._me)
+        existing = rs.first_vote(vote_type, self._me)
         if existing is not None:
             self._actions.append(Broadcast(existing))
             return existing
@@ -787,6 +825,6 @@ class TendermintCore:
             self._chain_id, vote_type, self._height, self._round, block_hash, self._me, self._signer
         )
         self._own.append(vote)
-        self._add_vote(vote)
+        self._add_vote(vote, first=True)
         self._actions.append(Broadcast(vote))
         return vote

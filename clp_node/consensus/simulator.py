@@ -13,7 +13,7 @@ import hashlib
 import heapq
 import random
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -40,11 +40,12 @@ class SimBlock:
     round: int
     proposer: str
     parent: bytes
+    variant: int = 0  # lets a Byzantine proposer make conflicting, equally valid blocks
 
     def hash(self) -> bytes:
         data = (
             b"clp.simblock.v1"
-            + struct.pack(">QQ", self.height, self.round)
+            + struct.pack(">QQQ", self.height, self.round, self.variant)
             + self.proposer.encode()
             + self.parent
         )
@@ -94,6 +95,7 @@ class SimConfig:
     drop_until_ms: int | None = None  # None: drops never stop
     partitions: tuple[Partition, ...] = ()
     crashes: tuple[Crash, ...] = ()
+    byzantine: frozenset[int] = frozenset()  # validators that equivocate to each peer
     gossip_interval_ms: int = 250
     target_height: int = 10
     time_limit_ms: int = 60_000
@@ -134,10 +136,12 @@ class SimResult:
         """Highest height each node decided (0: none). Decisions are contiguous per node."""
         return tuple(max(d, default=0) for d in self.decisions)
 
-    def conflicts(self) -> dict[int, set[bytes]]:
-        """Heights at which two nodes decided different blocks: must always be empty."""
+    def conflicts(self, among: Iterable[int] | None = None) -> dict[int, set[bytes]]:
+        """Heights at which two of the nodes ``among`` (default all) decided different
+        blocks: must always be empty for honest nodes."""
         by_height: dict[int, set[bytes]] = {}
-        for d in self.decisions:
+        indices = range(len(self.decisions)) if among is None else among
+        for d in (self.decisions[i] for i in indices):
             for h, block_hash in d.items():
                 by_height.setdefault(h, set()).add(block_hash)
         return {h: s for h, s in by_height.items() if len(s) > 1}
@@ -156,6 +160,7 @@ class _Node:
         self.decision_times: dict[int, int] = {}
         self.synced: dict[int, tuple[CommitCertificate, SimBlock]] = {}
         self.wal: list[Proposal | Vote] = []
+        self.seen_hashes: dict[int, list[bytes]] = {}  # Byzantine nodes: blocks to vote for
 
     def parent_hash(self, height: int) -> bytes:
         return GENESIS_HASH if height <= 1 else self.decided[height - 1][0].hash()
@@ -278,7 +283,10 @@ class Simulator:
         for action in actions:
             if isinstance(action, Broadcast):
                 node.wal.append(action.message)  # persisted before it is sent
-                self._broadcast(node, action.message)
+                if node.index in self.config.byzantine:
+                    self._equivocate(node, action.message)
+                else:
+                    self._broadcast(node, action.message)
             elif isinstance(action, ScheduleTimeout):
                 timeout = partial(self._timeout, node, node.generation, action)
                 self._at(self.now + action.delay_ms, timeout)
@@ -309,6 +317,44 @@ class Simulator:
             if peer is not node:
                 self._send(node.index, peer.index, message)
 
+    def _equivocate(self, node: _Node, message: Proposal | Vote) -> None:
+        """Send each peer its own, validly signed version of ``message``."""
+        assert node.key is not None
+        sign, cid = node.key.sign, self.config.chain_id
+        for peer in self.nodes:
+            if peer is node:
+                continue
+            choice = self.rng.randrange(3)
+            out: Proposal | Vote = message
+            if isinstance(message, Proposal) and choice:
+                blk = message.block
+                assert isinstance(blk, SimBlock)
+                alt = SimBlock(blk.height, blk.round, blk.proposer, blk.parent, 1 + peer.index % 2)
+                out = Proposal.create(
+                    cid,
+                    message.height,
+                    message.round,
+                    alt.hash(),
+                    alt,
+                    message.pol_round,
+                    message.proposer,
+                    sign,
+                )
+                node.seen_hashes.setdefault(message.height, []).append(alt.hash())
+            elif isinstance(message, Vote) and choice:
+                options: list[bytes | None] = [None, *node.seen_hashes.get(message.height, [])]
+                target = options[self.rng.randrange(len(options))]
+                out = Vote.create(
+                    cid,
+                    message.type,
+                    message.height,
+                    message.round,
+                    target,
+                    message.validator,
+                    sign,
+                )
+            self._send(node.index, peer.index, out)
+
     def _connected(self, a: int, b: int) -> bool:
         return not any(p.separates(a, b, self.now) for p in self.config.partitions)
 
@@ -333,6 +379,8 @@ class Simulator:
         self.delivered += 1
         core = node.core
         if isinstance(message, Proposal):
+            if node.index in self.config.byzantine:
+                node.seen_hashes.setdefault(message.height, []).append(message.block_hash)
             self._execute(node, core.on_proposal(message))
         elif isinstance(message, Vote):
             self._execute(node, core.on_vote(message))

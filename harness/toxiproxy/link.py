@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Coroutine, Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Protocol
 
 from .pipe import Budget, Chunk, Item, Pipe
-from .toxics import NOOP, Toxic
+from .toxics import NOOP, Toxic, ToxicKind
 
 HIGH_WATER = 8 * 1024 * 1024
 """Bytes queued in a link before its reader is paused."""
@@ -83,13 +83,12 @@ class Stage:
     def start(self) -> None:
         """(Re)start the toxic, rolling its toxicity afresh for this link."""
         self.active = random.random() < self.toxic.toxicity
-        attrs: Mapping[str, int] = dict(self.toxic.attributes)
         kind = self.toxic.kind if self.active else NOOP
-        self._task = asyncio.create_task(self._run(kind.run(self, attrs)))
+        self._task = asyncio.create_task(self._run(kind, dict(self.toxic.attributes)))
 
-    async def _run(self, body: Coroutine[Any, Any, None]) -> None:
+    async def _run(self, kind: ToxicKind, attrs: Mapping[str, int]) -> None:
         try:
-            await body
+            await kind.run(self, attrs)
         except asyncio.CancelledError:
             for item in self.held:
                 self.output.put(item)
@@ -173,7 +172,8 @@ class Link:
         if toxic.kind.close_on_remove and stage.active and not stage.ended:
             stage.close()
         else:
-            stage.input.drain()
+            for item in stage.input.drain():
+                stage.output.put(item)
         index = self._stages.index(stage)
         if index == 0:
             self._head = stage.output

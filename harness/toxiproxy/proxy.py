@@ -38,6 +38,11 @@ class Proxy:
     def enabled(self) -> bool:
         return self._listening is not None
 
+    @property
+    def open_connections(self) -> int:
+        """Connections accepted and not yet closed on both sides."""
+        return len(self._connections)
+
     def to_json(self) -> dict[str, object]:
         return {
             "name": self.name,

@@ -33,6 +33,11 @@ class ToxicCollection:
                 return toxic
         raise TOXIC_NOT_FOUND
 
+    @property
+    def open_links(self) -> int:
+        """Links (two per open connection) that toxic changes are applied to."""
+        return len(self._links)
+
     def register(self, link: Link) -> None:
         self._links.add(link)
 

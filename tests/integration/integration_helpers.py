@@ -139,7 +139,9 @@ def check_certificate(
     block, cert = entry["block"], entry["certificate"]
     problems = []
     if cert.get("height") != height or cert.get("block_hash") != block["hash"]:
-        problems.append(f"h{height}: certificate is for {cert.get('height')}/{cert.get('block_hash')}")
+        problems.append(
+            f"h{height}: certificate is for {cert.get('height')}/{cert.get('block_hash')}"
+        )
     signers = [v["validator"] for v in cert.get("votes", [])]
     if len(signers) != len(set(signers)):
         problems.append(f"h{height}: a signer appears twice: {signers}")

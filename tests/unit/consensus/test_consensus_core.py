@@ -205,25 +205,54 @@ def test_duplicate_votes_are_counted_once() -> None:
     assert core.counters()["duplicate"] == 2
 
 
-def test_equivocation_is_recorded_and_second_vote_ignored() -> None:
+def test_equivocation_is_recorded_and_counted_once_in_totals() -> None:
     core = me()
     feed(core, proposal(K[1], 1, 0, A))
     first, second = prevote(K[1], 1, 0, A), prevote(K[1], 1, 0, None)
-    acts = feed(core, first, second, prevote(K[2], 1, 0, None), prevote(K[3], 1, 0, None))
-    # nil has K2+K3 only: had K1's second vote counted, nil would be a quorum
-    assert votes_of([a for a in acts if isinstance(a, Broadcast)], VoteType.PRECOMMIT) == []
-    (ev,) = core.evidence
+    acts = feed(core, first, second, second)
+    (ev,) = core.evidence  # the re-gossiped copy is not new evidence
     assert (ev.first, ev.second, ev.offender) == (first, second, K[1].address)
     assert core.counters()["equivocation"] == 1
+    # we + K1 are 2 of 4 validators: K1's two votes must not make "any value" a quorum
+    assert not [a for a in acts if isinstance(a, ScheduleTimeout)]
     # a forged "conflicting" vote is not evidence
     feed(core, Vote(VoteType.PREVOTE, 1, 0, hash_of(B), K[1].address, bytes(64)))
     assert len(core.evidence) == 1
     assert core.take_evidence() == [ev] and core.evidence == ()
 
 
+def test_equivocators_votes_count_for_each_value_like_the_paper() -> None:
+    """Each signed message counts toward its value, so an equivocator cannot hide a polka."""
+    core = me()
+    feed(core, proposal(K[1], 1, 0, A), prevote(K[1], 1, 0, A))
+    # K1 also prevotes nil; with K2 and K3 that is a nil polka (3 of 4 messages)
+    acts = feed(core, prevote(K[1], 1, 0, None), prevote(K[2], 1, 0, None))
+    assert votes_of([a for a in acts if isinstance(a, Broadcast)], VoteType.PRECOMMIT) == []
+    acts = feed(core, prevote(K[3], 1, 0, None))
+    assert votes_of([a for a in acts if isinstance(a, Broadcast)], VoteType.PRECOMMIT) == [
+        precommit(K[0], 1, 0, None)
+    ]
+
+
+def test_conflicting_vote_counts_only_once_its_proposal_is_known() -> None:
+    core = me()
+    feed(core, proposal(K[1], 1, 0, A), prevote(K[1], 1, 0, A))
+    k1_b = prevote(K[1], 1, 0, B)
+    acts = feed(core, k1_b, prevote(K[2], 1, 0, B), prevote(K[3], 1, 0, B))
+    assert core.counters()["conflicting_vote_unanchored"] == 1
+    assert votes_of([a for a in acts if isinstance(a, Broadcast)], VoteType.PRECOMMIT) == []
+    # K1 equivocated as proposer too: B is a round-0 proposal, so B's polka can now form
+    feed(core, proposal(K[1], 1, 0, B))
+    acts = feed(core, k1_b)  # re-gossiped by a peer that holds it
+    assert votes_of([a for a in acts if isinstance(a, Broadcast)], VoteType.PRECOMMIT) == [
+        precommit(K[0], 1, 0, B)
+    ]
+    assert core.status().locked_round == 0
+
+
 def test_conflicting_proposals_are_evidence_and_first_wins() -> None:
     core = me()
-    acts = feed(core, proposal(K[1], 1, 0, A), proposal(K[1], 1, 0, B))
+    acts = feed(core, proposal(K[1], 1, 0, A), proposal(K[1], 1, 0, B), proposal(K[1], 1, 0, B))
     assert [m for m in broadcasts([a for a in acts if isinstance(a, Broadcast)])] == [
         prevote(K[0], 1, 0, A)
     ]

@@ -87,6 +87,7 @@ class Upstream:
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
         self._server: asyncio.Server | None = None
+        self._live: dict[asyncio.StreamWriter, asyncio.Task[Any]] = {}
         self.connections = 0
         self.address = ""
 
@@ -98,16 +99,26 @@ class Upstream:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self._live[writer] = task
         try:
             await self._handler(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            del self._live[writer]
             writer.close()
 
     async def close(self) -> None:
+        """Stop listening, drop live connections and wait for their handlers."""
         if self._server is not None:
             self._server.close()
+        tasks = list(self._live.values())
+        for writer in list(self._live):
+            writer.transport.abort()  # handlers then read EOF and return
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
 
 
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -8,11 +8,11 @@ started instead of the compatible server, and tests marked ``compat_only``
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import pytest
-from _toxiproxy_testkit import OFFICIAL, Upstream, echo
+from _toxiproxy_testkit import OFFICIAL, Handler, Upstream, echo
 
 from harness.toxiproxy import testing
 
@@ -60,7 +60,19 @@ async def api(api_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def echo_server() -> AsyncIterator[Upstream]:
-    server = await Upstream(echo).start()
-    yield server
-    await server.close()
+async def make_upstream() -> AsyncIterator[Callable[[Handler], Awaitable[Upstream]]]:
+    """Start test upstream servers; all are closed (with their connections) afterwards."""
+    started: list[Upstream] = []
+
+    async def make(handler: Handler) -> Upstream:
+        started.append(await Upstream(handler).start())
+        return started[-1]
+
+    yield make
+    for upstream in started:
+        await upstream.close()
+
+
+@pytest.fixture
+async def echo_server(make_upstream: Callable[[Handler], Awaitable[Upstream]]) -> Upstream:
+    return await make_upstream(echo)
