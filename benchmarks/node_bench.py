@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -34,11 +35,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from harness.cluster.base import WaitTimeout  # noqa: E402
-from harness.cluster.local import LocalBackend  # noqa: E402
-from harness.cluster.testnet import init_testnet  # noqa: E402
+from harness.cluster.base import WaitTimeout
+from harness.cluster.local import LocalBackend
+from harness.cluster.testnet import init_testnet
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -81,7 +80,16 @@ def commit_times(log_path: str) -> dict[int, float]:
     return out
 
 
-async def run_size(n: int, blocks: int, warmup: int, max_seconds: float) -> dict[str, Any]:
+async def run_size(
+    n: int, blocks: int, warmup: int, max_seconds: float, keep: bool
+) -> dict[str, Any]:
+    result = await _run_size(n, blocks, warmup, max_seconds)
+    if not keep and "error" not in result:
+        shutil.rmtree(result.pop("root"), ignore_errors=True)
+    return result
+
+
+async def _run_size(n: int, blocks: int, warmup: int, max_seconds: float) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix=f"clp-bench-{n}-"))
     manifest = init_testnet(root / "net", validators=n, proxied=False, seed=f"bench{n}")
     c = LocalBackend(manifest)
@@ -157,12 +165,19 @@ async def run_size(n: int, blocks: int, warmup: int, max_seconds: float) -> dict
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     cols = [
-        ("validators", "n"), ("measured_blocks", "blocks"), ("blocks_per_s", "blk/s"),
-        ("latency_p50_ms", "lat p50 ms"), ("latency_p99_ms", "lat p99 ms"),
-        ("interval_p50_ms", "ivl p50 ms"), ("interval_p99_ms", "ivl p99 ms"),
-        ("blocks_round_gt0", "round>0"), ("rss_mib_median", "RSS MiB med"),
-        ("rss_mib_max", "RSS MiB max"), ("cpu_s_per_node_median", "CPU s/node"),
-        ("start_s", "start s"), ("run_s", "run s"),
+        ("validators", "n"),
+        ("measured_blocks", "blocks"),
+        ("blocks_per_s", "blk/s"),
+        ("latency_p50_ms", "lat p50 ms"),
+        ("latency_p99_ms", "lat p99 ms"),
+        ("interval_p50_ms", "ivl p50 ms"),
+        ("interval_p99_ms", "ivl p99 ms"),
+        ("blocks_round_gt0", "round>0"),
+        ("rss_mib_median", "RSS MiB med"),
+        ("rss_mib_max", "RSS MiB max"),
+        ("cpu_s_per_node_median", "CPU s/node"),
+        ("start_s", "start s"),
+        ("run_s", "run s"),
     ]
     print(" | ".join(h for _, h in cols))
     for r in rows:
@@ -178,11 +193,12 @@ async def main() -> int:
     ap.add_argument("--warmup", type=int, default=5, help="first blocks left out")
     ap.add_argument("--max-seconds", type=float, default=120.0, help="time limit per size")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--keep", action="store_true", help="keep each testnet dir (logs, data)")
     args = ap.parse_args()
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
         print(f"running {n} validators ...", file=sys.stderr, flush=True)
-        rows.append(await run_size(n, args.blocks, args.warmup, args.max_seconds))
+        rows.append(await run_size(n, args.blocks, args.warmup, args.max_seconds, args.keep))
     print_table(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

@@ -6,6 +6,18 @@ The core owns no clock, socket, thread or randomness: the node's shell feeds it 
 decision deterministic and testable by feeding messages directly (see simulator.py).
 
 Line numbers in comments refer to Algorithm 1 of the paper.
+
+What the shell must do (simulator.py is a working example of each point):
+- Pass ``hash_of``: proposals sign only the block hash, so without it a relay could swap
+  the block under a valid signature.
+- Persist every Broadcast message before sending it (a WAL) and hand that height's
+  messages back as ``start_height(..., restore=...)`` after a restart; otherwise a restarted
+  validator can sign two different votes for one round (equivocation).
+- Re-broadcast ``gossip_messages()`` periodically (not just ``own_messages()``): delivery
+  is unreliable and liveness needs relays of the polka behind a lock.
+- Block sync: a node behind by a height cannot decide it from later heights' messages.
+  Peers answer with stored (block, certificate) pairs; the lagging node checks them with
+  ``CommitCertificate.verify`` or feeds the current height's to ``on_certificate``.
 """
 
 from __future__ import annotations

@@ -81,6 +81,10 @@ class Crash:
     at_ms: int
     recover_ms: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.recover_ms is not None and self.recover_ms <= self.at_ms:
+            raise ValueError("a node recovers after it crashes")
+
 
 @dataclass(frozen=True)
 class SimConfig:
@@ -100,6 +104,14 @@ class SimConfig:
     target_height: int = 10
     time_limit_ms: int = 60_000
     chain_id: str = "clp-sim"
+
+    def __post_init__(self) -> None:
+        if not self.powers or self.min_delay_ms < 0 or self.max_delay_ms < self.min_delay_ms:
+            raise ValueError("need validators and 0 <= min_delay_ms <= max_delay_ms")
+        if any(not 0 <= b < len(self.powers) for b in self.byzantine):
+            raise ValueError("Byzantine nodes must be validators")
+        if any(not 0 <= c.node < self.nodes for c in self.crashes):
+            raise ValueError("crash of an unknown node")
 
     @property
     def nodes(self) -> int:
@@ -307,7 +319,12 @@ class Simulator:
     def _gossip(self, node: _Node) -> None:
         if node.up and node.core is not None:
             for m in node.core.gossip_messages():
-                self._broadcast(node, m)
+                if node.index in self.config.byzantine:  # selective re-gossip
+                    for peer in self.nodes:
+                        if peer is not node and self.rng.randrange(2):
+                            self._send(node.index, peer.index, m)
+                else:
+                    self._broadcast(node, m)
             nxt = node.height + 1 if node.core.decision is not None else node.height
             self._broadcast(node, _Status(node.index, nxt))
         self._at(self.now + self.config.gossip_interval_ms, lambda: self._gossip(node))
@@ -318,13 +335,15 @@ class Simulator:
                 self._send(node.index, peer.index, message)
 
     def _equivocate(self, node: _Node, message: Proposal | Vote) -> None:
-        """Send each peer its own, validly signed version of ``message``."""
+        """Send each peer the real message, its own validly signed variant, or nothing."""
         assert node.key is not None
         sign, cid = node.key.sign, self.config.chain_id
         for peer in self.nodes:
             if peer is node:
                 continue
-            choice = self.rng.randrange(3)
+            choice = self.rng.randrange(4)
+            if choice == 3:
+                continue  # withheld: honest nodes must not depend on hearing from us
             out: Proposal | Vote = message
             if isinstance(message, Proposal) and choice:
                 blk = message.block

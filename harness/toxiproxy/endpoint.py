@@ -62,6 +62,10 @@ class Endpoint(asyncio.Protocol):
         self._wake_writer()
 
     # link.Sink
+    @property
+    def writable(self) -> bool:
+        return self._writable is None and not self.closed
+
     def write(self, data: bytes) -> bool:
         if self.closed or self.transport is None or self.transport.is_closing():
             return False

@@ -52,7 +52,7 @@ def logs_hint(c: LocalBackend, names: Iterable[str] | None = None) -> str:
 
 def log_events(c: LocalBackend, name: str, event: str) -> list[dict[str, Any]]:
     """Every JSON log line of ``name`` with this event, in file order (across restarts)."""
-    out = []
+    out: list[dict[str, Any]] = []
     path = Path(c.log_path(name))
     if not path.exists():
         return out
@@ -129,7 +129,7 @@ async def committee_stakes(c: LocalBackend, name: str, epoch: int) -> dict[str, 
 
 
 def check_certificate(
-    c: LocalBackend, genesis: Genesis, height: int, entry: dict[str, Any], stakes: dict[str, int]
+    genesis: Genesis, height: int, entry: dict[str, Any], stakes: dict[str, int]
 ) -> list[str]:
     """The block's commit certificate is for this block and carries > 2/3 of the stake.
 

@@ -63,9 +63,7 @@ async def run(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CrashRu
         await c.restart(VICTIM)
         # Catch up to the head the others had at restart; budget: that many blocks.
         caught = await c.wait_for_height(restart_height, names=[VICTIM])
-        yield CrashRun(
-            c, c.address(VICTIM), own_height, missed, restart_height, caught[VICTIM]
-        )
+        yield CrashRun(c, c.address(VICTIM), own_height, missed, restart_height, caught[VICTIM])
 
 
 async def test_survivors_finalized_and_slashed_the_victim_identically(run: CrashRun) -> None:
@@ -104,8 +102,7 @@ async def test_restarted_node_replayed_its_data_dir(run: CrashRun) -> None:
     replayed = replays[-1]["height"]
     # Every block it had finalized before the SIGKILL survived on disk.
     assert replayed >= run.own_height_at_kill > 0, (
-        f"replayed {replayed}, had {run.own_height_at_kill} before the kill"
-        f"{logs_hint(c, [VICTIM])}"
+        f"replayed {replayed}, had {run.own_height_at_kill} before the kill{logs_hint(c, [VICTIM])}"
     )
 
 

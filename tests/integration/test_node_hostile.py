@@ -90,8 +90,12 @@ async def open_p2p(c: LocalBackend) -> tuple[asyncio.StreamReader, asyncio.Strea
 
 
 def hello(chain_id: str, public_key: bytes, nonce: bytes) -> dict[str, Any]:
-    return {"type": "hello", "chain_id": chain_id, "public_key": public_key.hex(),
-            "nonce": nonce.hex()}
+    return {
+        "type": "hello",
+        "chain_id": chain_id,
+        "public_key": public_key.hex(),
+        "nonce": nonce.hex(),
+    }
 
 
 async def authenticate_as(
@@ -179,16 +183,28 @@ Attack = Callable[[LocalBackend], Awaitable[bytes]]
 
 # (attack, counter group, reason labels any of which may count it, node may send bytes first)
 P2P_ATTACKS: dict[str, tuple[Attack, str, set[str], bool]] = {
-    "random_bytes": (attack_random_bytes, "handshake_failures",
-                     {"oversized", "not_json", "not_object"}, False),
+    "random_bytes": (
+        attack_random_bytes,
+        "handshake_failures",
+        {"oversized", "not_json", "not_object"},
+        False,
+    ),
     "oversized_prefix": (attack_oversized_prefix, "handshake_failures", {"oversized"}, False),
-    "bad_auth_signature": (attack_bad_auth_signature, "handshake_failures",
-                           {"bad_signature"}, True),
+    "bad_auth_signature": (
+        attack_bad_auth_signature,
+        "handshake_failures",
+        {"bad_signature"},
+        True,
+    ),
     "wrong_chain_id": (attack_wrong_chain, "handshake_failures", {"wrong_chain"}, False),
     "unknown_key": (attack_unknown_key, "handshake_failures", {"unknown_peer"}, False),
     "oversized_after_auth": (attack_oversized_after_auth, "rejected_frames", {"oversized"}, True),
-    "garbage_after_auth": (attack_garbage_after_auth, "rejected_frames",
-                           {"not_json", "not_object"}, True),
+    "garbage_after_auth": (
+        attack_garbage_after_auth,
+        "rejected_frames",
+        {"not_json", "not_object"},
+        True,
+    ),
 }
 
 
@@ -238,7 +254,9 @@ async def post(c: LocalBackend, body: Any, raw: bytes | None = None) -> tuple[in
     client = c.client(TARGET)
     if raw is not None:
         resp = await client.request(
-            "POST", "/alpha/clp/response", content=raw,
+            "POST",
+            "/alpha/clp/response",
+            content=raw,
             headers={"content-type": "application/json"},
         )
     else:
@@ -254,13 +272,22 @@ def rejected_counts(metrics_text: str) -> dict[str, float]:
     return {m[1]: float(m[2]) for m in re.finditer(pattern, metrics_text, re.M)}
 
 
-def signed(key: ValidatorKey, chain_id: str, height: int, value: bytes,
-           as_validator: str | None = None, as_height: int | None = None) -> dict[str, Any]:
+def signed(
+    key: ValidatorKey,
+    chain_id: str,
+    height: int,
+    value: bytes,
+    as_validator: str | None = None,
+    as_height: int | None = None,
+) -> dict[str, Any]:
     """A response signed by ``key`` over (height, value, address); fields may be swapped."""
     address = as_validator or key.address
     sig = key.sign(response_message(chain_id, height, value, address))
-    return {"challenge_height": as_height if as_height is not None else height,
-            "validator": address, "signature": sig.hex()}
+    return {
+        "challenge_height": as_height if as_height is not None else height,
+        "validator": address,
+        "signature": sig.hex(),
+    }
 
 
 async def fresh_challenge(c: LocalBackend, after: int) -> dict[str, Any]:
@@ -309,37 +336,62 @@ async def test_rest_bad_responses_refused_and_nothing_changes(c: LocalBackend) -
         h, value = ch["height"], bytes.fromhex(ch["value"])
         genuine = signed(lazy_key, chain_id, h, value)
 
-        # -- refused, in §5 order ---------------------------------------------------------
-        await expect("forged (random signature)", "BAD_SIGNATURE",
-                     {**genuine, "signature": random.randbytes(64).hex()})
-        await expect("forged (another validator's key)", "BAD_SIGNATURE",
-                     signed(honest_key, chain_id, h, value, as_validator=lazy_key.address))
-        await expect("valid signature for another challenge height", "BAD_SIGNATURE",
-                     signed(lazy_key, chain_id, old_h, old_value, as_height=h))
-        await expect("non-committee validator", "NOT_IN_COMMITTEE",
-                     signed(outsider, chain_id, h, value))
-        await expect("expired (old challenge after its window)", "EXPIRED",
-                     signed(honest_key, chain_id, old_h, old_value))
-        await expect("not a challenge height", "UNKNOWN_CHALLENGE",
-                     signed(honest_key, chain_id, h + 1, value, as_height=h + 1))
-        await expect("future challenge", "UNKNOWN_CHALLENGE",
-                     signed(honest_key, chain_id, h + 100 * cfg.challenge_interval, value))
+        # -- refused: the rules that need the open challenge --------------------------------
+        await expect(
+            "forged (random signature)",
+            "BAD_SIGNATURE",
+            {**genuine, "signature": random.randbytes(64).hex()},
+        )
+        await expect(
+            "forged (another validator's key)",
+            "BAD_SIGNATURE",
+            signed(honest_key, chain_id, h, value, as_validator=lazy_key.address),
+        )
+        await expect(
+            "valid signature for another challenge height",
+            "BAD_SIGNATURE",
+            signed(lazy_key, chain_id, old_h, old_value, as_height=h),
+        )
+        await expect(
+            "non-committee validator", "NOT_IN_COMMITTEE", signed(outsider, chain_id, h, value)
+        )
+
+        # -- positive control while the window is open: accepted once, then a duplicate ------
+        status, answer = await post(c, genuine)
+        assert status == 202, f"genuine response refused: {status} {answer}{hint}"
+        await expect("duplicate (same response again)", "DUPLICATE", genuine)
+
+        # -- refusals that do not depend on the open challenge --------------------------
+        await expect(
+            "expired (old challenge after its window)",
+            "EXPIRED",
+            signed(honest_key, chain_id, old_h, old_value),
+        )
+        await expect(
+            "not a challenge height",
+            "UNKNOWN_CHALLENGE",
+            signed(honest_key, chain_id, h + 1, value, as_height=h + 1),
+        )
+        await expect(
+            "future challenge",
+            "UNKNOWN_CHALLENGE",
+            signed(honest_key, chain_id, h + 100 * cfg.challenge_interval, value),
+        )
         await expect("malformed JSON", "MALFORMED", raw=b'{"challenge_height": 4,')
         await expect("deeply nested JSON", "MALFORMED", raw=b"[" * 20_000)
         await expect("not UTF-8", "MALFORMED", raw=b'{"validator": "\xff"}')
         await expect("not an object", "MALFORMED", [genuine])
         for field in ("challenge_height", "validator", "signature"):
-            await expect(f"missing {field}", "MALFORMED",
-                         {k: v for k, v in genuine.items() if k != field})
+            await expect(
+                f"missing {field}", "MALFORMED", {k: v for k, v in genuine.items() if k != field}
+            )
         await expect("height as a string", "MALFORMED", {**genuine, "challenge_height": str(h)})
         await expect("short signature", "MALFORMED", {**genuine, "signature": "ab" * 63})
-        await expect("upper-case address", "MALFORMED",
-                     {**genuine, "validator": genuine["validator"].upper()})
-
-        # -- positive control: the genuine response is accepted once, then a duplicate ------
-        status, answer = await post(c, genuine)
-        assert status == 202, f"genuine response refused: {status} {answer}{hint}"
-        await expect("duplicate (same response again)", "DUPLICATE", genuine)
+        await expect(
+            "upper-case address",
+            "MALFORMED",
+            {**genuine, "validator": genuine["validator"].upper()},
+        )
 
         # -- replayed: a real response already on chain, window still open -----------------
         replayed = await _replay_on_chain_response(c, cfg.response_window)
@@ -354,16 +406,22 @@ async def test_rest_bad_responses_refused_and_nothing_changes(c: LocalBackend) -
 
     blocks = await fetch_blocks(c, TARGET, 1, ch["deadline"] + 1)
     lazy_ones = [
-        (b["height"], r) for b in blocks.values() for r in b["block"]["responses"]
+        (b["height"], r)
+        for b in blocks.values()
+        for r in b["block"]["responses"]
         if r["validator"] == lazy_key.address and r["challenge_height"] == h
     ]
     assert [r for _, r in lazy_ones] == [genuine], (
         f"on chain for ({h}, {LAZY}): {lazy_ones}, want exactly the genuine one{hint}"
     )
-    assert all(r["validator"] != outsider.address
-               for b in blocks.values() for r in b["block"]["responses"]), hint
-    assert all(r["challenge_height"] in set(challenge_heights(cfg, 1, ch["deadline"]))
-               for b in blocks.values() for r in b["block"]["responses"]), hint
+    assert all(
+        r["validator"] != outsider.address for b in blocks.values() for r in b["block"]["responses"]
+    ), hint
+    assert all(
+        r["challenge_height"] in set(challenge_heights(cfg, 1, ch["deadline"]))
+        for b in blocks.values()
+        for r in b["block"]["responses"]
+    ), hint
 
     # Counters are exactly what the chain says (recomputed from the blocks, §6).
     st = await c.client(TARGET).clp_status()
@@ -395,7 +453,7 @@ async def _replay_on_chain_response(c: LocalBackend, window: int) -> tuple[int, 
             status, answer = await post(c, r)
             after = await client.height()
             if r["challenge_height"] + window >= after + 1:  # window was open when judged
-                return status, answer.get("error") if isinstance(answer, dict) else answer
+                return status, str(answer.get("error") if isinstance(answer, dict) else answer)
         await c.wait_for_height(head + 1, names=[TARGET])
     return None
 
@@ -432,6 +490,15 @@ async def test_rest_known_validator_is_served(c: LocalBackend) -> None:
     """Contrast for the 404 above: a genesis address answers with the §9 record."""
     address = c.address("v1")
     view = await c.client(TARGET).validator(address)
-    keys = {"address", "response_rate", "consecutive_failures", "status", "stake",
-            "slashed_total", "in_committee", "ejected_at_epoch", "governance_weight_bps"}
+    keys = {
+        "address",
+        "response_rate",
+        "consecutive_failures",
+        "status",
+        "stake",
+        "slashed_total",
+        "in_committee",
+        "ejected_at_epoch",
+        "governance_weight_bps",
+    }
     assert keys <= set(view) and view["address"] == address and view["in_committee"], view

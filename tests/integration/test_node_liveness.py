@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -102,7 +103,7 @@ async def test_every_challenge_answered_by_every_validator_on_chain(
     incl = response_inclusion(blocks)
     problems = []
     for h in heights:
-        got = counts.get(h, {})
+        got = counts.get(h, Counter())
         missing = [c.name_of(a) for a in members if got.get(a, 0) == 0]
         doubled = [c.name_of(a) for a in members if got.get(a, 0) > 1]
         if missing or doubled:
@@ -129,5 +130,5 @@ async def test_every_block_carries_a_supermajority_certificate(
     for n, blocks in chains.items():
         for h, entry in sorted(blocks.items()):
             stakes = stakes_by_epoch[cfg.epoch_of(h)]
-            problems += [f"{n} {p}" for p in check_certificate(c, genesis, h, entry, stakes)]
+            problems += [f"{n} {p}" for p in check_certificate(genesis, h, entry, stakes)]
     assert not problems, "\n".join(problems[:20]) + logs_hint(c)

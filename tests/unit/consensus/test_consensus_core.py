@@ -24,6 +24,7 @@ from consensus_helpers import (
 
 from clp_node.chain.keys import ValidatorKey
 from clp_node.consensus.core import (
+    Action,
     Broadcast,
     ScheduleTimeout,
     Step,
@@ -47,11 +48,10 @@ def me() -> TendermintCore:
     return core
 
 
-def feed(core: TendermintCore, *messages: Proposal | Vote) -> list[Broadcast | ScheduleTimeout]:
-    out: list[Broadcast | ScheduleTimeout] = []
+def feed(core: TendermintCore, *messages: Proposal | Vote) -> list[Action]:
+    out: list[Action] = []
     for m in messages:
-        acts = core.on_vote(m) if isinstance(m, Vote) else core.on_proposal(m)
-        out.extend(a for a in acts if isinstance(a, Broadcast | ScheduleTimeout))
+        out.extend(core.on_vote(m) if isinstance(m, Vote) else core.on_proposal(m))
     return out
 
 
@@ -83,7 +83,7 @@ def test_non_proposer_round_decides_with_valid_certificate() -> None:
     assert (d.height, d.round, d.block_hash, d.block) == (1, 0, hash_of(A), A)
     d.certificate.verify(CHAIN, VS)
     assert d.certificate.signers == tuple(sorted((K[0].address, K[1].address, K[3].address)))
-    assert core.step is Step.COMMIT and core.decision == d
+    assert core.status().step is Step.COMMIT and core.decision == d
 
 
 def test_proposer_proposes_get_value_and_prevotes_it() -> None:
@@ -209,16 +209,19 @@ def test_equivocation_is_recorded_and_counted_once_in_totals() -> None:
     core = me()
     feed(core, proposal(K[1], 1, 0, A))
     first, second = prevote(K[1], 1, 0, A), prevote(K[1], 1, 0, None)
-    acts = feed(core, first, second, second)
-    (ev,) = core.evidence  # the re-gossiped copy is not new evidence
+    unanchored = prevote(K[1], 1, 0, B)  # no round-0 proposal names B: evidence, not counted
+    acts = feed(core, first, second, second, unanchored, unanchored)
+    ev, ev_b = core.evidence  # re-gossiped copies are not new evidence
+    assert ev_b.second == unanchored
     assert (ev.first, ev.second, ev.offender) == (first, second, K[1].address)
-    assert core.counters()["equivocation"] == 1
+    assert core.counters()["equivocation"] == 2
     # we + K1 are 2 of 4 validators: K1's two votes must not make "any value" a quorum
     assert not [a for a in acts if isinstance(a, ScheduleTimeout)]
     # a forged "conflicting" vote is not evidence
     feed(core, Vote(VoteType.PREVOTE, 1, 0, hash_of(B), K[1].address, bytes(64)))
-    assert len(core.evidence) == 1
-    assert core.take_evidence() == [ev] and core.evidence == ()
+    assert len(core.evidence) == 2
+    assert core.take_evidence() == [ev, ev_b]
+    assert len(core.evidence) == 0
 
 
 def test_equivocators_votes_count_for_each_value_like_the_paper() -> None:
@@ -268,7 +271,10 @@ def test_future_height_messages_are_buffered_and_replayed() -> None:
     b2 = block("B2", height=2)
     prop = VS.proposer(2, 0)
     pk = next(k for k in K if k.address == prop)
-    early = [proposal(pk, 2, 0, b2), *(precommit(k, 2, 0, b2) for k in K[1:])]
+    early: list[Proposal | Vote] = [
+        proposal(pk, 2, 0, b2),
+        *(precommit(k, 2, 0, b2) for k in K[1:]),
+    ]
     assert feed(core, *early) == []
     assert core.counters()["buffered"] == 4 and core.status().buffered == 4
     (d,) = decisions(start(core, VS, height=2))
@@ -318,23 +324,16 @@ def test_decides_from_an_earlier_round_quorum_while_in_a_later_round() -> None:
     core.on_timeout(TimeoutKind.PROPOSE, 1, 0)  # no-op: already prevoted
     feed(core, *(precommit(k, 1, 2, None) for k in K[1:3]))  # f+1 in round 2: skip there
     assert core.round == 2
-    (d,) = decisions(feed_all(core, *(precommit(k, 1, 0, A) for k in K[1:])))
+    (d,) = decisions(feed(core, *(precommit(k, 1, 0, A) for k in K[1:])))
     assert (d.round, d.block) == (0, A)
     d.certificate.verify(CHAIN, VS)
-
-
-def feed_all(core: TendermintCore, *messages: Vote) -> list[object]:
-    out: list[object] = []
-    for m in messages:
-        out.extend(core.on_vote(m))
-    return out
 
 
 def test_no_decision_for_an_invalid_block_even_with_a_precommit_quorum() -> None:
     core = me()
     bad = block("bad", valid=False)
     feed(core, proposal(K[1], 1, 0, bad))
-    assert decisions(feed_all(core, *(precommit(k, 1, 0, bad) for k in K[1:]))) == []
+    assert decisions(feed(core, *(precommit(k, 1, 0, bad) for k in K[1:]))) == []
     assert core.decision is None
 
 
@@ -446,9 +445,9 @@ def test_follower_never_signs_but_decides(key: ValidatorKey | None) -> None:
     core = make_core(key)
     acts = start(core, VS)
     acts += feed(core, proposal(K[1], 1, 0, A), *(prevote(k, 1, 0, A) for k in K[1:]))
-    acts += feed_all(core, *(precommit(k, 1, 0, A) for k in K[1:]))  # type: ignore[arg-type]
+    acts += feed(core, *(precommit(k, 1, 0, A) for k in K[1:]))
     assert not [a for a in acts if isinstance(a, Broadcast)]
-    (d,) = decisions(acts)  # type: ignore[arg-type]
+    (d,) = decisions(acts)
     assert d.block == A
     assert core.own_messages() == [] and not core.status().is_validator
 
@@ -497,10 +496,11 @@ def test_gossip_relays_polka_and_certificate() -> None:
     gossip = core.gossip_messages()
     assert set(core.own_messages()) <= set(gossip)
     assert {prevote(K[1], 1, 0, A), prevote(K[2], 1, 0, A)} <= set(gossip)
+    assert proposal(K[1], 1, 0, A) in gossip  # the block behind our valid round
     assert prevote(K[1], 1, 0, None) not in gossip
     feed(core, proposal(K[2], 1, 1, A))
     feed(core, *(prevote(k, 1, 1, A) for k in K[1:]))
-    (d,) = decisions(feed_all(core, *(precommit(k, 1, 1, A) for k in K[1:3])))
+    (d,) = decisions(feed(core, *(precommit(k, 1, 1, A) for k in K[1:3])))
     gossip = core.gossip_messages()
     assert set(d.certificate.votes) <= set(gossip)
     assert any(isinstance(m, Proposal) and m.block_hash == d.block_hash for m in gossip)
@@ -529,7 +529,7 @@ def test_same_inputs_give_same_actions() -> None:
         core = make_core(K[0])
         out: list[object] = list(start(core, VS))
         out += feed(core, proposal(K[1], 1, 0, A), *(prevote(k, 1, 0, A) for k in K[1:]))
-        out += feed_all(core, *(precommit(k, 1, 0, A) for k in K[1:]))
+        out += feed(core, *(precommit(k, 1, 0, A) for k in K[1:]))
         return out
 
     assert run() == run()
@@ -545,7 +545,7 @@ def test_validator_set_type_is_used_per_height() -> None:
     core = me()
     smaller = ValidatorSet({k.address: (k.public_key, 1) for k in K[1:]})
     feed(core, proposal(K[1], 1, 0, A), *(prevote(k, 1, 0, A) for k in K[1:]))
-    feed_all(core, *(precommit(k, 1, 0, A) for k in K[1:]))
+    feed(core, *(precommit(k, 1, 0, A) for k in K[1:]))
     acts = start(core, smaller, height=2)
     assert not core.status().is_validator
     assert not [a for a in acts if isinstance(a, Broadcast)]

@@ -138,8 +138,11 @@ def test_validator_set_queries_and_json_roundtrip() -> None:
 # --- sign bytes -------------------------------------------------------------------------
 
 
+def u64(n: int) -> bytes:
+    return n.to_bytes(8, "big")
+
+
 def test_vote_sign_bytes_layout_is_pinned() -> None:
-    u64 = lambda n: n.to_bytes(8, "big")  # noqa: E731
     got = vote_sign_bytes("abc", VoteType.PRECOMMIT, 5, 2, H)
     assert got == b"clp.vote.v1" + b"\x00\x03abc" + b"\x02" + u64(5) + u64(2) + b"\x01\x00\x20" + H
     nil = vote_sign_bytes("abc", VoteType.PREVOTE, 5, 2, None)
@@ -147,7 +150,6 @@ def test_vote_sign_bytes_layout_is_pinned() -> None:
 
 
 def test_proposal_sign_bytes_layout_is_pinned() -> None:
-    u64 = lambda n: n.to_bytes(8, "big")  # noqa: E731
     head = b"clp.proposal.v1" + b"\x00\x03abc" + u64(7) + u64(3) + b"\x01\x00\x20" + H
     assert proposal_sign_bytes("abc", 7, 3, H, -1) == head + b"\x00" + u64(0)
     assert proposal_sign_bytes("abc", 7, 3, H, 1) == head + b"\x01" + u64(1)

@@ -95,9 +95,9 @@ def test_client_errors_map_to_exceptions(client: Toxiproxy, listener: str) -> No
 def test_down_context_disables_then_enables(client: Toxiproxy, listener: str) -> None:
     proxy = client.create(upstream=listener, name="svc")
     with proxy.down():
-        assert client.get_proxy("svc").enabled is False  # type: ignore[union-attr]
+        assert client.get_proxy("svc").enabled is False
         assert refuses(proxy.listen)
-    assert client.get_proxy("svc").enabled is True  # type: ignore[union-attr]
+    assert client.get_proxy("svc").enabled is True
     assert not refuses(proxy.listen)
 
 
