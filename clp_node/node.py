@@ -95,7 +95,11 @@ class ValidatorNode:
             delta_ms=params.timeout_delta_ms,
         )
         self.core = TendermintCore(
-            self.genesis.chain_id, self.address, self.key.sign, self.timeouts
+            self.genesis.chain_id,
+            self.address,
+            self.key.sign,
+            self.timeouts,
+            hash_of=lambda block: block.hash if isinstance(block, Block) else b"",
         )
         peers = {}
         for p in config.peers:
@@ -128,6 +132,7 @@ class ValidatorNode:
 
     async def run(self) -> None:
         replayed = self.replay()
+        self._answer_open_challenges()
         log_event(log, logging.INFO, "node.replayed", height=replayed, address=self.address)
         await self.net.start()
         await self.api.start(self.config.api_listen.host, self.config.api_listen.port)
@@ -270,6 +275,7 @@ class ValidatorNode:
         self._next_height_handle = loop.call_later(delay, self._start_height)
 
     def _commit(self, block: Block, cert: CommitCertificate) -> None:
+        self.state.validate_block(block)  # never persist a block that replay would refuse
         self.store.append(block.height, block.hash.hex(), block.to_json(), encode_certificate(cert))
         self._apply(block, replay=False)
         self.net.broadcast({"type": "status", "height": self.state.height})
@@ -326,6 +332,16 @@ class ValidatorNode:
                 self._accept_response(r, relay=True)
 
     # ---- responses ---------------------------------------------------------------------
+
+    def _answer_open_challenges(self) -> None:
+        """After a restart, answer challenges whose window is still open: a SIGKILL may
+        have eaten the response we had queued."""
+        lazy = self.faults.lazy if self.faults else False
+        for challenge in self.state.clp.open_challenges():
+            answered = self.state.clp.aggregator.has_response(challenge.height, self.address)
+            if self.address in challenge.expected and not answered and not lazy:
+                response = self.state.clp.handler.create_response(self.key, challenge)
+                self.pool[response.key()] = response
 
     def submit_response(self, data: object) -> ResponseRejectReason | None:
         """A response posted to the REST API: judged against the next block, then gossiped."""
@@ -481,7 +497,7 @@ class ValidatorNode:
         while True:
             await asyncio.sleep(STATUS_INTERVAL_S)
             self.net.broadcast({"type": "status", "height": self.state.height})
-            for message in self.core.own_messages():
+            for message in self.core.gossip_messages():
                 self._broadcast_consensus(message)
             for r in self.pool.values():
                 if r.validator == self.address:

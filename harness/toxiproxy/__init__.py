@@ -1,8 +1,8 @@
 """A Toxiproxy-compatible fault-injection proxy (HTTP API v2.12) in asyncio.
 
 The official toxiproxy server is used where it can be installed; this one
-speaks the same API (see docs in /work/shared/TOXIPROXY_API.md) so the harness
-and its tests run either way.
+speaks the same API (the shared TOXIPROXY_API.md contract) so the harness and
+its tests run either way. ``python -m harness.toxiproxy --help`` runs it.
 """
 
 from .server import VERSION, ToxiproxyServer, run, serve

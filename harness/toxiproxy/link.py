@@ -6,6 +6,11 @@ data: a new toxic is spliced in front of the writer; an updated one is
 cancelled (flushing what it held) and restarted on the same pipes; a removed
 one is cancelled, its held data and backlog are moved to its output, and its
 predecessor is rewired to that output, all without an await in between.
+With no toxics and nothing queued, data is written straight from the reader
+callback, skipping the writer task (the common case, and the fast one).
+
+A toxic's toxicity is rolled per link when its stage starts: when the link
+opens, and again when that toxic is added or updated.
 """
 
 from __future__ import annotations

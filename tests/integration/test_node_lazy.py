@@ -27,6 +27,7 @@ from integration_helpers import (
 )
 
 from harness.cluster.local import LocalBackend
+from harness.cluster.testnet import DEFAULT_STAKE
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -88,7 +89,8 @@ async def test_lazy_validator_slashed_at_first_epoch_end_not_yet_ejected(run: La
     hint = f" (epoch {e}: {result}){logs_hint(c)}"
     assert me["challenges"] == 8 and me["responses"] == 0 and me["rate_bps"] == 0, hint
     assert me["status"] == "slashed", hint
-    assert me["slashed"] == 100_000 * 1000 // 10_000, hint
+    bps = clp_config(c).slash_fraction_bps
+    assert me["slashed"] == DEFAULT_STAKE * bps // 10_000, hint
     assert result["ejected"] == [] and not result["systemic"], hint
     assert run.lazy in result["next_committee"] and len(result["next_committee"]) == 5, hint
     for other in result["validators"]:
@@ -104,8 +106,11 @@ async def test_lazy_validator_ejected_at_second_epoch_end(run: LazyRun) -> None:
     assert me["rate_bps"] == 0 and me["status"] == "ejected", hint
     assert result["ejected"] == [run.lazy], hint
     assert len(result["next_committee"]) == 4 and run.lazy not in result["next_committee"], hint
-    # Conservation (§7): two slashes of 10 % of the stake at the time.
-    assert result["burned_total"] == 10_000 + 9_000, hint
+    # Slashed again (§7: a share of the stake left after the first slash), all of it burned.
+    bps = clp_config(c).slash_fraction_bps
+    first = DEFAULT_STAKE * bps // 10_000
+    assert me["slashed"] == (DEFAULT_STAKE - first) * bps // 10_000, hint
+    assert result["burned_total"] == first + me["slashed"], hint
 
     for n in c.names:
         committee = await c.client(n).committee(e + 1)
