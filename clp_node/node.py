@@ -86,7 +86,7 @@ class ValidatorNode:
         self._next_height_handle: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
-        self._signed_votes: dict[tuple[int, int, str], str] = {}
+        self._signed_votes: dict[tuple[int, int, str], str] = {}  # current height only
         params = self.genesis.consensus
         self.timeouts = TimeoutConfig(
             propose_ms=params.timeout_propose_ms,
@@ -176,6 +176,8 @@ class ValidatorNode:
     def _start_height(self) -> None:
         self._next_height_handle = None
         height = self.state.height + 1
+        self._signed_votes = {s: h for s, h in self._signed_votes.items() if s[0] >= height}
+        self.store.prune_votes(height)
         actions = self.core.start_height(
             height, self.validator_set(height), self._get_value, self._is_valid
         )
@@ -244,9 +246,20 @@ class ValidatorNode:
         self.net.broadcast(encode_consensus(message))
 
     def _may_sign(self, vote: Vote) -> bool:
-        """Never let two different votes for one (height, round, type) leave this node."""
+        """Never let two different votes for one (height, round, type) leave this node,
+        not even across a restart: the first one is on disk before it is sent."""
         if vote.validator != self.address:
             return True
+        slot = (vote.height, vote.round, str(vote.type))
+        digest = vote.block_hash.hex() if vote.block_hash else "nil"
+        recorded = self._signed_votes.get(slot)
+        if recorded is None:
+            recorded = self.store.record_vote(*slot, digest)
+            self._signed_votes[slot] = recorded
+        if recorded != digest:
+            log_event(log, logging.ERROR, "consensus.double_sign_prevented", slot=str(slot))
+            return False
+        return True
         slot = (vote.height, vote.round, str(vote.type))
         digest = vote.block_hash.hex() if vote.block_hash else "nil"
         meta_key = f"vote:{slot[0]}:{slot[1]}:{slot[2]}"
@@ -328,8 +341,7 @@ class ValidatorNode:
                 del self.pool[key]
         for key in sorted(self.future):
             if key[0] <= self.state.height:
-                r = self.future.pop(key)
-                self._accept_response(r, relay=True)
+                self._admit(self.future.pop(key))
 
     # ---- responses ---------------------------------------------------------------------
 
@@ -350,26 +362,21 @@ class ValidatorNode:
         except MalformedResponse:
             self.metrics.responses_rejected.labels(reason="MALFORMED").inc()
             return ResponseRejectReason.MALFORMED
-        if response.key() in self.pool:
-            self.metrics.responses_rejected.labels(reason="DUPLICATE").inc()
-            return ResponseRejectReason.DUPLICATE
-        reason = self.state.check_response(response)
+        reason = self._admit(response)
         if reason is not None:
             self.metrics.responses_rejected.labels(reason=reason.value).inc()
-            return reason
-        self._accept_response(response, relay=True)
-        return None
+        return reason
 
-    def _accept_response(self, response: ClpResponse, relay: bool) -> bool:
+    def _admit(self, response: ClpResponse) -> ResponseRejectReason | None:
+        """Pool a response valid for the next block and relay it once; else say why not."""
         if response.key() in self.pool:
-            return False
-        if self.state.check_response(response) is not None:
-            return False
-        self.pool[response.key()] = response
-        self.metrics.responses_received.inc()
-        if relay:
+            return ResponseRejectReason.DUPLICATE
+        reason = self.state.check_response(response)
+        if reason is None:
+            self.pool[response.key()] = response
+            self.metrics.responses_received.inc()
             self.net.broadcast({"type": "clp_response", **response.to_json()})
-        return True
+        return reason
 
     def _on_gossip_response(self, msg: dict[str, Any]) -> None:
         body = {k: v for k, v in msg.items() if k != "type"}
@@ -378,12 +385,10 @@ class ValidatorNode:
         except MalformedResponse:
             self.metrics.responses_rejected.labels(reason="MALFORMED").inc()
             return
-        if response.key() in self.pool:
-            return
-        reason = self.state.check_response(response)
+        reason = self._admit(response)
         if reason is None:
-            self._accept_response(response, relay=True)
-        elif (
+            return
+        if (
             reason is ResponseRejectReason.UNKNOWN_CHALLENGE
             and response.challenge_height > self.state.height
             and len(self.future) < FUTURE_RESPONSES_MAX

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -16,6 +14,7 @@ from rich.console import Console
 
 from clp_node.clp.types import ClpConfig, ClpConfigError
 from harness.cluster.local import LocalBackend
+from harness.cluster.process import signal_group
 from harness.cluster.testnet import TestnetError, TestnetManifest, init_testnet
 
 console = Console()
@@ -235,9 +234,8 @@ def cmd_down(args: argparse.Namespace) -> int:
     data: dict[str, Any] = json.loads(run_file.read_text())
     pids = [p for p in [*data.get("pids", {}).values(), data.get("toxiproxy")] if p]
     for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGCONT)
-            os.killpg(pid, signal.SIGTERM)
+        signal_group(pid, signal.SIGCONT)
+        signal_group(pid, signal.SIGTERM)
     run_file.unlink()
     console.print(f"stopped {len(pids)} processes")
     return 0

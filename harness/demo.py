@@ -17,7 +17,7 @@ from rich.table import Table
 
 from harness.cluster.base import Cluster
 from harness.cluster.local import LocalBackend
-from harness.cluster.testnet import TestnetManifest, init_testnet
+from harness.cluster.testnet import init_testnet
 from harness.faults.nemesis import Nemesis
 from harness.report.tables import gather_rows, status_table
 
@@ -228,6 +228,3 @@ async def run_demo(
             else:
                 tmp.cleanup()
 
-
-def load_or_init(root: Path) -> TestnetManifest:
-    return TestnetManifest.load(root)

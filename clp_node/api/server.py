@@ -201,20 +201,19 @@ class ApiServer:
             return json_error(400, reason.value, f"response refused: {reason.value}")
         return web.json_response({"accepted": True}, status=202)
 
-    async def get_faults(self, request: web.Request) -> web.Response:
-        faults = self.node.faults
-        if faults is None:
-            return json_error(
-                404, "HOOKS_DISABLED", "test hooks are disabled in this node's config"
+    def _hooks(self) -> TestFaults:
+        """The node's test hooks, or a JSON 404 when its config leaves them off."""
+        if self.node.faults is None:
+            raise web.HTTPNotFound(
+                text="test hooks are disabled in this node's config", reason="Hooks Disabled"
             )
-        return web.json_response(faults.to_json())
+        return self.node.faults
+
+    async def get_faults(self, request: web.Request) -> web.Response:
+        return web.json_response(self._hooks().to_json())
 
     async def post_faults(self, request: web.Request) -> web.Response:
-        faults = self.node.faults
-        if faults is None:
-            return json_error(
-                404, "HOOKS_DISABLED", "test hooks are disabled in this node's config"
-            )
+        faults = self._hooks()
         try:
             data = json.loads(await request.read())
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):

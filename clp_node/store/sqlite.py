@@ -21,6 +21,13 @@ CREATE TABLE IF NOT EXISTS blocks (
     block TEXT NOT NULL,
     certificate TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS signed_votes (
+    height INTEGER NOT NULL,
+    round INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    block_hash TEXT NOT NULL,
+    PRIMARY KEY (height, round, type)
+);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -93,6 +100,26 @@ class BlockStore:
             (start, end),
         ).fetchall()
         return [StoredBlock(int(r[0]), json.loads(r[1]), json.loads(r[2])) for r in rows]
+
+    def record_vote(self, height: int, round_: int, vote_type: str, block_hash: str) -> str:
+        """Remember what this validator signed for a slot; returns the hash on record.
+
+        The first vote for a slot wins: a later different one must not be sent.
+        """
+        self._db.execute(
+            "INSERT OR IGNORE INTO signed_votes(height, round, type, block_hash) "
+            "VALUES (?, ?, ?, ?)",
+            (height, round_, vote_type, block_hash),
+        )
+        row = self._db.execute(
+            "SELECT block_hash FROM signed_votes WHERE height = ? AND round = ? AND type = ?",
+            (height, round_, vote_type),
+        ).fetchone()
+        return str(row[0])
+
+    def prune_votes(self, below_height: int) -> None:
+        """Votes of finalized heights can no longer conflict with anything we sign."""
+        self._db.execute("DELETE FROM signed_votes WHERE height < ?", (below_height,))
 
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

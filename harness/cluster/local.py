@@ -7,7 +7,6 @@ backend stops everything on success, failure and Ctrl-C, leaving no process or b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -18,6 +17,7 @@ from typing import IO
 
 from harness.cluster.base import Cluster
 from harness.cluster.ports import port_is_bound
+from harness.cluster.process import signal_group
 from harness.cluster.proxies import ProxyLayer
 from harness.cluster.testnet import TestnetManifest
 
@@ -91,19 +91,19 @@ class LocalBackend(Cluster):
         proc = self.procs.get(name)
         if proc is None or proc.poll() is not None:
             return
-        _signal_group(proc, signal.SIGKILL)
+        signal_group(proc.pid, signal.SIGKILL)
         await asyncio.to_thread(proc.wait, 10)
         self._close_log(name)
 
     async def pause(self, name: str) -> None:
         proc = self.procs.get(name)
         if proc is not None and proc.poll() is None:
-            _signal_group(proc, signal.SIGSTOP)
+            signal_group(proc.pid, signal.SIGSTOP)
 
     async def resume(self, name: str) -> None:
         proc = self.procs.get(name)
         if proc is not None and proc.poll() is None:
-            _signal_group(proc, signal.SIGCONT)
+            signal_group(proc.pid, signal.SIGCONT)
 
     async def restart(self, name: str) -> None:
         if self.is_running(name):
@@ -128,15 +128,15 @@ class LocalBackend(Cluster):
         self._stopped = True
         for proc in self.procs.values():
             if proc.poll() is None:
-                _signal_group(proc, signal.SIGCONT)
-                _signal_group(proc, signal.SIGTERM)
+                signal_group(proc.pid, signal.SIGCONT)
+                signal_group(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 5
         for proc in self.procs.values():
             remaining = max(0.1, deadline - time.monotonic())
             try:
                 await asyncio.to_thread(proc.wait, remaining)
             except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
+                signal_group(proc.pid, signal.SIGKILL)
                 await asyncio.to_thread(proc.wait, 5)
         for name in list(self._logs):
             self._close_log(name)
@@ -148,7 +148,7 @@ class LocalBackend(Cluster):
         """Last-resort teardown from a signal handler or atexit: no event loop needed."""
         for proc in self.procs.values():
             if proc.poll() is None:
-                _signal_group(proc, signal.SIGKILL)
+                signal_group(proc.pid, signal.SIGKILL)
         if self.proxies is not None:
             self.proxies.stop_sync()
 
@@ -157,7 +157,3 @@ class LocalBackend(Cluster):
         if log is not None:
             log.close()
 
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import IO
 
 import httpx
 
+from harness.cluster.process import terminate
 from harness.cluster.testnet import TestnetManifest
 from harness.faults.toxiproxy_api import ToxiproxyApi
 
@@ -102,15 +102,8 @@ class ProxyLayer:
 
     def stop_sync(self) -> None:
         self.api.close()
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-            except ProcessLookupError:
-                pass
+        if self.proc is not None:
+            terminate(self.proc)
         if self._log is not None:
             self._log.close()
             self._log = None

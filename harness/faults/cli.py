@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import signal
 
 from rich.console import Console
 
 from harness.cluster.local import LocalBackend
+from harness.cluster.process import signal_group
 from harness.cluster.testnet import TestnetManifest
 from harness.faults.nemesis import FaultError, Nemesis
 from harness.faults.toxiproxy_api import ToxiproxyApi
@@ -32,8 +31,7 @@ async def run_fault(manifest: TestnetManifest, args: argparse.Namespace, console
             pids = json.loads(run_file.read_text())["pids"]
             for name in _need(targets, 1, action):
                 nemesis._check([name])
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pids[name], PROCESS_SIGNALS[action])
+                signal_group(pids[name], PROCESS_SIGNALS[action])
         elif action == "partition":
             groups = [t.split(",") for t in _need(targets, 1, action)]
             await nemesis.partition(groups)
