@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from harness.cluster.client import NodeClient, NodeUnavailable
 from harness.cluster.testnet import TestnetManifest
+from harness.faults.toxiproxy_api import ToxiproxyApi
 
 T = TypeVar("T")
 
@@ -110,6 +111,10 @@ class Cluster(ABC):
 
     @abstractmethod
     def log_path(self, name: str) -> str: ...
+
+    def fault_api(self) -> ToxiproxyApi | None:
+        """The Toxiproxy API carrying this cluster's links (None: direct links, no proxy)."""
+        return None
 
     async def close_clients(self) -> None:
         for c in self.clients.values():

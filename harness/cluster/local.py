@@ -20,6 +20,7 @@ from harness.cluster.ports import port_is_bound
 from harness.cluster.process import signal_group
 from harness.cluster.proxies import ProxyLayer
 from harness.cluster.testnet import TestnetManifest
+from harness.faults.toxiproxy_api import ToxiproxyApi
 
 
 class LocalBackend(Cluster):
@@ -43,6 +44,9 @@ class LocalBackend(Cluster):
 
     def log_path(self, name: str) -> str:
         return str(self.log_dir / f"{name}.log")
+
+    def fault_api(self) -> ToxiproxyApi | None:
+        return self.proxies.api if self.proxies is not None else None
 
     async def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,27 @@
+"""``clp-testnet demo``: the partition → slash → ejection flow with a verdict."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from harness.commands import console
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("demo", help="run the partition → slash → ejection demo and a verdict")
+    p.add_argument("--validators", "-n", type=int, default=5, help="validators (default 5)")
+    p.add_argument("--dir", type=Path, help="keep the testnet here (default: a temp dir)")
+    p.add_argument("--backend", choices=["local"], default="local", help="where nodes run")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.demo import run_demo
+
+    if args.validators < 4:
+        raise ValueError("the demo needs at least 4 validators (an ejection must fit the cap)")
+    ok = asyncio.run(run_demo(console, args.dir, args.validators, keep=args.dir is not None))
+    return 0 if ok else 1
