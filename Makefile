@@ -24,6 +24,7 @@ test: lint unit integration
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/actionlint -config-file .forgejo/actionlint.yaml .forgejo/workflows/ci.yml
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q --junitxml=reports/unit.xml --cov=clp_node/clp --cov-report=term --cov-fail-under=95
@@ -33,3 +34,21 @@ integration: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+
+# Docker images of the node and the Toxiproxy server (`clp-testnet images build`): content-
+# tagged, so a second run builds nothing. Without a registry the base image is made here
+# with debootstrap, which the `debootstrap` step installs when it is missing.
+.PHONY: images debootstrap
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+images: $(STAMP) debootstrap
+	$(BIN)/clp-testnet images build
+
+debootstrap:
+	@if command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing debootstrap (builds the Debian base image when none can be pulled)"; \
+	  $(SUDO) apt-get install -y --no-install-recommends debootstrap >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null && \
+	    $(SUDO) apt-get install -y --no-install-recommends debootstrap >/dev/null; }; \
+	else echo "no debootstrap and no apt-get: images need a pullable BASE_IMAGE"; fi

@@ -35,6 +35,7 @@ from clp_node.consensus.types import (
     Proposal,
     ValidatorSet,
     Vote,
+    VoteType,
 )
 from clp_node.logs import log_event
 from clp_node.net.framing import FrameError
@@ -86,7 +87,8 @@ class ValidatorNode:
         self._next_height_handle: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
-        self._signed_votes: dict[tuple[int, int, str], str] = {}  # current height only
+        # (height, round, slot) -> block hash on record in the WAL; heights not yet final
+        self._signed: dict[tuple[int, int, str], str] = {}
         params = self.genesis.consensus
         self.timeouts = TimeoutConfig(
             propose_ms=params.timeout_propose_ms,
@@ -176,12 +178,20 @@ class ValidatorNode:
     def _start_height(self) -> None:
         self._next_height_handle = None
         height = self.state.height + 1
-        self._signed_votes = {s: h for s, h in self._signed_votes.items() if s[0] >= height}
-        self.store.prune_votes(height)
+        self._signed = {s: h for s, h in self._signed.items() if s[0] >= height}
+        self.store.prune_signed(height)
         actions = self.core.start_height(
-            height, self.validator_set(height), self._get_value, self._is_valid
+            height,
+            self.validator_set(height),
+            self._get_value,
+            self._is_valid,
+            restore=self._restored_messages(height),
         )
         self._run_actions(actions)
+
+    def _restored_messages(self, height: int) -> list[Proposal | Vote]:
+        """What we signed at ``height`` before a restart (empty unless we crashed mid-height)."""
+        return [decode_consensus(m) for m in self.store.signed_messages(height)]
 
     def _now_ms(self) -> int:
         offset = self.faults.clock_offset_ms if self.faults else 0
@@ -241,36 +251,48 @@ class ValidatorNode:
                 self._on_decide(action)
 
     def _broadcast_consensus(self, message: Proposal | Vote) -> None:
-        if isinstance(message, Vote) and not self._may_sign(message):
+        if not self._log_signed(message):
             return
         self.net.broadcast(encode_consensus(message))
 
-    def _may_sign(self, vote: Vote) -> bool:
-        """Never let two different votes for one (height, round, type) leave this node,
-        not even across a restart: the first one is on disk before it is sent."""
-        if vote.validator != self.address:
+    def _log_signed(self, message: Proposal | Vote) -> bool:
+        """Write our own messages to the WAL before they leave; False: must not be sent.
+
+        Never let two different votes for one (height, round, type) leave this node, not
+        even across a restart: the first one is on disk before it is sent. A precommit
+        for a block takes the round's proposal with it, so a restart restores the locked
+        block and the valid round as well (``TendermintCore.start_height(restore=...)``).
+        """
+        if isinstance(message, Proposal):
+            if message.proposer == self.address:
+                self._record(message.height, message.round, "proposal", message)
             return True
-        slot = (vote.height, vote.round, str(vote.type))
-        digest = vote.block_hash.hex() if vote.block_hash else "nil"
-        recorded = self._signed_votes.get(slot)
+        if message.validator != self.address:
+            return True  # a relay of someone else's vote
+        if message.type is VoteType.PRECOMMIT and message.block_hash is not None:
+            behind = self.core.proposal_for(message.round, message.block_hash)
+            if behind is not None and behind.height == message.height:
+                self._record(message.height, message.round, "proposal", behind)
+        digest = self._record(message.height, message.round, str(message.type), message)
+        if digest != _digest(message):
+            log_event(
+                log,
+                logging.ERROR,
+                "consensus.double_sign_prevented",
+                slot=f"{message.height}/{message.round}/{message.type}",
+            )
+            return False
+        return True
+
+    def _record(self, height: int, round_: int, slot: str, message: Proposal | Vote) -> str:
+        key = (height, round_, slot)
+        recorded = self._signed.get(key)
         if recorded is None:
-            recorded = self.store.record_vote(*slot, digest)
-            self._signed_votes[slot] = recorded
-        if recorded != digest:
-            log_event(log, logging.ERROR, "consensus.double_sign_prevented", slot=str(slot))
-            return False
-        return True
-        slot = (vote.height, vote.round, str(vote.type))
-        digest = vote.block_hash.hex() if vote.block_hash else "nil"
-        meta_key = f"vote:{slot[0]}:{slot[1]}:{slot[2]}"
-        previous = self._signed_votes.get(slot) or self.store.get_meta(meta_key)
-        if previous is not None and previous != digest:
-            log_event(log, logging.ERROR, "consensus.double_sign_prevented", slot=str(slot))
-            return False
-        if previous is None:
-            self.store.set_meta(meta_key, digest)
-            self._signed_votes[slot] = digest
-        return True
+            recorded = self.store.record_signed(
+                height, round_, slot, _digest(message), encode_consensus(message)
+            )
+            self._signed[key] = recorded
+        return recorded
 
     def _on_timeout(self, kind: Any, height: int, round_: int) -> None:
         if self._stop.is_set():
@@ -524,3 +546,7 @@ class ValidatorNode:
             "net": self.net.stats(),
             "faults": self.faults.to_json() if self.faults else None,
         }
+
+
+def _digest(message: Proposal | Vote) -> str:
+    return message.block_hash.hex() if message.block_hash else "nil"

@@ -9,8 +9,21 @@ import argparse
 import sys
 
 from clp_node.clp.types import ClpConfigError
+from harness.cluster.docker import DockerUnavailable
 from harness.cluster.testnet import TestnetError
-from harness.commands import console, demo, down, fault, init, status, toxiproxy, up
+from harness.commands import (
+    check,
+    console,
+    demo,
+    down,
+    fault,
+    images,
+    init,
+    run,
+    status,
+    toxiproxy,
+    up,
+)
 
 EPILOG = """\
 quick start:
@@ -21,9 +34,12 @@ quick start:
   clp-testnet status --dir net          one row per validator: height, stake, CLP status
   clp-testnet fault --dir net isolate v2    cut v2 off (see `clp-testnet fault --help`)
   clp-testnet toxiproxy --port 8474     the Toxiproxy-API-compatible server, standalone
+  clp-testnet check run/history.json    re-run the CLP invariant checkers on a saved run
+  clp-testnet run scenarios/*.toml      run fault scenarios; verdict, results JSON, reproduce line
+  clp-testnet images build              Docker images of the node and Toxiproxy (no registry)
 """
 
-COMMAND_MODULES = [demo, init, up, down, status, fault, toxiproxy]
+COMMAND_MODULES = [demo, init, up, down, status, fault, toxiproxy, images, run, check]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
         return code
-    except (TestnetError, ClpConfigError, ValueError) as exc:
+    except (TestnetError, ClpConfigError, ValueError, DockerUnavailable) as exc:
         console.print(f"[red]clp-testnet: error:[/] {exc}")
         return 2
     except KeyboardInterrupt:

@@ -15,9 +15,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from harness.cluster.backends import init_for_backend, make_cluster
 from harness.cluster.base import Cluster
-from harness.cluster.local import LocalBackend
-from harness.cluster.testnet import init_testnet
 from harness.faults.nemesis import Nemesis
 from harness.report.tables import gather_rows, status_table
 
@@ -181,7 +180,11 @@ def _outcome(result: dict[str, Any], address: str) -> dict[str, Any] | None:
 
 
 async def run_demo(
-    console: Console, root: Path | None = None, validators: int = 5, keep: bool = False
+    console: Console,
+    root: Path | None = None,
+    validators: int = 5,
+    keep: bool = False,
+    backend: str = "local",
 ) -> bool:
     tmp = None
     if root is None:
@@ -189,20 +192,22 @@ async def run_demo(
         root = Path(tmp.name)
     started = time.monotonic()
     try:
-        manifest = init_testnet(root / "testnet", validators=validators, seed="demo")
+        manifest = init_for_backend(backend, root / "testnet", validators=validators, seed="demo")
         clp, cons = manifest.clp, manifest.consensus
         console.print(
             f"[bold]CLP demo[/]: {validators} validators, epoch {clp['epoch_length']} blocks, "
             f"challenge every {clp['challenge_interval']}, window {clp['response_window']}, "
-            f"block interval {cons['block_interval_ms']} ms — testnet in {root}"
+            f"block interval {cons['block_interval_ms']} ms, {backend} backend — testnet in {root}"
         )
-        cluster = LocalBackend(manifest)
+        cluster = make_cluster(backend, manifest)
         async with cluster:
-            assert cluster.proxies is not None
+            fault_api = cluster.fault_api()
+            assert fault_api is not None, "the demo's testnet is always proxied"
             console.print(
-                f"started {validators} nodes and the {cluster.proxies.kind} Toxiproxy server"
+                f"started {validators} nodes and the Toxiproxy server "
+                f"({time.monotonic() - started:.1f} s)"
             )
-            nemesis = Nemesis(cluster, cluster.proxies.api)
+            nemesis = Nemesis(cluster, fault_api)
             demo = Demo(cluster, nemesis, console, victim=cluster.names[-1])
             try:
                 verdict = await demo.run()
@@ -227,4 +232,3 @@ async def run_demo(
                 console.print(f"testnet kept in {root}")
             else:
                 tmp.cleanup()
-

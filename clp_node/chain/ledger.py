@@ -48,7 +48,6 @@ class StakingLedger:
 
     def conserved(self) -> bool:
         """sum(stakes) + burned == genesis total, and no stake is negative."""
-        return (
-            self.total_stake + self.burned == self.genesis_total
-            and all(s >= 0 for s in self._stakes.values())
+        return self.total_stake + self.burned == self.genesis_total and all(
+            s >= 0 for s in self._stakes.values()
         )

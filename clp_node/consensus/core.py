@@ -363,6 +363,15 @@ class TendermintCore:
             return [m for m in self._own if m.round == self._round]
         return list(self._own)
 
+    def proposal_for(self, round: int, block_hash: bytes) -> Proposal | None:
+        """The accepted proposal of ``round`` for ``block_hash`` at the current height.
+
+        The shell stores it next to a precommit for that hash, so that after a restart
+        ``restore`` gives back the block behind the lock, not just its hash.
+        """
+        rs = self._rounds.get(round)
+        return None if rs is None else rs.proposals.get(block_hash)
+
     def gossip_messages(self) -> list[Proposal | Vote]:
         """What the shell should re-broadcast periodically: own messages plus relays.
 
@@ -414,8 +423,10 @@ class TendermintCore:
         """Begin ``height`` at round 0 and replay messages buffered for it.
 
         ``restore``: messages this node signed at this height before a restart (the
-        shell's write-ahead log). They are loaded before any round starts, so a restarted
-        node re-sends them instead of signing anything conflicting.
+        shell's write-ahead log), plus the proposals its precommits named (see
+        ``proposal_for``). They are loaded before any round starts, so a restarted node
+        re-sends them instead of signing anything conflicting, and keeps the lock and the
+        valid round its precommits stand for.
         """
         if height < 1:
             raise ValueError("consensus heights start at 1 (0 is genesis)")
@@ -432,9 +443,14 @@ class TendermintCore:
             self._signer is not None and self._me is not None and validators.contains(self._me)
         )
         start_round = 0
-        for m in restore:
-            if self._sender(m) != self._me or m.height != height:
-                raise ValueError("restore takes only this node's messages for this height")
+        # Proposals first: a restored precommit can then find the block it locked on.
+        for m in sorted(restore, key=lambda m: isinstance(m, Vote)):
+            own = self._sender(m) == self._me
+            if m.height != height or not (own or isinstance(m, Proposal)):
+                raise ValueError(
+                    "restore takes this node's messages for this height and the proposals "
+                    "they named"
+                )
             self._handle(m)
             start_round = max(start_round, m.round)
         for h in [h for h in self._buffer if h <= height]:
@@ -583,6 +599,11 @@ class TendermintCore:
                 and vote.round > self._locked_round
             ):  # our own precommit replayed after a restart: we were locked on it
                 self._locked_hash, self._locked_round = vote.block_hash, vote.round
+                # ...and had seen its polka (line 36), so it is our valid value too.
+                proposal = self.proposal_for(vote.round, vote.block_hash)
+                if proposal is not None and vote.round > self._valid_round:
+                    self._valid_hash, self._valid_block = vote.block_hash, proposal.block
+                    self._valid_round = vote.round
         self._add_vote(vote, first=True)
 
     def _handle_proposal(self, p: Proposal) -> None:

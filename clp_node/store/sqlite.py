@@ -2,8 +2,9 @@
 
 Blocks are stored with their commit certificate; on restart the node replays them through
 ChainState, so the store never holds derived state that could disagree with the chain.
-It also keeps this validator's last signed (height, round, step) so that a restarted node
-never signs two different votes for one step.
+It also keeps this validator's signed consensus messages of the heights not yet final (a
+write-ahead log): a restarted node hands them back to consensus, so it never signs two
+different votes for one step and keeps the lock its precommits stand for.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ CREATE TABLE IF NOT EXISTS blocks (
     block TEXT NOT NULL,
     certificate TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS signed_votes (
+CREATE TABLE IF NOT EXISTS consensus_wal (
     height INTEGER NOT NULL,
     round INTEGER NOT NULL,
-    type TEXT NOT NULL,
+    slot TEXT NOT NULL,
     block_hash TEXT NOT NULL,
-    PRIMARY KEY (height, round, type)
+    message TEXT NOT NULL,
+    PRIMARY KEY (height, round, slot)
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -101,25 +103,38 @@ class BlockStore:
         ).fetchall()
         return [StoredBlock(int(r[0]), json.loads(r[1]), json.loads(r[2])) for r in rows]
 
-    def record_vote(self, height: int, round_: int, vote_type: str, block_hash: str) -> str:
-        """Remember what this validator signed for a slot; returns the hash on record.
+    def record_signed(
+        self, height: int, round_: int, slot: str, block_hash: str, message: dict[str, Any]
+    ) -> str:
+        """Log a consensus message before it is sent; returns the hash on record for the slot.
 
-        The first vote for a slot wins: a later different one must not be sent.
+        ``slot`` is a vote type, or ``proposal`` for the proposal of the round we proposed
+        or precommitted for. The first message for a slot wins: if the returned hash differs
+        from ``block_hash``, the new message conflicts with one already signed and must not
+        be sent.
         """
         self._db.execute(
-            "INSERT OR IGNORE INTO signed_votes(height, round, type, block_hash) "
-            "VALUES (?, ?, ?, ?)",
-            (height, round_, vote_type, block_hash),
+            "INSERT OR IGNORE INTO consensus_wal(height, round, slot, block_hash, message) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (height, round_, slot, block_hash, json.dumps(message)),
         )
         row = self._db.execute(
-            "SELECT block_hash FROM signed_votes WHERE height = ? AND round = ? AND type = ?",
-            (height, round_, vote_type),
+            "SELECT block_hash FROM consensus_wal WHERE height = ? AND round = ? AND slot = ?",
+            (height, round_, slot),
         ).fetchone()
         return str(row[0])
 
-    def prune_votes(self, below_height: int) -> None:
-        """Votes of finalized heights can no longer conflict with anything we sign."""
-        self._db.execute("DELETE FROM signed_votes WHERE height < ?", (below_height,))
+    def signed_messages(self, height: int) -> list[dict[str, Any]]:
+        """What this validator logged for ``height``, in (round, slot) order."""
+        rows = self._db.execute(
+            "SELECT message FROM consensus_wal WHERE height = ? ORDER BY round, slot",
+            (height,),
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def prune_signed(self, below_height: int) -> None:
+        """Messages of finalized heights can no longer conflict with anything we sign."""
+        self._db.execute("DELETE FROM consensus_wal WHERE height < ?", (below_height,))
 
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

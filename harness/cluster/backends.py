@@ -25,14 +25,24 @@ def init_for_backend(backend: str, root: Path, **kwargs: Any) -> TestnetManifest
     """Write a testnet laid out for ``backend`` (ports and peer endpoints differ)."""
     check_backend(backend)
     if backend == "docker":
-        raise TestnetError("the docker backend is not available yet")
+        from harness.cluster.docker_layout import init_docker_testnet
+
+        kwargs.pop("host", None)  # containers have their own addresses
+        return init_docker_testnet(root, **kwargs)
     return init_testnet(root, **kwargs)
 
 
 def make_cluster(backend: str, manifest: TestnetManifest, log_dir: Path | None = None) -> Cluster:
     check_backend(backend)
     if backend == "docker":
-        raise TestnetError("the docker backend is not available yet")
+        from harness.cluster.docker import DockerBackend
+
+        return DockerBackend(manifest, log_dir=log_dir)
+    if manifest.layout != "local":
+        raise TestnetError(
+            f"{manifest.root} is laid out for {manifest.layout!r}; run it with --backend "
+            f"{manifest.layout}"
+        )
     from harness.cluster.local import LocalBackend
 
     return LocalBackend(manifest, log_dir=log_dir)

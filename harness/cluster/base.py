@@ -61,10 +61,18 @@ class ProtocolClock:
 class Cluster(ABC):
     """A running testnet: process control plus REST clients. Scenarios see only this."""
 
+    #: False for a backend whose API addresses are known only once a node runs (published
+    #: container ports); it calls ``open_client`` after each (re)start instead.
+    api_urls_known_before_start = True
+
     def __init__(self, manifest: TestnetManifest) -> None:
         self.manifest = manifest
         self.clock = ProtocolClock.from_manifest(manifest)
-        self.clients = {n.name: NodeClient(n.name, self.api_url(n.name)) for n in manifest.nodes}
+        self.clients: dict[str, NodeClient] = {}
+        if self.api_urls_known_before_start:
+            self.clients = {
+                n.name: NodeClient(n.name, self.api_url(n.name)) for n in manifest.nodes
+            }
 
     @property
     def names(self) -> list[str]:
@@ -80,7 +88,18 @@ class Cluster(ABC):
         return address[:8]
 
     def client(self, name: str) -> NodeClient:
-        return self.clients[name]
+        try:
+            return self.clients[name]
+        except KeyError:
+            self.manifest.node(name)  # an unknown name gets the manifest's clear error
+            raise NodeUnavailable(f"{name}: no API address yet (never started)") from None
+
+    async def open_client(self, name: str) -> None:
+        """(Re)open the client of ``name`` at its current ``api_url``."""
+        old = self.clients.pop(name, None)
+        if old is not None:
+            await old.close()
+        self.clients[name] = NodeClient(name, self.api_url(name))
 
     @abstractmethod
     def api_url(self, name: str) -> str: ...

@@ -7,6 +7,8 @@ backend stops everything on success, failure and Ctrl-C, leaving no process or b
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
 import signal
 import subprocess
@@ -51,6 +53,8 @@ class LocalBackend(Cluster):
     async def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._stopped = False
+        # A second Ctrl-C cancels stop() half-way; exiting must still leave nothing behind.
+        atexit.register(self.stop_sync)
         if self.proxies is not None:
             await self.proxies.start()
         for name in self.names:
@@ -147,6 +151,12 @@ class LocalBackend(Cluster):
         if self.proxies is not None:
             await self.proxies.stop()
         await self.close_clients()
+        self.detach()
+
+    def detach(self) -> None:
+        """Let the processes outlive this program (``up --detach``): no stop at exit."""
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop_sync)
 
     def stop_sync(self) -> None:
         """Last-resort teardown from a signal handler or atexit: no event loop needed."""
@@ -160,4 +170,3 @@ class LocalBackend(Cluster):
         log = self._logs.pop(name, None)
         if log is not None:
             log.close()
-

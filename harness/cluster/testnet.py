@@ -72,6 +72,7 @@ class TestnetManifest:
     toxiproxy_port: int = 0
     clp: dict[str, int] = field(default_factory=dict)
     consensus: dict[str, int] = field(default_factory=dict)
+    layout: str = "local"
 
     def node(self, name: str) -> NodeSpec:
         for n in self.nodes:
@@ -108,6 +109,8 @@ class TestnetManifest:
             "clp": self.clp,
             "consensus": self.consensus,
         }
+        if self.layout != "local":  # local manifests keep their original shape
+            data["layout"] = self.layout
         (self.root / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
 
     @classmethod
@@ -128,9 +131,59 @@ class TestnetManifest:
                 toxiproxy_port=data.get("toxiproxy_port", 0),
                 clp=data.get("clp", {}),
                 consensus=data.get("consensus", {}),
+                layout=data.get("layout", "local"),
             )
         except (KeyError, TypeError) as exc:
             raise TestnetError(f"{path}: malformed manifest ({exc})") from exc
+
+
+@dataclass(frozen=True)
+class Validators:
+    """Names, keys and stakes of a new testnet: what every layout shares."""
+
+    names: list[str]
+    keys: dict[str, ValidatorKey]
+    stakes: dict[str, int]
+
+
+def new_validators(
+    root: Path, validators: int, stakes: list[int] | None, seed: str | None
+) -> Validators:
+    """Check the request, claim ``root`` and make the keys (derived from ``seed`` when given)."""
+    if validators < 1:
+        raise TestnetError("a testnet needs at least one validator")
+    if stakes is not None and len(stakes) != validators:
+        raise TestnetError(f"{len(stakes)} stakes given for {validators} validators")
+    root.mkdir(parents=True, exist_ok=True)
+    if (root / MANIFEST).exists():
+        raise TestnetError(f"{root} already holds a testnet (remove it or choose another dir)")
+    names = [f"v{i}" for i in range(validators)]
+    keys = {
+        name: ValidatorKey.from_seed_text(f"{seed}/{name}") if seed else ValidatorKey.generate()
+        for name in names
+    }
+    stake_of = dict(zip(names, stakes or [DEFAULT_STAKE] * validators, strict=True))
+    return Validators(names, keys, stake_of)
+
+
+class NodeLayout:
+    """Where a node listens, what it dials for each peer and where it keeps its data.
+
+    The local layout: every node on one host with its own ports, data beside its config.
+    Other layouts (containers) subclass it; the keys, genesis and manifest stay shared.
+    """
+
+    name = "local"
+    data_dir = Path("data")
+
+    def listen(self, node: NodeSpec, port: int) -> HostPort:
+        return HostPort(node.host, port)
+
+    def endpoint(self, manifest: TestnetManifest, src: NodeSpec, dst: NodeSpec) -> HostPort:
+        return peer_endpoint(manifest, src, dst)
+
+
+LOCAL_LAYOUT = NodeLayout()
 
 
 def init_testnet(
@@ -146,25 +199,14 @@ def init_testnet(
     seed: str | None = None,
 ) -> TestnetManifest:
     """Write a complete testnet under ``root``; keys are derived from ``seed`` when given."""
-    if validators < 1:
-        raise TestnetError("a testnet needs at least one validator")
-    if stakes is not None and len(stakes) != validators:
-        raise TestnetError(f"{len(stakes)} stakes given for {validators} validators")
-    clp = clp or ClpConfig.test_profile()
-    consensus = consensus or ConsensusParams.test_profile()
-    root.mkdir(parents=True, exist_ok=True)
-    if (root / MANIFEST).exists():
-        raise TestnetError(f"{root} already holds a testnet (remove it or choose another dir)")
-    names = [f"v{i}" for i in range(validators)]
-    keys = {
-        name: ValidatorKey.from_seed_text(f"{seed}/{name}") if seed else ValidatorKey.generate()
-        for name in names
-    }
-    stake_of = dict(zip(names, stakes or [DEFAULT_STAKE] * validators, strict=True))
+    vals = new_validators(root, validators, stakes, seed)
+    names = vals.names
     n_links = validators * (validators - 1) if proxied else 0
     ports = free_ports(2 * validators + n_links + (1 if proxied else 0), host)
     nodes = [
-        NodeSpec(name, keys[name].address, host, ports[2 * i], ports[2 * i + 1], stake_of[name])
+        NodeSpec(
+            name, vals.keys[name].address, host, ports[2 * i], ports[2 * i + 1], vals.stakes[name]
+        )
         for i, name in enumerate(names)
     ]
     links: list[LinkSpec] = []
@@ -174,6 +216,33 @@ def init_testnet(
         toxiproxy_port = next(it)
     else:
         toxiproxy_port = 0
+    return write_testnet(
+        root,
+        chain_id,
+        vals,
+        nodes,
+        links,
+        toxiproxy_port,
+        clp or ClpConfig.test_profile(),
+        consensus or ConsensusParams.test_profile(),
+        test_hooks,
+        LOCAL_LAYOUT,
+    )
+
+
+def write_testnet(
+    root: Path,
+    chain_id: str,
+    vals: Validators,
+    nodes: list[NodeSpec],
+    links: list[LinkSpec],
+    toxiproxy_port: int,
+    clp: ClpConfig,
+    consensus: ConsensusParams,
+    test_hooks: bool,
+    layout: NodeLayout,
+) -> TestnetManifest:
+    """Write the genesis, every node's key and config, and the manifest, for any layout."""
     genesis = Genesis(
         chain_id,
         clp,
@@ -181,8 +250,10 @@ def init_testnet(
         tuple(
             sorted(
                 (
-                    GenesisValidator(n, keys[n].address, keys[n].public_key, stake_of[n])
-                    for n in names
+                    GenesisValidator(
+                        n, vals.keys[n].address, vals.keys[n].public_key, vals.stakes[n]
+                    )
+                    for n in vals.names
                 ),
                 key=lambda v: v.address,
             )
@@ -190,10 +261,17 @@ def init_testnet(
     )
     genesis.save(root / "genesis.json")
     manifest = TestnetManifest(
-        root, chain_id, nodes, links, toxiproxy_port, clp.to_dict(), consensus.to_dict()
+        root,
+        chain_id,
+        nodes,
+        links,
+        toxiproxy_port,
+        clp.to_dict(),
+        consensus.to_dict(),
+        layout.name,
     )
     for node in nodes:
-        write_node_config(manifest, node, keys[node.name], test_hooks)
+        write_node_config(manifest, node, vals.keys[node.name], test_hooks, layout)
     manifest.save()
     return manifest
 
@@ -205,7 +283,11 @@ def peer_endpoint(manifest: TestnetManifest, src: NodeSpec, dst: NodeSpec) -> Ho
 
 
 def write_node_config(
-    manifest: TestnetManifest, node: NodeSpec, key: ValidatorKey, test_hooks: bool
+    manifest: TestnetManifest,
+    node: NodeSpec,
+    key: ValidatorKey,
+    test_hooks: bool,
+    layout: NodeLayout = LOCAL_LAYOUT,
 ) -> Path:
     node_dir = manifest.node_dir(node.name)
     node_dir.mkdir(parents=True, exist_ok=True)
@@ -214,11 +296,11 @@ def write_node_config(
         name=node.name,
         key_file=Path("key.json"),
         genesis_file=Path("../genesis.json"),
-        data_dir=Path("data"),
-        p2p_listen=HostPort(node.host, node.p2p_port),
-        api_listen=HostPort(node.host, node.api_port),
+        data_dir=layout.data_dir,
+        p2p_listen=layout.listen(node, node.p2p_port),
+        api_listen=layout.listen(node, node.api_port),
         peers=tuple(
-            PeerConfig(p.name, p.address, peer_endpoint(manifest, node, p))
+            PeerConfig(p.name, p.address, layout.endpoint(manifest, node, p))
             for p in manifest.nodes
             if p.name != node.name
         ),

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from harness.cluster.backends import BACKENDS
 from harness.commands import console
 
 
@@ -14,7 +15,12 @@ def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the partition → slash → ejection demo and a verdict")
     p.add_argument("--validators", "-n", type=int, default=5, help="validators (default 5)")
     p.add_argument("--dir", type=Path, help="keep the testnet here (default: a temp dir)")
-    p.add_argument("--backend", choices=["local"], default="local", help="where nodes run")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="where nodes run: local processes or Docker containers (default local)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -23,5 +29,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.validators < 4:
         raise ValueError("the demo needs at least 4 validators (an ejection must fit the cap)")
-    ok = asyncio.run(run_demo(console, args.dir, args.validators, keep=args.dir is not None))
+    ok = asyncio.run(
+        run_demo(
+            console, args.dir, args.validators, keep=args.dir is not None, backend=args.backend
+        )
+    )
     return 0 if ok else 1

@@ -1,4 +1,11 @@
-"""``clp-testnet down``: stop a detached testnet."""
+"""``clp-testnet down``: stop a detached local testnet, and remove Docker leftovers of crashes.
+
+With ``--dir`` it stops the processes a detached ``up`` recorded there. With ``--docker``
+(the default when no ``--dir`` is given) it removes every container, network and volume
+labelled as the project's (or only one run's, with ``--run-id``) whose owning process is
+gone — what a crashed or killed run left behind. A run whose owner still runs on this
+host is kept unless ``--force``.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +20,41 @@ from harness.commands import RUN_FILE, console
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("down", help="stop a detached testnet and any leftovers of a crash")
-    p.add_argument("--dir", type=Path, required=True, help="testnet directory")
+    p = sub.add_parser(
+        "down",
+        help="stop a detached testnet; remove Docker leftovers of crashed runs",
+        description="Stop a detached local testnet (--dir) and/or remove the containers, "
+        "networks and volumes that crashed Docker runs left (--docker; the default without "
+        "--dir).",
+    )
+    p.add_argument("--dir", type=Path, help="testnet directory of a detached local run")
+    p.add_argument(
+        "--docker",
+        action="store_true",
+        help="remove Docker leftovers (default when --dir is not given)",
+    )
+    p.add_argument("--run-id", help="only the Docker objects of this run id")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="also remove Docker runs whose owning process is still alive",
+    )
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    run_file = args.dir / RUN_FILE
+    if args.dir is not None:
+        stop_local(args.dir)
+    if args.docker or args.run_id or args.dir is None:
+        remove_docker_leftovers(args.run_id, args.force)
+    return 0
+
+
+def stop_local(root: Path) -> None:
+    run_file = root / RUN_FILE
     if not run_file.exists():
-        console.print("nothing recorded as running here")
-        return 0
+        console.print(f"{root}: nothing recorded as running here")
+        return
     data: dict[str, Any] = json.loads(run_file.read_text())
     pids = [p for p in [*data.get("pids", {}).values(), data.get("toxiproxy")] if p]
     for pid in pids:
@@ -30,4 +62,24 @@ def run(args: argparse.Namespace) -> int:
         signal_group(pid, signal.SIGTERM)
     run_file.unlink()
     console.print(f"stopped {len(pids)} processes")
-    return 0
+
+
+def remove_docker_leftovers(run_id: str | None, force: bool) -> None:
+    from harness.cluster.docker import docker_client, remove_leftovers
+
+    client = docker_client()
+    try:
+        removed, kept = remove_leftovers(client, run_id, force)
+    finally:
+        client.close()
+    for kind, names in (
+        ("container", removed.containers),
+        ("network", removed.networks),
+        ("volume", removed.volumes),
+    ):
+        for name in names:
+            console.print(f"removed {kind} {name}")
+    for rid, owner in kept.items():
+        console.print(f"kept run {rid}: its owner {owner} is still running (--force removes it)")
+    what = f"run {run_id}" if run_id else "the project"
+    console.print(f"removed {removed.total} Docker objects of {what}")

@@ -34,7 +34,9 @@ def register(sub: Any) -> None:
         "fault",
         help="inject a fault into a running testnet",
         description="Link faults go through the fault proxy; lazy and clock-offset use the "
-        "nodes' test hooks; kill/pause/resume signal the node processes of a detached testnet.",
+        "nodes' test hooks; kill/pause/resume signal the node processes of a running testnet. "
+        "Every fault is appended to DIR/faults.jsonl (wall time, chain height, action, "
+        "params).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="""examples:
   clp-testnet fault --dir net partition v0,v1 v2,v3,v4

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
 from clp_node.clp.types import ClpConfig
-from harness.cluster.testnet import init_testnet
+from harness.cluster.testnet import MANIFEST, TestnetError, init_testnet
 from harness.commands import console
 
 
@@ -32,7 +33,29 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", help="derive keys from this text (reproducible testnets)")
     p.add_argument("--no-proxy", action="store_true", help="direct links, no fault proxy")
     p.add_argument(
-        "--stakes", help="comma-separated stakes, one per validator (default 100000 each)"
+        "--stakes",
+        help="comma-separated positive stakes, one per validator (default 100000 each)",
+    )
+    p.add_argument(
+        "--compose",
+        action="store_true",
+        help="lay the testnet out for containers and write docker-compose.yml, .env and "
+        "prometheus.yml beside it (run it with `docker compose up` or `docker-compose up`)",
+    )
+    p.add_argument(
+        "--api-port-base",
+        type=int,
+        default=18080,
+        metavar="PORT",
+        help="with --compose: vi's API is published on PORT+i, Toxiproxy's on 18474, "
+        "Prometheus on 19090; 0 lets Docker pick every published port (default 18080)",
+    )
+    p.add_argument(
+        "--compose-dir",
+        type=Path,
+        metavar="DIR",
+        help="with --compose: write the compose files here instead of into --dir (they "
+        "name the testnet's files by relative path)",
     )
     p.set_defaults(handler=run)
 
@@ -47,15 +70,34 @@ def parse_overrides(items: list[str]) -> dict[str, int]:
     return out
 
 
+def parse_stakes(text: str) -> list[int]:
+    try:
+        stakes = [int(s) for s in text.split(",")]
+    except ValueError as exc:
+        raise ValueError(f"--stakes {text!r}: want comma-separated integers") from exc
+    if any(s <= 0 for s in stakes):
+        raise ValueError(f"--stakes {text!r}: every stake must be positive")
+    return stakes
+
+
+def check_target(root: Path) -> None:
+    """init writes a whole new testnet: never into a file or over someone's files."""
+    if root.exists() and not root.is_dir():
+        raise TestnetError(f"{root} exists and is not a directory")
+    if root.is_dir() and any(root.iterdir()):
+        what = "a testnet" if (root / MANIFEST).exists() else "files"
+        raise TestnetError(f"{root} already holds {what}; choose a new or empty directory")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.compose_dir is not None and not args.compose:
+        raise ValueError("--compose-dir goes with --compose")
+    check_target(args.dir)
     base = ClpConfig.test_profile() if args.profile == "test" else ClpConfig.production()
     clp = ClpConfig.from_dict({**base.to_dict(), **parse_overrides(args.clp)})
-    stakes = None
-    if args.stakes:
-        try:
-            stakes = [int(s) for s in args.stakes.split(",")]
-        except ValueError as exc:
-            raise ValueError(f"--stakes {args.stakes!r}: want comma-separated integers") from exc
+    stakes = parse_stakes(args.stakes) if args.stakes else None
+    if args.compose:
+        return run_compose(args, clp, stakes)
     manifest = init_testnet(
         args.dir,
         validators=args.validators,
@@ -69,4 +111,41 @@ def run(args: argparse.Namespace) -> int:
     for n in manifest.nodes:
         console.print(f"  {n.name}  {n.address}  api {n.api_url}")
     console.print(f"start it with: clp-testnet up --dir {args.dir}")
+    return 0
+
+
+def run_compose(args: argparse.Namespace, clp: ClpConfig, stakes: list[int] | None) -> int:
+    """``init --compose``: the docker layout plus the compose project that runs it."""
+    from harness.cluster.compose import PublishedPorts, write_compose_project
+    from harness.cluster.docker_layout import init_docker_testnet
+
+    if args.api_port_base == 0:
+        ports = PublishedPorts(api_base=None, toxiproxy=None, prometheus=None)
+    else:
+        last = args.api_port_base + args.validators - 1
+        if args.api_port_base < 1 or last > 65535:
+            raise ValueError(
+                f"--api-port-base {args.api_port_base}: want 1..{65536 - args.validators} "
+                "(or 0 to let Docker pick)"
+            )
+        ports = PublishedPorts(api_base=args.api_port_base)
+    manifest = init_docker_testnet(
+        args.dir,
+        validators=args.validators,
+        clp=clp,
+        chain_id=args.chain_id,
+        stakes=stakes,
+        proxied=not args.no_proxy,
+        seed=args.seed,
+    )
+    written = write_compose_project(manifest, ports, (os.getuid(), os.getgid()), args.compose_dir)
+    console.print(f"wrote a {len(manifest.nodes)}-validator compose testnet to {args.dir}")
+    for index, n in enumerate(manifest.nodes):
+        port = ports.api(index)
+        where = f"http://{ports.bind}:{port}" if port else "a port Docker picks"
+        console.print(f"  {n.name}  {n.address}  api {where}")
+    console.print(f"  {', '.join(p.name for p in written)}")
+    console.print("build the images:  clp-testnet images build")
+    where = args.compose_dir or args.dir
+    console.print(f"start it with:     cd {where} && docker compose up -d  (or docker-compose)")
     return 0

@@ -6,10 +6,28 @@ import argparse
 from typing import Any
 
 
+def tcp_port(text: str) -> int:
+    """A port argparse can reject with a clear message instead of a bind() traceback."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not in 0..65535")
+    return port
+
+
 def register(sub: Any) -> None:
-    p = sub.add_parser("toxiproxy", help="run the Toxiproxy-API-compatible server")
+    p = sub.add_parser(
+        "toxiproxy",
+        help="run the Toxiproxy-API-compatible server",
+        description="Serve the Toxiproxy HTTP API (proxies, toxics, /populate, /reset) in the "
+        "foreground until Ctrl-C; any Toxiproxy client can drive it.",
+    )
     p.add_argument("--host", default="127.0.0.1", help="API listen host (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8474, help="API port (default 8474)")
+    p.add_argument(
+        "--port", type=tcp_port, default=8474, help="API port (default 8474; 0 picks a free one)"
+    )
     p.set_defaults(handler=run)
 
 

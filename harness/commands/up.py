@@ -1,4 +1,9 @@
-"""``clp-testnet up``: run a testnet made by init, in the foreground or detached."""
+"""``clp-testnet up``: run a testnet made by init, in the foreground or detached.
+
+Both modes record the pids in ``run.json`` (so ``fault kill`` and a second ``up`` see the
+run); the foreground mode removes it again when it stops. Ctrl-C, a failed start or any
+error stops every process it started before the command exits.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,25 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.cluster.leftovers import listening_sockets, manifest_ports
 from harness.cluster.local import LocalBackend
 from harness.cluster.testnet import TestnetError, TestnetManifest
 from harness.commands import RUN_FILE, console
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("up", help="start a testnet made by init (local processes)")
+    p = sub.add_parser(
+        "up",
+        help="start a testnet made by init (local processes)",
+        description="Start the Toxiproxy-API server and one node process per validator of a "
+        "testnet made by `init`. In the foreground it shows a live status table until Ctrl-C, "
+        "which stops everything; with --detach it returns once every node answers and "
+        "`clp-testnet down` stops it. Logs go to DIR/logs/.",
+    )
     p.add_argument("--dir", type=Path, required=True, help="testnet directory")
-    p.add_argument("--detach", action="store_true", help="leave it running in the background")
+    p.add_argument(
+        "--detach", action="store_true", help="leave it running in the background (see `down`)"
+    )
     p.set_defaults(handler=run)
 
 
@@ -26,30 +41,48 @@ def run(args: argparse.Namespace) -> int:
         raise TestnetError(
             f"{args.dir} seems to be running (run `clp-testnet down --dir {args.dir}`)"
         )
-    return asyncio.run(_up(manifest, args.detach))
+    ports = manifest_ports(manifest)
+    busy = sorted(listening_sockets(ports))
+    if busy:
+        taken = ", ".join(f"{p} ({ports[p]})" for p in busy)
+        raise TestnetError(f"ports of {args.dir} are already in use: {taken}")
+    detached = False
+    try:
+        detached = asyncio.run(_up(manifest, args.detach))
+    finally:
+        if not detached:  # also after a second Ctrl-C cut the teardown short
+            (args.dir / RUN_FILE).unlink(missing_ok=True)
+    return 0
 
 
-async def _up(manifest: TestnetManifest, detach: bool) -> int:
+async def _up(manifest: TestnetManifest, detach: bool) -> bool:
+    """True once a detached testnet runs; in the foreground, runs until cancelled."""
     from rich.live import Live
 
     from harness.report.tables import gather_rows, status_table
 
     cluster = LocalBackend(manifest)
-    with console.status("starting nodes"):
-        await cluster.start()
-    if detach:
+    run_file = manifest.root / RUN_FILE
+    try:
+        with console.status("starting nodes"):
+            await cluster.start()
         pids = {n: cluster.pid(n) for n in cluster.names}
         proxy_pid = cluster.proxies.proc.pid if cluster.proxies and cluster.proxies.proc else None
-        (manifest.root / RUN_FILE).write_text(json.dumps({"pids": pids, "toxiproxy": proxy_pid}))
+        run_file.write_text(json.dumps({"pids": pids, "toxiproxy": proxy_pid}))
+    except BaseException:  # a failed or interrupted start must not leave processes behind
+        await cluster.stop()
+        raise
+    if detach:
+        cluster.detach()
+        await cluster.close_clients()
+        if cluster.proxies is not None:
+            cluster.proxies.api.close()
         console.print(f"running in the background; logs in {cluster.log_dir}")
-        return 0
+        return True
     try:
         with Live(console=console, refresh_per_second=2) as live:
             while True:
                 live.update(status_table(await gather_rows(cluster), "Ctrl-C to stop"))
                 await asyncio.sleep(1.0)
-    except asyncio.CancelledError:
-        pass
-    finally:
+    finally:  # Ctrl-C cancels this task: stop, then the CLI reports the interrupt (exit 130)
         await cluster.stop()
-    return 0

@@ -1,4 +1,8 @@
-"""`clp-testnet fault`: one fault against a running testnet, from another shell."""
+"""`clp-testnet fault`: one fault against a running testnet, from another shell.
+
+Every fault is appended to ``FAULT_LOG`` in the testnet directory (one JSON line each:
+time, height, action, params), so faults from separate invocations leave one trail.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,25 @@ import argparse
 import json
 import signal
 
+import httpx
 from rich.console import Console
 
+from harness.cluster.client import NodeUnavailable
+from harness.cluster.leftovers import cmdline
 from harness.cluster.local import LocalBackend
 from harness.cluster.process import signal_group
 from harness.cluster.testnet import TestnetManifest
-from harness.faults.nemesis import FaultError, Nemesis
-from harness.faults.toxiproxy_api import ToxiproxyApi
+from harness.faults.nemesis import FaultError, FaultLog, Nemesis
+from harness.faults.toxiproxy_api import ToxiproxyApi, ToxiproxyError
 
 PROCESS_SIGNALS = {"kill": signal.SIGKILL, "pause": signal.SIGSTOP, "resume": signal.SIGCONT}
+FAULT_LOG = "faults.jsonl"
 
 
 async def run_fault(manifest: TestnetManifest, args: argparse.Namespace, console: Console) -> int:
     cluster = LocalBackend(manifest)
     api = ToxiproxyApi(f"http://127.0.0.1:{manifest.toxiproxy_port}") if manifest.proxied else None
-    nemesis = Nemesis(cluster, api)
+    nemesis = Nemesis(cluster, api, FaultLog(path=manifest.root / FAULT_LOG))
     targets: list[str] = args.targets
     action: str = args.action
     try:
@@ -31,7 +39,15 @@ async def run_fault(manifest: TestnetManifest, args: argparse.Namespace, console
             pids = json.loads(run_file.read_text())["pids"]
             for name in _need(targets, 1, action):
                 nemesis._check([name])
-                signal_group(pids[name], PROCESS_SIGNALS[action])
+                pid = pids.get(name)
+                # The recorded pid may be dead and reused: signal it only while it runs this node.
+                if not pid or str(manifest.config_path(name)) not in cmdline(pid):
+                    raise FaultError(f"{name} is not running")
+                if action != "resume":
+                    await nemesis.record(action, node=name)
+                signal_group(pid, PROCESS_SIGNALS[action])
+                if action == "resume":
+                    await nemesis.record(action, node=name)
         elif action == "partition":
             groups = [t.split(",") for t in _need(targets, 1, action)]
             await nemesis.partition(groups)
@@ -62,6 +78,13 @@ async def run_fault(manifest: TestnetManifest, args: argparse.Namespace, console
     except FaultError as exc:
         console.print(f"[red]clp-testnet fault: error:[/] {exc}")
         return 2
+    except (httpx.HTTPError, ToxiproxyError, NodeUnavailable) as exc:
+        where = api.base_url if api is not None else "the nodes"
+        console.print(
+            f"[red]clp-testnet fault: error:[/] {action} failed talking to {where}: {exc} "
+            f"(is the testnet running? `clp-testnet status --dir {manifest.root}`)"
+        )
+        return 1
     finally:
         await cluster.close_clients()
         if api is not None:

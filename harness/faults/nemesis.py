@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.cluster.base import Cluster
@@ -36,24 +38,36 @@ class FaultRecord:
 @dataclass
 class FaultLog:
     records: list[FaultRecord] = field(default_factory=list)
+    path: Path | None = None
+    """Also append each record here as a JSON line, so faults injected by separate
+    ``clp-testnet fault`` invocations leave one trail next to the testnet."""
 
     def add(self, record: FaultRecord) -> None:
         self.records.append(record)
+        if self.path is not None:
+            with self.path.open("a") as f:
+                f.write(json.dumps(record.to_json()) + "\n")
 
     def to_json(self) -> list[dict[str, Any]]:
         return [r.to_json() for r in self.records]
 
 
 class Nemesis:
-    def __init__(self, cluster: Cluster, api: ToxiproxyApi | None) -> None:
+    def __init__(
+        self, cluster: Cluster, api: ToxiproxyApi | None, log: FaultLog | None = None
+    ) -> None:
         self.cluster = cluster
         self.api = api
-        self.log = FaultLog()
+        self.log = log if log is not None else FaultLog()
         self._disabled: set[str] = set()
         self._toxics: list[tuple[str, str]] = []
         self._seq = itertools.count()
 
     # ---- bookkeeping -------------------------------------------------------------------
+
+    async def record(self, action: str, **params: Any) -> None:
+        """Log a fault done outside this object (e.g. a signal sent by pid from the CLI)."""
+        await self._record(action, **params)
 
     async def _record(self, action: str, **params: Any) -> None:
         heights = await self.cluster.heights()

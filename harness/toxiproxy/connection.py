@@ -29,7 +29,8 @@ class Connection:
             Link("upstream", client, upstream, toxics.chain("upstream"), self),
             Link("downstream", upstream, client, toxics.chain("downstream"), self),
         )
-        client.link, upstream.link = self._links
+        client.attach(self._links[0])
+        upstream.attach(self._links[1])
         for endpoint in (client, upstream):
             endpoint.on_lost = self._maybe_closed
         for link in self._links:

@@ -29,6 +29,10 @@ class Endpoint(asyncio.Protocol):
         self.on_lost: Callable[[], None] | None = None
         self._on_made = on_made
         self._writable: asyncio.Future[None] | None = None
+        # Python before 3.11.3 ignores pause_reading() in connection_made for accepted
+        # sockets, so data may arrive before the links exist: keep it for attach().
+        self._early: list[bytes] = []
+        self._early_eof = False
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -40,10 +44,14 @@ class Endpoint(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.link is not None:
             self.link.feed(data)
+        else:
+            self._early.append(data)
 
     def eof_received(self) -> bool:
         if self.link is not None:
             self.link.feed_eof()
+        else:
+            self._early_eof = True
         return True  # keep the socket open for the opposite link to finish writing
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -60,6 +68,15 @@ class Endpoint(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._wake_writer()
+
+    def attach(self, link: Link) -> None:
+        """Start feeding ``link``, first with whatever arrived before it existed."""
+        self.link = link
+        early, self._early = self._early, []
+        for data in early:
+            link.feed(data)
+        if self._early_eof:
+            link.feed_eof()
 
     # link.Sink
     @property

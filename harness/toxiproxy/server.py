@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -193,10 +193,24 @@ class ToxiproxyServer:
         await self.proxies.clear()
 
 
-async def serve(host: str, port: int, announce: Callable[[str], None] = print) -> None:
-    """Run until SIGINT or SIGTERM; ``announce`` gets a line with the API URL once listening."""
+async def serve(
+    host: str,
+    port: int,
+    announce: Callable[[str], None] = print,
+    initial: Sequence[schema.ProxyInput] = (),
+) -> None:
+    """Run until SIGINT or SIGTERM; ``announce`` gets a line with the API URL once listening.
+
+    ``initial`` proxies (toxiproxy-server's ``-config``) exist before the API answers.
+    """
     server = ToxiproxyServer()
-    await server.start(host, port)
+    if initial:
+        await server.proxies.populate(list(initial))
+    try:
+        await server.start(host, port)
+    except BaseException:
+        await server.stop()
+        raise
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -208,6 +222,6 @@ async def serve(host: str, port: int, announce: Callable[[str], None] = print) -
         await server.stop()
 
 
-def run(host: str, port: int) -> None:
+def run(host: str, port: int, initial: Sequence[schema.ProxyInput] = ()) -> None:
     """Blocking entry point for ``clp-testnet toxiproxy`` and ``python -m harness.toxiproxy``."""
-    asyncio.run(serve(host, port, lambda line: print(line, flush=True)))
+    asyncio.run(serve(host, port, lambda line: print(line, flush=True), initial))

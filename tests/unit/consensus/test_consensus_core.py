@@ -491,6 +491,51 @@ def test_restart_restores_lock_and_round() -> None:
         start(make_core(K[0]), VS, restore=[prevote(K[1], 1, 0, A)])
 
 
+def _restarted_from_wal(core: TendermintCore) -> TendermintCore:
+    """What the node's WAL gives back: our messages plus the proposal our precommit named."""
+    wal: list[Proposal | Vote] = list(core.own_messages())
+    for m in core.own_messages():
+        if isinstance(m, Vote) and m.type is VoteType.PRECOMMIT and m.block_hash is not None:
+            behind = core.proposal_for(m.round, m.block_hash)
+            assert behind is not None
+            wal.append(behind)
+    restarted = make_core(K[0])
+    start(restarted, VS, restore=reversed(wal))  # order must not matter
+    return restarted
+
+
+def test_restart_restores_valid_round_and_reproposes_the_locked_block() -> None:
+    restarted = _restarted_from_wal(_locked_on_a_then_round_1())
+    status = restarted.status()
+    assert (status.locked_round, status.valid_round) == (0, 0)
+    assert proposal(K[1], 1, 0, A) in restarted.gossip_messages()  # the polka's block
+    acts: list[Action] = []
+    for r in range(3):  # rounds 1 and 2 pass without a proposal; K[0] proposes round 3
+        acts = restarted.on_timeout(TimeoutKind.PREVOTE, 1, r)
+        acts += restarted.on_timeout(TimeoutKind.PRECOMMIT, 1, r)
+        if r < 2:
+            acts = restarted.on_timeout(TimeoutKind.PROPOSE, 1, r + 1)
+    (p,) = [m for m in broadcasts(acts) if isinstance(m, Proposal)]
+    assert (p.round, p.block, p.pol_round) == (3, A, 0)
+
+
+def test_proposal_for_names_only_accepted_proposals() -> None:
+    core = _locked_on_a_then_round_1()
+    assert core.proposal_for(0, hash_of(A)) == proposal(K[1], 1, 0, A)
+    assert core.proposal_for(0, hash_of(B)) is None
+    assert core.proposal_for(7, hash_of(A)) is None
+
+
+def test_restore_without_the_proposal_keeps_the_lock_but_no_valid_block() -> None:
+    core = _locked_on_a_then_round_1()
+    restarted = make_core(K[0])
+    start(restarted, VS, restore=core.own_messages())
+    status = restarted.status()
+    assert (status.locked_round, status.valid_round) == (0, -1)
+    with pytest.raises(ValueError, match="proposals they named"):
+        start(make_core(K[0]), VS, restore=[proposal(K[1], 2, 0, A)])  # another height
+
+
 def test_gossip_relays_polka_and_certificate() -> None:
     core = _locked_on_a_then_round_1()
     gossip = core.gossip_messages()

@@ -1,0 +1,155 @@
+"""``clp-testnet images``: build, list and remove the testnet's Docker images."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.commands import console
+
+DETAIL_WIDTH = 70
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "images",
+        help="build, list or remove the Docker images (node, Toxiproxy)",
+        description="Docker images of the testnet, built with no registry: the base is "
+        "BASE_IMAGE (python:3.11-slim) when local or pullable, else a Debian base made with "
+        "debootstrap; the project goes in from wheels built on the host. Tags are content "
+        "hashes, so an unchanged tree builds nothing.",
+    )
+    actions = p.add_subparsers(dest="images_action", metavar="ACTION", required=True)
+    build = actions.add_parser("build", help="build whatever is missing (idempotent)")
+    build.add_argument(
+        "--base-image", metavar="REF", help="build on this image (must be local or pullable)"
+    )
+    build.add_argument(
+        "--no-cache", action="store_true", help="rebuild without Docker's layer cache"
+    )
+    build.add_argument(
+        "--pull-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up pulling an image after this long (default 30; 0 never pulls)",
+    )
+    build.set_defaults(handler=run_build)
+    listing = actions.add_parser("list", help="the project's local images")
+    listing.add_argument("--base", action="store_true", help="include the Debian base")
+    listing.set_defaults(handler=run_list)
+    clean = actions.add_parser("clean", help="remove the project's images")
+    clean.add_argument(
+        "--base", action="store_true", help="also the Debian base and its debootstrap folder"
+    )
+    clean.set_defaults(handler=run_clean)
+
+
+class StepDisplay:
+    """One spinner line per step with its elapsed time; tool output shown as the step's tail."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+        self.started = time.monotonic()
+
+    def step(self, text: str) -> None:
+        if self.progress is None:  # not a terminal: one line per step, time since the start
+            console.print(f"  [{time.monotonic() - self.started:6.1f} s] {text}", soft_wrap=True)
+            return
+        if self.task is not None:
+            self.progress.update(self.task, detail="")
+            self.progress.stop_task(self.task)
+        self.task = self.progress.add_task(text, detail="")
+
+    def detail(self, line: str) -> None:
+        if self.progress is not None and self.task is not None:
+            short = line if len(line) <= DETAIL_WIDTH else line[: DETAIL_WIDTH - 1] + "…"
+            self.progress.update(self.task, detail=short)
+
+    def finish(self) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, detail="")
+            self.progress.stop_task(self.task)
+
+
+@contextmanager
+def step_display() -> Iterator[StepDisplay]:
+    if not console.is_terminal:
+        yield StepDisplay(None)
+        return
+    columns = (
+        SpinnerColumn(finished_text="[green]✓[/]"),
+        TextColumn("{task.description}"),
+        TextColumn("[dim]{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        display = StepDisplay(progress)
+        try:
+            yield display
+        finally:
+            display.finish()
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from harness.images import ImagesError, ensure_images
+
+    started = time.monotonic()
+    try:
+        with step_display() as display:
+            images = ensure_images(
+                display.step,
+                detail=display.detail,
+                base_image=args.base_image,
+                no_cache=args.no_cache,
+                pull_timeout=args.pull_timeout,
+            )
+    except ImagesError as exc:
+        console.print(f"[red]clp-testnet images: error:[/] {exc}")
+        return 2
+    kind = "official" if images.toxiproxy_official else "compatible server"
+    console.print(f"node       {images.node}")
+    console.print(f"toxiproxy  {images.toxiproxy}  ({kind})")
+    console.print(f"done in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from harness.images import ImagesError, project_images
+
+    try:
+        rows = project_images(include_base=args.base)
+    except ImagesError as exc:
+        console.print(f"[red]clp-testnet images: error:[/] {exc}")
+        return 2
+    table = Table("image", "id", "created", "size", box=None)
+    for row in rows:
+        table.add_row(
+            f"{row.get('Repository')}:{row.get('Tag')}",
+            str(row.get("ID", ""))[:12],
+            str(row.get("CreatedSince", "")),
+            str(row.get("Size", "")),
+        )
+    console.print(table if rows else "no clp-testnet images (build them: clp-testnet images build)")
+    return 0
+
+
+def run_clean(args: argparse.Namespace) -> int:
+    from harness.images import ImagesError, clean_images
+
+    try:
+        removed = clean_images(include_base=args.base)
+    except ImagesError as exc:
+        console.print(f"[red]clp-testnet images: error:[/] {exc}")
+        return 2
+    for ref in removed:
+        console.print(f"removed {ref}")
+    console.print(f"{len(removed)} image(s) removed")
+    return 0

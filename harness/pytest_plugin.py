@@ -1,0 +1,185 @@
+"""pytest plugin of clp-testnet: backend and seed options, cluster fixtures, scenario runs.
+
+Installed as a ``pytest11`` entry point, so any suite in an environment with clp-testnet
+gets it: ``--backend local|docker`` and ``--seed N`` choose where nodes run and which
+keys they get; ``clp_cluster_factory`` starts testnets and always stops them. A failing
+test that started a cluster gets a report section with the node log paths and the
+command that reproduces it.
+
+    async def test_lazy(clp_cluster_factory):
+        async with clp_cluster_factory(validators=4, clp={"epoch_length": 30}) as (c, nemesis):
+            await nemesis.lazy("v3")
+            await c.wait_for_epoch_result(0)
+"""
+
+from __future__ import annotations
+
+import itertools
+import shlex
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+from clp_node.chain.genesis import ConsensusParams
+from clp_node.clp.types import ClpConfig
+from harness.cluster.backends import BACKENDS, init_for_backend, make_cluster
+from harness.cluster.base import Cluster
+from harness.faults.nemesis import Nemesis
+from harness.scenario.runner import DEFAULT_SEED
+
+try:
+    import pytest_asyncio
+
+    HAVE_PYTEST_ASYNCIO = True
+except ImportError:  # pragma: no cover - the async fixtures need pytest-asyncio
+    HAVE_PYTEST_ASYNCIO = False
+
+_CLUSTERS = pytest.StashKey[list[Cluster]]()
+
+
+class RunningCluster(NamedTuple):
+    cluster: Cluster
+    nemesis: Nemesis
+
+
+ClusterFactory = Callable[..., AbstractAsyncContextManager[RunningCluster]]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("clp-testnet", "CLP testnet clusters and scenarios")
+    group.addoption(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="where clp-testnet clusters run (default local)",
+    )
+    group.addoption(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of testnet keys and scenario randomness (default {DEFAULT_SEED})",
+    )
+
+
+@pytest.fixture(scope="session")
+def clp_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--backend"))
+
+
+@pytest.fixture(scope="session")
+def clp_seed(request: pytest.FixtureRequest) -> int:
+    return int(request.config.getoption("--seed"))
+
+
+def logs_hint(cluster: Cluster) -> str:
+    """Node log paths, one per line: what to open when an assertion about a cluster fails."""
+    return "\n".join(f"log {n}: {cluster.log_path(n)}" for n in cluster.names)
+
+
+def reproduce_test(item: pytest.Item) -> str:
+    """The pytest command that runs this test again with the same backend and seed."""
+    config = item.config
+    return shlex.join(
+        [
+            "pytest",
+            item.nodeid,
+            "--backend",
+            str(config.getoption("--backend")),
+            "--seed",
+            str(config.getoption("--seed")),
+        ]
+    )
+
+
+def display_path(path: Path) -> Path:
+    """``path`` relative to the working directory when it lies below it (shorter commands)."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def _overrides(cls: Any, base: Any, value: Any) -> Any:
+    if value is None:
+        return base
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        return replace(base, **dict(value))
+    raise TypeError(f"want a {cls.__name__} or a mapping of overrides, got {value!r}")
+
+
+async def _stop(cluster: Cluster) -> None:
+    try:
+        await cluster.stop()
+    finally:
+        stop_sync = getattr(cluster, "stop_sync", None)
+        if callable(stop_sync):
+            stop_sync()
+
+
+if HAVE_PYTEST_ASYNCIO:
+
+    @pytest_asyncio.fixture
+    async def clp_cluster_factory(
+        request: pytest.FixtureRequest, tmp_path: Path, clp_backend: str, clp_seed: int
+    ) -> AsyncIterator[ClusterFactory]:
+        """``factory(validators=5, clp=None, consensus=None, stakes=None, seed=None)``: an
+        async context manager yielding ``(cluster, nemesis)`` of a started testnet in
+        tmp_path; ``clp``/``consensus`` are overrides of the test profile (a mapping) or a
+        whole ClpConfig/ConsensusParams. Every cluster is stopped on exit and at teardown."""
+        started: list[Cluster] = request.node.stash.setdefault(_CLUSTERS, [])
+        counter = itertools.count()
+
+        @asynccontextmanager
+        async def factory(
+            validators: int = 5,
+            clp: ClpConfig | Mapping[str, int] | None = None,
+            consensus: ConsensusParams | Mapping[str, int] | None = None,
+            stakes: list[int] | None = None,
+            seed: int | str | None = None,
+        ) -> AsyncIterator[RunningCluster]:
+            root = tmp_path / f"testnet-{next(counter)}"
+            manifest = init_for_backend(
+                clp_backend,
+                root,
+                validators=validators,
+                clp=_overrides(ClpConfig, ClpConfig.test_profile(), clp),
+                consensus=_overrides(ConsensusParams, ConsensusParams.test_profile(), consensus),
+                stakes=stakes,
+                seed=str(clp_seed if seed is None else seed),
+            )
+            cluster = make_cluster(clp_backend, manifest, root / "logs")
+            started.append(cluster)
+            try:
+                await cluster.start()
+                yield RunningCluster(cluster, Nemesis(cluster, cluster.fault_api()))
+            finally:
+                await _stop(cluster)
+
+        yield factory
+        for cluster in started:
+            await _stop(cluster)
+
+    @pytest_asyncio.fixture
+    async def clp_cluster(clp_cluster_factory: ClusterFactory) -> AsyncIterator[RunningCluster]:
+        """A started 5-validator testnet with the test profile, and its Nemesis."""
+        async with clp_cluster_factory() as running:
+            yield running
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    outcome = yield
+    report = outcome.get_result()
+    clusters = item.stash.get(_CLUSTERS, [])
+    if report.failed and clusters:
+        text = [f"reproduce: {reproduce_test(item)}"]
+        text += [logs_hint(c) for c in clusters]
+        report.sections.append(("clp-testnet", "\n".join(text)))

@@ -1,0 +1,453 @@
+"""A scenario's actions on a running cluster: faults through the Nemesis, plus assertions.
+
+Faults go through ``Nemesis`` so every one lands in the fault log the checkers read. The
+executor also remembers what it did (paused, killed, lazy, cut-off nodes) so the runner
+knows which nodes are live, and it records the outcome of every in-run assertion
+(``expect_stalled``, ``expect_progress``, ``post_response``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from clp_node.chain.keys import ValidatorKey
+from clp_node.clp.response import response_message
+from harness.cluster.base import Cluster, WaitTimeout
+from harness.cluster.client import NodeUnavailable
+from harness.cluster.testnet import link_name
+from harness.faults.nemesis import Nemesis
+from harness.faults.toxiproxy_api import ToxiproxyApi
+from harness.scenario.model import Action, Step
+from harness.scenario.triggers import is_challenge_height
+
+
+@dataclass
+class Outcome:
+    """One in-run assertion: what was asserted, whether it held, and the evidence."""
+
+    what: str
+    passed: bool
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"what": self.what, "passed": self.passed, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Forgery:
+    """A forged response that was posted: checked later to be absent from every new block."""
+
+    step: str
+    via: str
+    body: dict[str, Any]
+    posted_above: int  # the via node's height before the post
+
+
+class ActionError(RuntimeError):
+    """An action could not be carried out (the harness's problem, not the node's)."""
+
+
+class ActionExecutor:
+    def __init__(self, cluster: Cluster, nemesis: Nemesis, seed: int) -> None:
+        self.cluster = cluster
+        self.nemesis = nemesis
+        self.rng = random.Random(f"{seed}/actions")
+        self.seed = seed
+        self.paused: set[str] = set()
+        self.lazy: set[str] = set()
+        self.disabled: set[tuple[str, str]] = set()
+        self.outcomes: list[Outcome] = []
+        self.forgeries: list[Forgery] = []
+
+    # ---- what the runner asks ----------------------------------------------------------
+
+    def live(self) -> list[str]:
+        """Running and not paused."""
+        return [
+            n for n in self.cluster.names if self.cluster.is_running(n) and n not in self.paused
+        ]
+
+    def unfaulted(self) -> list[str]:
+        """Live and with no disabled link to or from it: nodes that must keep up."""
+        touched = {n for link in self.disabled for n in link}
+        return [n for n in self.live() if n not in touched]
+
+    def forget_faults(self) -> None:
+        """After ``Nemesis.clear``: every fault is gone."""
+        self.paused.clear()
+        self.lazy.clear()
+        self.disabled.clear()
+
+    async def run(self, step: Step) -> None:
+        a = step.action
+        handler = getattr(self, f"_do_{a.kind}", None)
+        if handler is None:
+            raise ActionError(f"{step.label}: no handler for action {a.kind!r}")
+        await handler(a, step)
+
+    # ---- link faults -------------------------------------------------------------------
+
+    def _all_links(self) -> list[tuple[str, str]]:
+        names = self.cluster.names
+        return [(s, d) for s in names for d in names if s != d]
+
+    async def _do_partition(self, a: Action, step: Step) -> None:
+        await self.nemesis.partition([list(g) for g in a.groups])
+        group_of = {n: i for i, g in enumerate(a.groups) for n in g}
+        rest = len(a.groups)  # the nodes no group names form one more group
+        for s, d in self._all_links():
+            if group_of.get(s, rest) != group_of.get(d, rest):
+                self.disabled.add((s, d))
+
+    async def _do_cut(self, a: Action, step: Step) -> None:
+        assert a.src is not None and a.dst is not None
+        await self.nemesis.cut(a.src, a.dst)
+        self.disabled.add((a.src, a.dst))
+
+    async def _do_isolate(self, a: Action, step: Step) -> None:
+        assert a.node is not None
+        await self.nemesis.isolate(a.node)
+        self.disabled |= {link for link in self._all_links() if a.node in link}
+
+    async def _do_mute(self, a: Action, step: Step) -> None:
+        assert a.node is not None
+        await self.nemesis.mute(a.node)
+        self.disabled |= {link for link in self._all_links() if link[0] == a.node}
+
+    async def _do_heal(self, a: Action, step: Step) -> None:
+        """Re-enable every link; toxics stay (``clear`` removes those)."""
+        api = self._api()
+        for s, d in self._all_links():
+            await asyncio.to_thread(api.set_enabled, link_name(s, d), True)
+        self.disabled.clear()
+        await self.nemesis.record("heal", links_only=True)
+
+    async def _do_clear(self, a: Action, step: Step) -> None:
+        """Remove every toxic; links stay as they are (``heal`` re-enables those)."""
+        api = self._api()
+        removed = 0
+        for s, d in self._all_links():
+            proxy = link_name(s, d)
+            for toxic in await asyncio.to_thread(api.toxics, proxy):
+                await asyncio.to_thread(api.remove_toxic, proxy, toxic["name"])
+                removed += 1
+        await self.nemesis.record("clear_toxics", removed=removed)
+
+    def _api(self) -> ToxiproxyApi:
+        if self.nemesis.api is None:
+            raise ActionError("link faults need the fault proxy (testnet without proxies)")
+        return self.nemesis.api
+
+    async def _do_latency(self, a: Action, step: Step) -> None:
+        assert a.ms is not None
+        await self.nemesis.latency(a.ms, a.jitter, nodes=_nodes(a), link=a.link)
+
+    async def _do_bandwidth(self, a: Action, step: Step) -> None:
+        assert a.rate_kb is not None
+        await self.nemesis.bandwidth(a.rate_kb, nodes=_nodes(a), link=a.link)
+
+    async def _do_timeout(self, a: Action, step: Step) -> None:
+        assert a.ms is not None
+        await self.nemesis.timeout(a.ms, nodes=_nodes(a), link=a.link)
+
+    async def _do_reset_peer(self, a: Action, step: Step) -> None:
+        await self.nemesis.reset_peer(a.ms or 0, nodes=_nodes(a), link=a.link)
+
+    # ---- process faults and test hooks -------------------------------------------------
+
+    async def _do_kill(self, a: Action, step: Step) -> None:
+        assert a.node is not None
+        await self.nemesis.kill(a.node)
+        self.paused.discard(a.node)
+
+    async def _do_pause(self, a: Action, step: Step) -> None:
+        assert a.node is not None
+        await self.nemesis.pause(a.node)
+        self.paused.add(a.node)
+
+    async def _do_resume(self, a: Action, step: Step) -> None:
+        assert a.node is not None
+        await self.nemesis.resume(a.node)
+        self.paused.discard(a.node)
+
+    async def _do_restart(self, a: Action, step: Step) -> None:
+        assert a.node is not None
+        await self.nemesis.restart(a.node)
+        self.paused.discard(a.node)
+        # a restarted node starts with its hooks off
+        self.lazy.discard(a.node)
+
+    async def _do_lazy(self, a: Action, step: Step) -> None:
+        assert a.node is not None
+        await self.nemesis.lazy(a.node, on=True)
+        self.lazy.add(a.node)
+
+    async def _do_active(self, a: Action, step: Step) -> None:
+        assert a.node is not None
+        await self.nemesis.lazy(a.node, on=False)
+        self.lazy.discard(a.node)
+
+    async def _do_clock_offset(self, a: Action, step: Step) -> None:
+        assert a.node is not None and a.ms is not None
+        await self.nemesis.clock_offset(a.node, a.ms)
+
+    # ---- assertions --------------------------------------------------------------------
+
+    async def _do_expect_stalled(self, a: Action, step: Step) -> None:
+        """The chain must not advance by more than one block for a budget of N blocks."""
+        assert a.blocks is not None
+        names = list(a.nodes or self.live())
+        c = self.cluster
+        start = _top(await c.heights(names))
+        budget = c.clock.blocks(a.blocks)
+        deadline = time.monotonic() + budget
+        top = start
+        while time.monotonic() < deadline and top - start <= 1:
+            await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+            top = max(top, _top(await c.heights(names)))
+        passed = top - start <= 1
+        waited = budget - max(0.0, deadline - time.monotonic())
+        self.outcomes.append(
+            Outcome(
+                f"{step.label} expect_stalled {a.blocks} blocks ({', '.join(names)})",
+                passed,
+                f"highest height {start} -> {top} in {waited:.1f}s "
+                f"(budget of {a.blocks} blocks = {budget:.1f}s)",
+            )
+        )
+
+    async def _do_expect_progress(self, a: Action, step: Step) -> None:
+        """Each named node advances by at least N blocks within the budget of N blocks."""
+        assert a.blocks is not None
+        names = list(a.nodes or self.live())
+        c = self.cluster
+        start = await c.heights(names)
+        target = {n: (h or 0) + a.blocks for n, h in start.items()}
+        budget = c.clock.blocks(a.blocks)
+
+        async def advanced() -> dict[str, int | None] | None:
+            now = await c.heights(names)
+            ok = all((now[n] or 0) >= target[n] for n in names)
+            return now if ok else None
+
+        what = f"{step.label} expect_progress {a.blocks} blocks ({', '.join(names)})"
+        try:
+            now = await c.wait_for(advanced, budget, what)
+            self.outcomes.append(Outcome(what, True, _moves(start, now)))
+        except WaitTimeout:
+            now = await c.heights(names)
+            self.outcomes.append(Outcome(what, False, f"{_moves(start, now)} within {budget:.1f}s"))
+
+    async def _do_post_response(self, a: Action, step: Step) -> None:
+        assert a.via is not None and a.forge is not None
+        forger = Forger(self, a)
+        body, note = await forger.build()
+        client = self.cluster.client(a.via)
+        try:
+            resp = await client.post_response(body)
+        except NodeUnavailable as exc:
+            raise ActionError(f"{step.label}: {a.via} did not take the post: {exc}") from exc
+        try:
+            answer = resp.json()
+        except ValueError:
+            answer = resp.text
+        code = answer.get("error") if isinstance(answer, dict) else None
+        passed = resp.status_code == 400 and code == a.expect_reason
+        what = f"{step.label} post_response forge={a.forge} via {a.via}"
+        detail = f"want 400 {a.expect_reason}, got {resp.status_code} {code or answer}; {note}"
+        self.outcomes.append(Outcome(what, passed, detail))
+        self.forgeries.append(Forgery(step.label, a.via, body, forger.head))
+
+    async def check_forgeries(self) -> None:
+        """No forged response reached a block after it was posted (its window has passed)."""
+        c = self.cluster
+        window = c.manifest.clp_config().response_window
+        for f in self.forgeries:
+            hi = f.posted_above + window + 1
+            what = f"{f.step} forged response never on chain"
+            try:
+                await c.wait_for_height(hi, [f.via])
+                found = []
+                for h in range(f.posted_above + 1, hi + 1):
+                    block = await c.client(f.via).block(h)
+                    for r in (block or {}).get("block", {}).get("responses", []):
+                        if _same_response(r, f.body):
+                            found.append(h)
+                self.outcomes.append(
+                    Outcome(
+                        what,
+                        not found,
+                        f"in block(s) {found}"
+                        if found
+                        else f"absent from blocks {f.posted_above + 1}..{hi} of {f.via}",
+                    )
+                )
+            except (WaitTimeout, NodeUnavailable) as exc:
+                self.outcomes.append(Outcome(what, False, f"could not read the chain: {exc}"))
+
+
+def _nodes(a: Action) -> list[str] | None:
+    return [a.node] if a.node is not None else None
+
+
+def _top(heights: dict[str, int | None]) -> int:
+    return max((h for h in heights.values() if h is not None), default=0)
+
+
+def _moves(start: dict[str, int | None], now: dict[str, int | None]) -> str:
+    return ", ".join(f"{n} {start[n]}->{now.get(n)}" for n in start)
+
+
+def _same_response(onchain: Any, forged: dict[str, Any]) -> bool:
+    if not isinstance(onchain, dict):
+        return False
+    return all(
+        onchain.get(k) == forged.get(k) for k in ("challenge_height", "validator", "signature")
+    )
+
+
+class Forger:
+    """Builds one hostile ``POST /alpha/clp/response`` body from what the chain serves.
+
+    Keys come from the testnet directory (``vN/key.json``); the crypto is the message a
+    real client signs (CLP_SPEC §5), so a refusal is the node's judgement, not a typo.
+    """
+
+    def __init__(self, ex: ActionExecutor, a: Action) -> None:
+        assert a.via is not None
+        self.ex = ex
+        self.a = a
+        self.via: str = a.via
+        self.c = ex.cluster
+        self.client = ex.cluster.client(a.via)
+        self.cfg = ex.cluster.manifest.clp_config()
+        self.chain_id = ex.cluster.manifest.chain_id
+        self.head = 0
+
+    def key(self, name: str) -> ValidatorKey:
+        return ValidatorKey.load(self.c.manifest.node_dir(name) / "key.json")
+
+    async def build(self) -> tuple[dict[str, Any], str]:
+        self.head = await self.client.height()
+        forge = self.a.forge
+        if forge == "duplicate":
+            return await self._duplicate()
+        if forge == "expired":
+            return await self._expired()
+        if forge == "unknown_challenge":
+            return self._unknown_challenge()
+        if forge == "malformed":
+            at = self.head - self.head % self.cfg.challenge_interval
+            name = self.a.validator or self.c.names[0]
+            bad: dict[str, Any] = {"challenge_height": str(at), "validator": self.c.address(name)}
+            return bad | {"sig": "zz"}, "challenge_height as a string, no signature"
+        ch = await self._open_challenge()
+        h, value = int(ch["height"]), bytes.fromhex(ch["value"])
+        if forge == "not_in_committee":
+            if self.a.validator is not None:
+                key, who = self.key(self.a.validator), self.a.validator
+            else:
+                key, who = ValidatorKey.from_seed_text(f"{self.ex.seed}/outsider"), "outsider"
+            sig = key.sign(response_message(self.chain_id, h, value, key.address))
+            body: dict[str, Any] = {
+                "challenge_height": h,
+                "validator": key.address,
+                "signature": sig.hex(),
+            }
+            return body, f"signed by {who} for open challenge {h}"
+        name = await self._free_validator(ch)
+        address = self.c.address(name)
+        if forge == "bad_signature":
+            sig = self.ex.rng.randbytes(64)
+            note = f"random signature for ({h}, {name})"
+        else:  # replay: a signature over another chain's message
+            other = f"{self.chain_id}-replayed"
+            sig = self.key(name).sign(response_message(other, h, value, address))
+            note = f"{name}'s signature for challenge {h} on chain {other!r}"
+        return {"challenge_height": h, "validator": address, "signature": sig.hex()}, note
+
+    async def _open_challenge(self) -> dict[str, Any]:
+        """A challenge open on ``via`` with at least two blocks of its window left."""
+
+        async def found() -> dict[str, Any] | None:
+            st = await self.client.clp_status()
+            for ch in sorted(st["active_challenges"], key=lambda x: -x["height"]):
+                if ch["deadline"] >= st["height"] + 2:
+                    self.head = int(st["height"])
+                    return dict(ch)
+            return None
+
+        budget = self.c.clock.blocks(self.cfg.epoch_length)
+        return await self.c.wait_for(found, budget, f"an open challenge on {self.a.via}")
+
+    async def _free_validator(self, ch: dict[str, Any]) -> str:
+        """The validator the forged response claims to be: one with no answer yet for ch."""
+        if self.a.validator is not None:
+            return self.a.validator
+        expected = set(ch.get("expected", []))
+        answered = set()
+        for h in range(int(ch["height"]) + 1, self.head + 1):
+            block = await self.client.block(h)
+            for r in (block or {}).get("block", {}).get("responses", []):
+                if r.get("challenge_height") == ch["height"]:
+                    answered.add(r.get("validator"))
+        candidates = [n for n in self.c.names if self.c.address(n) in expected - answered]
+        for preferred in (sorted(self.ex.lazy), self._cut_off()):
+            for n in preferred:
+                if n in candidates:
+                    return n
+        if candidates:
+            return candidates[-1]
+        return self.c.names[-1]
+
+    def _cut_off(self) -> list[str]:
+        return sorted({s for s, _ in self.ex.disabled})
+
+    async def _recent_responses(self, lo: int, hi: int) -> list[tuple[int, dict[str, Any]]]:
+        out = []
+        for h in range(max(1, lo), hi + 1):
+            block = await self.client.block(h)
+            out += [(h, r) for r in (block or {}).get("block", {}).get("responses", [])]
+        return out
+
+    async def _duplicate(self) -> tuple[dict[str, Any], str]:
+        """Re-post a response that is on chain while its window is still open."""
+        w = self.cfg.response_window
+        for _ in range(4 * w):
+            self.head = await self.client.height()
+            for h, r in reversed(await self._recent_responses(self.head - 1, self.head)):
+                if r["challenge_height"] + w >= self.head + 2:
+                    until = r["challenge_height"] + w
+                    return dict(r), f"on chain in block {h}, window open until {until}"
+            await self.c.wait_for_height(self.head + 1, [self.via])
+        raise ActionError(f"no on-chain response with an open window appeared on {self.a.via}")
+
+    async def _expired(self) -> tuple[dict[str, Any], str]:
+        """Re-post a genuine on-chain response whose window has closed."""
+        w = self.cfg.response_window
+        need = 2 * w + 3
+        if self.head < need:
+            await self.c.wait_for_height(need, [self.via])
+            self.head = await self.client.height()
+        for h, r in await self._recent_responses(self.head - 3 * w - 4, self.head):
+            if r["challenge_height"] + w + 1 < self.head:
+                closed = r["challenge_height"] + w
+                return dict(r), f"on chain in block {h}; window closed at {closed}"
+        raise ActionError(f"no old on-chain response found on {self.a.via} below {self.head}")
+
+    def _unknown_challenge(self) -> tuple[dict[str, Any], str]:
+        """A response for a challenge height far in the future (h >= b)."""
+        k = self.cfg.challenge_interval
+        h = self.head + 10 * self.cfg.epoch_length
+        h -= h % k
+        while not is_challenge_height(h, self.cfg):
+            h += k
+        name = self.a.validator or self.c.names[0]
+        value = self.ex.rng.randbytes(32)
+        sig = self.key(name).sign(response_message(self.chain_id, h, value, self.c.address(name)))
+        body = {"challenge_height": h, "validator": self.c.address(name), "signature": sig.hex()}
+        return body, f"challenge height {h} is in the future (head {self.head})"

@@ -1,0 +1,260 @@
+"""Run one scenario: testnet from its seed, steps in protocol time, a quiet period, checks.
+
+Everything a run produced goes into its output folder: ``result.json`` (the verdict),
+``history.json`` (what the checkers judged), ``logs/`` (every node and the fault proxy)
+and a copy of the scenario file. Failures of the system under test (a trigger never
+reached, a check or expectation failed) make the run *failed*; a problem of the harness
+itself makes it *error*. Teardown happens on every exit, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import time
+import traceback
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+from harness.cluster.backends import init_for_backend, make_cluster
+from harness.cluster.base import Cluster, WaitTimeout
+from harness.faults.nemesis import Nemesis
+from harness.scenario.actions import ActionExecutor
+from harness.scenario.expect import evaluate
+from harness.scenario.model import Scenario
+from harness.scenario.progress import NullReporter, Reporter
+from harness.scenario.results import CheckOutcome, ExpectationOutcome, ScenarioResult
+from harness.scenario.triggers import epoch_close_height, trigger_height
+
+T = TypeVar("T")
+DEFAULT_SEED = 1
+
+
+@dataclass
+class RunOptions:
+    seed: int = DEFAULT_SEED
+    backend: str = "local"
+    out: Path = Path("runs")  # a run gets out/<scenario>-<timestamp>/
+    run_dir: Path | None = None  # ...unless given exactly
+    reporter: Reporter = field(default_factory=NullReporter)
+    keep_testnet: bool = False  # keep keys and chain data of a passed run too
+
+
+def make_run_dir(out: Path, name: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = out / f"{name}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+async def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> ScenarioResult:
+    opts = options or RunOptions()
+    run_dir = opts.run_dir or make_run_dir(opts.out, scenario.name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return await _Run(scenario, opts, run_dir).execute()
+
+
+class _Run:
+    def __init__(self, scenario: Scenario, opts: RunOptions, run_dir: Path) -> None:
+        self.sc = scenario
+        self.opts = opts
+        self.dir = run_dir
+        self.reporter = opts.reporter
+        self.cfg = scenario.cluster.clp_config()
+        self.failures: list[ExpectationOutcome] = []
+        self.cluster: Cluster | None = None
+
+    async def execute(self) -> ScenarioResult:
+        sc, opts = self.sc, self.opts
+        result = ScenarioResult(
+            sc.name, str(sc.file), opts.seed, opts.backend, out_dir=str(self.dir)
+        )
+        started = time.monotonic()
+        with contextlib.suppress(OSError):
+            shutil.copyfile(sc.file, self.dir / "scenario.toml")
+        try:
+            await self._execute(result)
+        except Exception as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+            (self.dir / "error.txt").write_text(traceback.format_exc())
+        except BaseException:
+            result.error = "interrupted"
+            raise
+        finally:
+            self.reporter.done()
+            result.duration_s = time.monotonic() - started
+            result.finish()
+            result.save(self.dir / "result.json")
+        if result.passed and not opts.keep_testnet:
+            shutil.rmtree(self.dir / "testnet", ignore_errors=True)
+        return result
+
+    async def _execute(self, result: ScenarioResult) -> None:
+        sc, opts = self.sc, self.opts
+        spec = sc.cluster
+        manifest = init_for_backend(
+            opts.backend,
+            self.dir / "testnet",
+            validators=spec.validators,
+            clp=self.cfg,
+            consensus=spec.consensus_params(),
+            stakes=list(spec.stakes) if spec.stakes else None,
+            seed=str(opts.seed),
+        )
+        cluster = make_cluster(opts.backend, manifest, self.dir / "logs")
+        self.cluster = cluster
+        result.logs = {n: cluster.log_path(n) for n in cluster.names}
+        nemesis: Nemesis | None = None
+        try:
+            self.reporter.event(
+                f"{sc.name}: starting {spec.validators} validators "
+                f"({opts.backend}, seed {opts.seed})"
+            )
+            await cluster.start()
+            nemesis = Nemesis(cluster, cluster.fault_api())
+            ex = ActionExecutor(cluster, nemesis, opts.seed)
+            await self._steps(ex)
+            await self._until(ex)
+            await self._quiet(nemesis, ex)
+            await ex.check_forgeries()
+            checks = await self._checks(cluster, nemesis)
+            expectations = await evaluate(cluster, sc.expects)
+            result.checks = checks
+            result.expectations = (
+                self.failures
+                + [ExpectationOutcome(o.what, o.passed, o.detail) for o in ex.outcomes]
+                + expectations
+            )
+        finally:
+            if nemesis is not None:
+                result.fault_log = nemesis.log.to_json()
+            try:
+                self.reporter.event(f"{sc.name}: stopping the testnet")
+                await cluster.stop()
+            finally:
+                stop_sync = getattr(cluster, "stop_sync", None)
+                if callable(stop_sync):
+                    stop_sync()
+            result.logs = {n: cluster.log_path(n) for n in cluster.names}
+
+    # ---- phases --------------------------------------------------------------------------
+
+    async def watch(self, aw: Awaitable[T], what: str) -> T:
+        """Await ``aw`` while showing every node's height."""
+        assert self.cluster is not None
+        task = asyncio.ensure_future(aw)
+        try:
+            while not task.done():
+                self.reporter.waiting(what, await self.cluster.heights())
+                await asyncio.wait({task}, timeout=0.5)
+            return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def chain_reaches(self, height: int) -> int:
+        """The chain (its highest node) is at ``height``: a step's trigger."""
+        assert self.cluster is not None
+        c = self.cluster
+
+        async def top() -> int | None:
+            hs = [h for h in (await c.heights()).values() if h is not None]
+            best = max(hs, default=0)
+            return best if best >= height else None
+
+        now = max((h for h in (await c.heights()).values() if h is not None), default=0)
+        budget = c.clock.blocks(max(height - now, 1))
+        return await c.wait_for(top, budget, f"the chain to reach height {height}")
+
+    async def _steps(self, ex: ActionExecutor) -> None:
+        last = time.monotonic()
+        for step in self.sc.steps:
+            t = step.trigger
+            target = trigger_height(t, self.cfg)
+            if target is None:
+                delay = max(0.0, last + float(t.value) - time.monotonic())
+                await self.watch(asyncio.sleep(delay), f"{step.label}: {t.describe()}")
+                at = "after"
+            else:
+                what = f"{step.label}: waiting for height {target} ({t.describe()})"
+                try:
+                    at = str(await self.watch(self.chain_reaches(target), what))
+                except WaitTimeout as exc:
+                    self.failures.append(
+                        ExpectationOutcome(
+                            f"{step.label} trigger {t.describe()} reached", False, str(exc)
+                        )
+                    )
+                    self.reporter.event(f"{step.label}: never triggered; skipping the rest")
+                    return
+            self.reporter.event(f"{step.label} at {at}: {step.action.describe()}")
+            await ex.run(step)
+            last = time.monotonic()
+
+    async def _until(self, ex: ActionExecutor) -> None:
+        """The chain, and every node with no fault on it, has evaluated run.until_epoch."""
+        assert self.cluster is not None
+        c, epoch = self.cluster, self.sc.until_epoch
+        close = epoch_close_height(epoch, self.cfg)
+
+        async def evaluated() -> bool:
+            hs = await c.heights()
+            known = {n: h for n, h in hs.items() if h is not None}
+            if not known or max(known.values()) < close:
+                return False
+            top = max(known, key=lambda n: known[n])
+            for n in sorted({top, *ex.unfaulted()}):
+                if await c.client(n).epoch_result(epoch) is None:
+                    return False
+            return True
+
+        now = max((h for h in (await c.heights()).values() if h is not None), default=0)
+        budget = c.clock.blocks(max(close - now, 1))
+        what = f"run.until_epoch: epoch {epoch} evaluated (height {close})"
+        try:
+            await self.watch(c.wait_for(evaluated, budget, what), what)
+            self.reporter.event(f"epoch {epoch} evaluated")
+        except WaitTimeout as exc:
+            self.failures.append(ExpectationOutcome(what, False, str(exc)))
+
+    async def _quiet(self, nemesis: Nemesis, ex: ActionExecutor) -> None:
+        """Clear every fault, then every node converges and the chain goes on N blocks."""
+        assert self.cluster is not None
+        c = self.cluster
+        self.reporter.event("quiet period: every fault cleared, killed nodes restarted")
+        await nemesis.clear()
+        ex.forget_faults()
+        top = max((h for h in (await c.heights()).values() if h is not None), default=0)
+        target = top + self.sc.quiet.blocks
+        what = (
+            f"quiet: every node at height {target} ({self.sc.quiet.blocks} blocks after the faults)"
+        )
+        try:
+            await self.watch(c.wait_for_height(target), what)
+        except WaitTimeout as exc:
+            self.failures.append(ExpectationOutcome(what, False, str(exc)))
+
+    async def _checks(self, cluster: Cluster, nemesis: Nemesis) -> list[CheckOutcome]:
+        from harness.checks import collect_history, run_checks
+
+        self.reporter.event("collecting the history and running the checkers")
+        history = await self.watch(
+            collect_history(cluster, nemesis.log.to_json()), "collecting the history"
+        )
+        data = history.to_json()
+        (self.dir / "history.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
+        return [
+            CheckOutcome(str(r.name), str(r.verdict), [str(e) for e in r.evidence])
+            for r in run_checks(history)
+        ]

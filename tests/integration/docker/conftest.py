@@ -1,0 +1,77 @@
+"""The Docker backend's suite (marker ``docker``): real containers, no skipping.
+
+When these tests are selected and Docker is not reachable, the session fails with the
+reason: CI has Docker, so a missing daemon is a broken machine, not an optional feature.
+After the last of them, nothing labelled as the project's may be left that was not there
+before the session (a leftover fails the session and is removed).
+
+CLP_TESTNET_NODE_IMAGE and CLP_TESTNET_TOXIPROXY_IMAGE run the suite on given images;
+otherwise they are built (once; later runs find them by their content tag).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cluster.docker import (
+    DockerUnavailable,
+    Labelled,
+    Removed,
+    docker_client,
+    images_from_env,
+    labelled,
+)
+from harness.images import Images
+
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(scope="session")
+def docker_api() -> Iterator[Any]:
+    """A reachable daemon, or the whole session stops with the reason (never a skip)."""
+    try:
+        client = docker_client()
+    except DockerUnavailable as exc:
+        pytest.exit(f"the docker suite cannot run: {exc}", returncode=1)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind(docker_api: Any) -> Iterator[None]:
+    before = labelled(docker_api)
+    yield
+    after = labelled(docker_api)
+    left = Removed(
+        sorted(set(after.containers) - set(before.containers)),
+        sorted(set(after.networks) - set(before.networks)),
+        sorted(set(after.volumes) - set(before.volumes)),
+    )
+    if left.total:  # clean up, then fail: the next run must start clean
+        found = Labelled.find(docker_api)
+        Labelled(
+            [c for c in found.containers if c.name in left.containers],
+            [n for n in found.networks if n.name in left.networks],
+            [v for v in found.volumes if v.name in left.volumes],
+        ).remove()
+        pytest.fail(f"the docker suite left project objects behind: {left}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def docker_images(docker_api: Any) -> Images:
+    images = images_from_env()
+    if images is not None:
+        return images
+    from harness.images import ensure_images
+
+    return ensure_images(progress=lambda line: print(f"[images] {line}", flush=True))

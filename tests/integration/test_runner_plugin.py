@@ -1,0 +1,47 @@
+"""The pytest plugin: options, the cluster factory fixture, and the report of a failing test."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.pytest_plugin import ClusterFactory
+
+pytest_plugins = ["pytester"]
+
+
+async def test_cluster_factory_starts_and_stops(
+    clp_cluster_factory: ClusterFactory, clp_seed: int, clp_backend: str
+) -> None:
+    assert clp_backend in ("local", "docker") and isinstance(clp_seed, int)
+    async with clp_cluster_factory(validators=4, clp={"epoch_length": 24}) as (c, nemesis):
+        assert c.names == ["v0", "v1", "v2", "v3"]
+        assert c.manifest.clp["epoch_length"] == 24
+        await c.wait_for_height(3)
+        await nemesis.lazy("v3")
+        assert [r.action for r in nemesis.log.records] == ["lazy"]
+    assert not any(c.is_running(n) for n in c.names), "the factory stops its cluster on exit"
+
+
+INNER = """
+import pytest
+
+@pytest.mark.asyncio
+async def test_fails_with_a_cluster(clp_cluster_factory):
+    async with clp_cluster_factory(validators=4) as (c, nemesis):
+        await c.wait_for_height(2)
+        assert False, "deliberate"
+"""
+
+
+def test_failing_test_reports_reproduce_command_and_logs(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_inner=INNER)
+    result = pytester.runpytest_subprocess("--seed", "3", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*clp-testnet*",
+            "reproduce: pytest test_inner.py::test_fails_with_a_cluster --backend local --seed 3",
+            "log v0: *testnet-0/logs/v0.log",
+            "log v3: *testnet-0/logs/v3.log",
+        ]
+    )

@@ -1,0 +1,218 @@
+"""Synthetic run histories for the checkers' tests: real signed blocks, real results.
+
+Blocks, responses and certificates are signed with PyNaCl over the node's byte formats;
+the served epoch results and statuses come from the node's own ChainState applying those
+blocks. The checkers (which never import the node) must agree with it on a clean history,
+and every doctored history must make the relevant checker fail.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nacl.signing import SigningKey
+
+from clp_node.chain.block import Block
+from clp_node.chain.genesis import ConsensusParams, Genesis, GenesisValidator
+from clp_node.chain.keys import ValidatorKey
+from clp_node.chain.state import ChainState
+from clp_node.clp.response import response_message
+from clp_node.clp.types import ClpConfig, ClpResponse
+from clp_node.consensus.types import VoteType, vote_sign_bytes
+from harness.checks.history import History
+
+T0_MS = 1_700_000_000_000
+BLOCK_MS = 200
+
+# online(name, height) -> False while the node is cut off at that height
+Online = Callable[[str, int], bool]
+
+
+def always(_name: str, _height: int) -> bool:
+    return True
+
+
+def offline(name: str, lo: int, hi: int) -> Online:
+    """``name`` is cut off for heights lo..=hi (it receives, sends and votes nothing)."""
+    return lambda n, h: not (n == name and lo <= h <= hi)
+
+
+@dataclass
+class Net:
+    n: int = 5
+    stakes: list[int] | None = None
+    clp: dict[str, int] = field(default_factory=dict)
+    chain_id: str = "synthetic"
+    seed: str = "chk"
+
+    def __post_init__(self) -> None:
+        self.names = [f"v{i}" for i in range(self.n)]
+        self.keys = {nm: ValidatorKey.from_seed_text(f"{self.seed}/{nm}") for nm in self.names}
+        self.addr = {nm: k.address for nm, k in self.keys.items()}
+        self.name_of = {a: nm for nm, a in self.addr.items()}
+        stakes = self.stakes or [100_000] * self.n
+        cfg = ClpConfig.from_dict({**ClpConfig.test_profile().to_dict(), **self.clp})
+        self.genesis = Genesis(
+            self.chain_id,
+            cfg,
+            ConsensusParams.test_profile(),
+            tuple(
+                sorted(
+                    (
+                        GenesisValidator(nm, self.addr[nm], self.keys[nm].public_key, s)
+                        for nm, s in zip(self.names, stakes, strict=True)
+                    ),
+                    key=lambda v: v.address,
+                )
+            ),
+        )
+
+    def sign(self, address: str, message: bytes) -> bytes:
+        key = self.keys[self.name_of[address]]
+        return bytes(SigningKey(key.seed).sign(message).signature)
+
+    def precommit(self, address: str, height: int, block_hash: bytes, round_: int = 0) -> dict:
+        msg = vote_sign_bytes(self.chain_id, VoteType.PRECOMMIT, height, round_, block_hash)
+        return {
+            "type": "precommit",
+            "height": height,
+            "round": round_,
+            "block_hash": block_hash.hex(),
+            "validator": address,
+            "signature": self.sign(address, msg).hex(),
+        }
+
+    def certificate(self, height: int, block_hash: bytes, signers: list[str]) -> dict:
+        return {
+            "height": height,
+            "round": 0,
+            "block_hash": block_hash.hex(),
+            "votes": [self.precommit(a, height, block_hash) for a in signers],
+        }
+
+
+@dataclass
+class Built:
+    net: Net
+    entries: list[dict[str, Any]]
+    state: ChainState
+    history: History
+
+
+def build(
+    net: Net,
+    height: int,
+    online: Online = always,
+    faults: list[dict[str, Any]] | None = None,
+    delays_ms: dict[int, int] | None = None,
+    answering: Online = always,
+) -> Built:
+    """A chain of ``height`` blocks in which only online validators answer, vote and propose.
+
+    A response to the challenge at h is included in the first block of h+1..h+W at which
+    its validator is online (a node back from a cut answers the challenges still open);
+    a validator not ``answering`` (lazy) still votes and proposes.
+    """
+    state = ChainState(net.genesis)
+    W = net.genesis.clp.response_window
+    entries: list[dict[str, Any]] = []
+    challenges: dict[int, Any] = {}
+    t = T0_MS
+    for b in range(1, height + 1):
+        t += BLOCK_MS + (delays_ms or {}).get(b, 0)
+        committee = state.committee_for_height(b) or {}
+        members = sorted(committee)
+        up = [a for a in members if online(net.name_of[a], b)]
+        proposer = next(
+            members[(b + i) % len(members)]
+            for i in range(len(members))
+            if members[(b + i) % len(members)] in up
+        )
+        responses = []
+        for h, ch in challenges.items():
+            if h < b <= h + W:
+                for a in ch.expected:
+                    lazy = not answering(net.name_of[a], b)
+                    if a in up and not lazy and not state.clp.aggregator.has_response(h, a):
+                        msg = response_message(net.chain_id, h, ch.value, a)
+                        responses.append(ClpResponse(h, a, net.sign(a, msg)))
+        block = Block(net.chain_id, b, state.head_hash, proposer, tuple(sorted(responses)), t)
+        applied = state.apply_block(block)
+        if applied.challenge is not None:
+            challenges[b] = applied.challenge
+        power = sum(committee[a] for a in up)
+        assert 3 * power > 2 * sum(committee.values()), f"no quorum online at height {b}"
+        entries.append(
+            {
+                "height": b,
+                "block": block.to_json(),
+                "responses": block.to_json()["responses"],
+                "certificate": net.certificate(b, block.hash, up),
+            }
+        )
+    results = {e: r.to_json() for e, r in state.epoch_results.items()}
+    last = state.epoch_results.get(max(state.epoch_results)) if state.epoch_results else None
+    status = {
+        "current_epoch": state.current_epoch,
+        "height": state.height,
+        "active_challenges": [c.to_json() for c in state.clp.open_challenges()],
+        "validator_statuses": {a: st.to_json() for a, st in state.clp.statuses().items()},
+        "last_epoch_result": last.to_json() if last else None,
+        "stakes": state.ledger.stakes(),
+        "burned": state.ledger.burned,
+    }
+    g = net.genesis.to_json()
+    history = History(
+        chain_id=net.chain_id,
+        params=g["clp"],
+        genesis=g["validators"],
+        names={v["address"]: v["name"] for v in g["validators"]},
+        chains={nm: copy.deepcopy(entries) for nm in net.names},
+        results={nm: copy.deepcopy(results) for nm in net.names},
+        statuses={nm: copy.deepcopy(status) for nm in net.names},
+        faults=list(faults or []),
+        consensus=g["consensus"],
+        collected_at=(t + 300) / 1000,
+    )
+    return Built(net, entries, state, history)
+
+
+def time_s(built_or_entries: Built | list[dict[str, Any]], height: int) -> float:
+    entries = built_or_entries.entries if isinstance(built_or_entries, Built) else built_or_entries
+    return float(entries[height - 1]["block"]["time_ms"]) / 1000
+
+
+def record(action: str, at: float, height: int, **params: Any) -> dict[str, Any]:
+    """A fault record as harness.faults.nemesis.FaultRecord.to_json writes it."""
+    return {"time": at, "height": height, "action": action, "params": params}
+
+
+def reseal(net: Net, entry: dict[str, Any]) -> None:
+    """After doctoring a block: recompute its hash and re-sign its certificate's votes."""
+    block = Block.from_json({k: v for k, v in entry["block"].items() if k != "hash"})
+    entry["block"] = block.to_json()
+    entry["responses"] = entry["block"]["responses"]
+    signers = [v["validator"] for v in entry["certificate"]["votes"]]
+    entry["certificate"] = net.certificate(block.height, block.hash, signers)
+
+
+def relink(net: Net, chain: list[dict[str, Any]], index: int) -> None:
+    """Reseal ``chain[index]`` and re-link every later block to its new parent hash.
+
+    Only for doctoring at the chain's end: a later challenge's value (and so its
+    responses' signatures) would change if a challenge block's hash did.
+    """
+    reseal(net, chain[index])
+    for i in range(index + 1, len(chain)):
+        chain[i]["block"]["parent_hash"] = chain[i - 1]["block"]["hash"]
+        reseal(net, chain[i])
+
+
+def doctored(history: History, edit: Callable[[dict[str, Any]], None]) -> History:
+    """A copy of ``history`` with ``edit`` applied to its JSON form."""
+    data = copy.deepcopy(history.to_json())
+    edit(data)
+    return History.from_json(data)

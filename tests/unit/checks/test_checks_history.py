@@ -1,0 +1,156 @@
+"""History: JSON round trip, clear errors for bad files, collection through the contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from harness.checks import run_checks
+from harness.checks.history import History, HistoryError, collect_history
+from harness.checks.verdict import CheckResult
+from harness.cluster.client import NodeUnavailable
+
+from .history_builder import Built
+
+
+def test_save_and_load(tmp_path: Path, quiet: Built) -> None:
+    path = tmp_path / "history.json"
+    quiet.history.save(path)
+    assert History.load(path) == quiet.history
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "a history is a JSON object"),
+        ({"format": 9}, "format: version 9"),
+        ({"chain_id": "x"}, "params: a dict is required"),
+    ],
+)
+def test_malformed_documents_are_refused(data: Any, message: str) -> None:
+    with pytest.raises(HistoryError, match=message):
+        History.from_json(data)
+
+
+def test_bad_fields_are_named(quiet: Built) -> None:
+    good = quiet.history.to_json()
+    for edit, message in [
+        (lambda d: d.update(results={"v0": {"one": {}}}), "results.v0: epoch keys"),
+        (lambda d: d["faults"].append({"action": "heal"}), r"faults\[0\]: time"),
+        (lambda d: d["genesis"].append({"address": "x"}), r"genesis\[5\]"),
+        (lambda d: d["chains"].update(v0={}), "chains.v0"),
+    ]:
+        data = json.loads(json.dumps(good))
+        edit(data)
+        with pytest.raises(HistoryError, match=message):
+            History.from_json(data)
+
+
+def test_unreadable_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(HistoryError, match="cannot read"):
+        History.load(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(HistoryError, match="line 1: not valid JSON"):
+        History.load(bad)
+
+
+def test_verdict_is_one_of_three() -> None:
+    with pytest.raises(ValueError, match="verdict"):
+        CheckResult("x", "maybe", [])  # type: ignore[arg-type]
+    r = CheckResult("x", "fail", ["why"])
+    assert CheckResult.from_json(r.to_json()) == r and r.failed
+
+
+class _FakeClient:
+    """Serves one built history's view of a node; ``down`` raises like an unreachable node."""
+
+    def __init__(
+        self, built: Built, name: str, down: bool = False, head_at: int | None = None
+    ) -> None:
+        self.chain = built.history.chains[name]
+        self.head_at = head_at
+        self.results = built.history.results[name]
+        self.status = built.history.statuses[name]
+        self.down = down
+        self.calls = 0
+
+    async def _hit(self) -> None:
+        self.calls += 1
+        if self.down:
+            raise NodeUnavailable("connection refused")
+
+    async def head(self) -> dict[str, Any]:
+        await self._hit()
+        return {"height": min(len(self.chain), self.head_at or len(self.chain))}
+
+    async def block(self, h: int) -> dict[str, Any] | None:
+        await self._hit()
+        return self.chain[h - 1] if 1 <= h <= len(self.chain) else None
+
+    async def epoch_result(self, e: int) -> dict[str, Any] | None:
+        await self._hit()
+        return self.results.get(e)
+
+    async def clp_status(self) -> dict[str, Any]:
+        await self._hit()
+        return self.status
+
+
+async def test_collect_history_through_the_contract(tmp_path: Path, isolated: Built) -> None:
+    (tmp_path / "genesis.json").write_text(json.dumps(isolated.net.genesis.to_json()))
+    names = isolated.net.names
+    clients = {n: _FakeClient(isolated, n, down=(n == "v2")) for n in names}
+    cluster = SimpleNamespace(
+        manifest=SimpleNamespace(root=tmp_path), names=names, client=lambda n: clients[n]
+    )
+    faults = isolated.history.faults
+    h = await collect_history(cluster, faults)  # type: ignore[arg-type]
+    assert list(h.unreachable) == ["v2"] and "connection refused" in h.unreachable["v2"]
+    assert h.chains["v2"] == [] and "v2" not in h.statuses
+    assert h.chains["v0"] == isolated.history.chains["v0"]
+    assert h.results["v1"] == isolated.history.results["v1"]
+    assert h.names == isolated.history.names and h.faults == faults
+    assert h.params == isolated.history.params and h.consensus == isolated.history.consensus
+    assert h.collected_at is not None
+    # synthetic blocks are years old, so only liveness (which reads the collection time) differs
+    verdicts = {r.name: r.verdict for r in run_checks(h) if r.name != "liveness"}
+    assert set(verdicts.values()) == {"pass"}, verdicts
+
+
+async def test_chain_is_extended_to_results_evaluated_meanwhile(
+    tmp_path: Path, isolated: Built
+) -> None:
+    """The head was read at 50, the node had evaluated epoch 3 by the time results were read."""
+    (tmp_path / "genesis.json").write_text(json.dumps(isolated.net.genesis.to_json()))
+    clients = {n: _FakeClient(isolated, n, head_at=50) for n in isolated.net.names}
+    cluster = SimpleNamespace(
+        manifest=SimpleNamespace(root=tmp_path), names=isolated.net.names, client=clients.get
+    )
+    h = await collect_history(cluster, [])  # type: ignore[arg-type]
+    assert sorted(h.results["v3"]) == [0, 1, 2, 3]
+    assert len(h.chains["v3"]) == 80 and not h.unreachable
+
+
+def test_a_crashing_checker_is_unknown_not_hidden(
+    monkeypatch: pytest.MonkeyPatch, quiet: Built
+) -> None:
+    import harness.checks as checks
+
+    def broken(history: History, analysis: object = None) -> CheckResult:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(checks, "CHECKERS", [("agreement", broken), *checks.CHECKERS[1:]])
+    results = checks.run_checks(quiet.history)
+    assert results[0] == CheckResult("agreement", "unknown", ["checker error: KeyError: 'boom'"])
+    assert [r.verdict for r in results[1:]] == ["pass"] * 6
+
+
+async def test_collect_history_needs_the_genesis(tmp_path: Path) -> None:
+    cluster = SimpleNamespace(manifest=SimpleNamespace(root=tmp_path), names=[], client=None)
+    with pytest.raises(HistoryError, match="genesis"):
+        await collect_history(cluster, [])  # type: ignore[arg-type]
