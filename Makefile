@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make demo   a live 5-validator testnet: partition, slash, ejection, verdict
-#   make test   lint, types, unit tests and the integration suite
+#   make test   lint, types, unit tests, the integration suite on local processes, then the
+#               Docker suite (images built here, no registry needed; Docker is required)
 # Both create the virtualenv in .venv on first use.
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration clean
+.PHONY: demo test lint unit integration integration-docker clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +20,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/clp-testnet demo
 
-test: lint unit integration
+test: lint unit integration integration-docker
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -30,7 +31,11 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q --junitxml=reports/unit.xml --cov=clp_node/clp --cov-report=term --cov-fail-under=95
 
 integration: $(STAMP)
-	$(BIN)/pytest tests/integration -q --junitxml=reports/integration.xml
+	$(BIN)/pytest tests/integration -q --ignore=tests/integration/docker --junitxml=reports/integration.xml
+
+# The Docker backend: its own tests, the compose file, then every scenario on containers.
+integration-docker: $(STAMP) images
+	$(BIN)/pytest tests/integration/docker tests/integration/test_scenarios.py -q --backend docker --junitxml=reports/integration-docker.xml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

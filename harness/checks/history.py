@@ -193,6 +193,9 @@ async def collect_history(cluster: Cluster, faults: list[dict[str, Any]]) -> His
     epoch_length = int(params.get("epoch_length", 360))
     sem = asyncio.Semaphore(FETCH_CONCURRENCY)
     names = list(cluster.names)
+    # The moment the heads are read, not when collection ends: a slow collection (many
+    # nodes, a loaded machine) must not look like the chain stalling after its last block.
+    started = time.time()
     data = await asyncio.gather(
         *(_collect_node(cluster.client(n), epoch_length, sem) for n in names)
     )
@@ -211,5 +214,5 @@ async def collect_history(cluster: Cluster, faults: list[dict[str, Any]]) -> His
         faults=list(faults),
         consensus=dict(genesis.get("consensus", {})),
         unreachable={n: d.problem for n, d in zip(names, data, strict=True) if d.problem},
-        collected_at=time.time(),
+        collected_at=started,
     )

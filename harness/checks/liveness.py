@@ -17,7 +17,7 @@ from harness.checks.history import History
 from harness.checks.verdict import CheckResult, combine
 
 NAME = "liveness"
-FETCH_MARGIN_S = 1.0  # the head was read this long before ``collected_at`` at most
+FETCH_MARGIN_S = 1.0  # ``collected_at`` is taken just before the heads are read; skew margin
 
 
 def check(history: History, analysis: Analysis | None = None) -> CheckResult:

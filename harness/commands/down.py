@@ -12,10 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
+from harness.cluster.leftovers import cmdline, proc_stat
 from harness.cluster.process import signal_group
+from harness.cluster.testnet import TestnetManifest
 from harness.commands import RUN_FILE, console
 
 
@@ -50,18 +53,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def stop_local(root: Path) -> None:
+def stop_local(root: Path, grace: float = 5.0) -> None:
+    """SIGTERM the recorded processes that are still ours, SIGKILL what outlives ``grace``."""
     run_file = root / RUN_FILE
     if not run_file.exists():
         console.print(f"{root}: nothing recorded as running here")
         return
     data: dict[str, Any] = json.loads(run_file.read_text())
-    pids = [p for p in [*data.get("pids", {}).values(), data.get("toxiproxy")] if p]
-    for pid in pids:
+    manifest = TestnetManifest.load(root)
+    # A recorded pid may be dead and reused by an unrelated process: only signal it while
+    # its command line is still the node (its config path) or this testnet's proxy (its port).
+    marks = {pid: str(manifest.config_path(name)) for name, pid in data.get("pids", {}).items()}
+    if data.get("toxiproxy"):
+        marks[data["toxiproxy"]] = str(manifest.toxiproxy_port)
+    ours = [pid for pid, mark in marks.items() if pid and mark in cmdline(pid)]
+    for pid in ours:
         signal_group(pid, signal.SIGCONT)
         signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(_running(p) for p in ours) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    killed = [p for p in ours if _running(p)]
+    for pid in killed:
+        signal_group(pid, signal.SIGKILL)
     run_file.unlink()
-    console.print(f"stopped {len(pids)} processes")
+    extra = f" ({len(killed)} needed SIGKILL)" if killed else ""
+    console.print(f"stopped {len(ours)} processes{extra}")
+
+
+def _running(pid: int) -> bool:
+    stat = proc_stat(pid)
+    return stat is not None and stat.state != "Z"
 
 
 def remove_docker_leftovers(run_id: str | None, force: bool) -> None:
