@@ -20,16 +20,23 @@ from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
-from clp_node.chain.genesis import ConsensusParams
-from clp_node.clp.types import ClpConfig
-from harness.cluster.backends import BACKENDS, init_for_backend, make_cluster
-from harness.cluster.base import Cluster
-from harness.faults.nemesis import Nemesis
-from harness.scenario.runner import DEFAULT_SEED
+# The plugin is loaded by every pytest run in an environment that has the package, before
+# coverage starts measuring: importing the node or the harness here would hide their
+# import-time lines from coverage. They are imported where a fixture first needs them;
+# these two constants mirror harness.cluster.backends.BACKENDS and
+# harness.scenario.runner.DEFAULT_SEED (a unit test keeps them equal).
+BACKENDS = ("local", "docker")
+DEFAULT_SEED = 1
+
+if TYPE_CHECKING:
+    from clp_node.chain.genesis import ConsensusParams
+    from clp_node.clp.types import ClpConfig
+    from harness.cluster.base import Cluster
+    from harness.faults.nemesis import Nemesis
 
 try:
     import pytest_asyncio
@@ -38,7 +45,7 @@ try:
 except ImportError:  # pragma: no cover - the async fixtures need pytest-asyncio
     HAVE_PYTEST_ASYNCIO = False
 
-_CLUSTERS = pytest.StashKey[list[Cluster]]()
+_CLUSTERS = pytest.StashKey[list["Cluster"]]()
 
 
 class RunningCluster(NamedTuple):
@@ -143,6 +150,11 @@ if HAVE_PYTEST_ASYNCIO:
             stakes: list[int] | None = None,
             seed: int | str | None = None,
         ) -> AsyncIterator[RunningCluster]:
+            from clp_node.chain.genesis import ConsensusParams
+            from clp_node.clp.types import ClpConfig
+            from harness.cluster.backends import init_for_backend, make_cluster
+            from harness.faults.nemesis import Nemesis
+
             root = tmp_path / f"testnet-{next(counter)}"
             manifest = init_for_backend(
                 clp_backend,

@@ -154,6 +154,8 @@ def new_validators(
         raise TestnetError("a testnet needs at least one validator")
     if stakes is not None and len(stakes) != validators:
         raise TestnetError(f"{len(stakes)} stakes given for {validators} validators")
+    if stakes is not None and any(s <= 0 for s in stakes):
+        raise TestnetError(f"stakes must be positive integers, got {stakes}")
     root.mkdir(parents=True, exist_ok=True)
     if (root / MANIFEST).exists():
         raise TestnetError(f"{root} already holds a testnet (remove it or choose another dir)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from rich.table import Table
 
 from harness.cluster.base import Cluster
@@ -30,7 +31,8 @@ async def gather_rows(cluster: Cluster, observer: str | None = None) -> list[dic
                 in_committee=v["in_committee"],
                 slashed=v["slashed_total"],
             )
-        except (NodeUnavailable, KeyError, ValueError):
+        except (NodeUnavailable, httpx.HTTPStatusError, KeyError, ValueError):
+            # An error status (e.g. a node not serving its own validator) is a row, not a crash.
             row["down"] = True
         rows.append(row)
     return rows

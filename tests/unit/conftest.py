@@ -80,6 +80,10 @@ def lazy(*addresses: str) -> Answer:
 @pytest.fixture(scope="session")
 def kit() -> SimpleNamespace:
     return SimpleNamespace(
-        keys=KEYS, addrs=ADDRS, key_by_addr=KEY_BY_ADDR,
-        genesis=make_genesis, Driver=Driver, lazy=lazy,
+        keys=KEYS,
+        addrs=ADDRS,
+        key_by_addr=KEY_BY_ADDR,
+        genesis=make_genesis,
+        Driver=Driver,
+        lazy=lazy,
     )

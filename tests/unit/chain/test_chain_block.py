@@ -20,8 +20,14 @@ R3 = ClpResponse(18, V1, b"\x07" * 64)
 
 
 def block(**kw: Any) -> Block:
-    base: dict[str, Any] = {"chain_id": "t", "height": 17, "parent_hash": b"\x11" * 32,
-                            "proposer": P, "responses": (R1, R2), "time_ms": 1_700_000_000_123}
+    base: dict[str, Any] = {
+        "chain_id": "t",
+        "height": 17,
+        "parent_hash": b"\x11" * 32,
+        "proposer": P,
+        "responses": (R1, R2),
+        "time_ms": 1_700_000_000_123,
+    }
     base.update(kw)
     return Block(**base)
 
@@ -49,13 +55,21 @@ def test_hash_stable() -> None:
 
 @pytest.mark.parametrize(
     "change",
-    [{"chain_id": "u"}, {"height": 18}, {"time_ms": 1_700_000_000_124}, {"time_ms": 0},
-     {"parent_hash": b"\x11" * 31 + b"\x12"},
-     {"proposer": "ac" * 20}, {"responses": (R1,)}, {"responses": (R1, R2, R3)},
-     {"responses": (R2, R1)}, {"responses": ()},
-     {"responses": (R1, replace(R2, signature=b"\x00" * 64))},
-     {"responses": (R1, replace(R2, challenge_height=14))},
-     {"responses": (R1, replace(R2, validator="03" * 20))}],
+    [
+        {"chain_id": "u"},
+        {"height": 18},
+        {"time_ms": 1_700_000_000_124},
+        {"time_ms": 0},
+        {"parent_hash": b"\x11" * 31 + b"\x12"},
+        {"proposer": "ac" * 20},
+        {"responses": (R1,)},
+        {"responses": (R1, R2, R3)},
+        {"responses": (R2, R1)},
+        {"responses": ()},
+        {"responses": (R1, replace(R2, signature=b"\x00" * 64))},
+        {"responses": (R1, replace(R2, challenge_height=14))},
+        {"responses": (R1, replace(R2, validator="03" * 20))},
+    ],
 )
 def test_hash_sensitive_to_each_field(change: dict[str, Any]) -> None:
     assert block(**change).hash != block().hash
@@ -93,15 +107,36 @@ def test_from_json_hash_mismatch() -> None:
 
 @pytest.mark.parametrize(
     ("fld", "value"),
-    [("chain_id", None), ("chain_id", ""), ("chain_id", 5), ("chain_id", "x" * 65536),
-     ("height", 0), ("height", -1), ("height", True), ("height", "17"), ("height", 2**64),
-     ("height", None), ("height", 17.0),
-     ("time_ms", -1), ("time_ms", True), ("time_ms", 2**64), ("time_ms", "0"), ("time_ms", 1.0),
-     ("parent_hash", None), ("parent_hash", "11" * 31), ("parent_hash", "zz" * 32),
-     ("parent_hash", 5), ("parent_hash", "11" * 33),
-     ("proposer", None), ("proposer", P.upper()), ("proposer", P[:-1]),
-     ("responses", "x"), ("responses", {}), ("responses", [{"challenge_height": 16}]),
-     ("responses", [5])],
+    [
+        ("chain_id", None),
+        ("chain_id", ""),
+        ("chain_id", 5),
+        ("chain_id", "x" * 65536),
+        ("height", 0),
+        ("height", -1),
+        ("height", True),
+        ("height", "17"),
+        ("height", 2**64),
+        ("height", None),
+        ("height", 17.0),
+        ("time_ms", -1),
+        ("time_ms", True),
+        ("time_ms", 2**64),
+        ("time_ms", "0"),
+        ("time_ms", 1.0),
+        ("parent_hash", None),
+        ("parent_hash", "11" * 31),
+        ("parent_hash", "zz" * 32),
+        ("parent_hash", 5),
+        ("parent_hash", "11" * 33),
+        ("proposer", None),
+        ("proposer", P.upper()),
+        ("proposer", P[:-1]),
+        ("responses", "x"),
+        ("responses", {}),
+        ("responses", [{"challenge_height": 16}]),
+        ("responses", [5]),
+    ],
 )
 def test_from_json_malformed(fld: str, value: object) -> None:
     j = block().to_json()

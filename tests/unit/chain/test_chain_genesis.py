@@ -22,8 +22,12 @@ def doc(kit: SimpleNamespace) -> dict[str, Any]:
         "clp": ClpConfig.test_profile().to_dict(),
         "consensus": ConsensusParams.test_profile().to_dict(),
         "validators": [
-            {"name": f"v{i}", "address": k.address, "public_key": k.public_key.hex(),
-             "stake": 1000 * (i + 1)}
+            {
+                "name": f"v{i}",
+                "address": k.address,
+                "public_key": k.public_key.hex(),
+                "stake": 1000 * (i + 1),
+            }
             for i, k in reversed(list(enumerate(kit.keys[:4])))
         ],
     }
@@ -87,10 +91,14 @@ def test_chain_id_64_chars_ok(doc: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("patch", "needle"),
-    [({"response_window": 1}, "response_window"), ({"epoch_length": 5}, "epoch_length"),
-     ({"min_committee_size": 2}, "min_committee_size"),
-     ({"slash_fraction_bps": 10_001}, "slash_fraction_bps"),
-     ({"min_stake": True}, "min_stake"), ({"epoch_lenght": 20}, "epoch_lenght")],
+    [
+        ({"response_window": 1}, "response_window"),
+        ({"epoch_length": 5}, "epoch_length"),
+        ({"min_committee_size": 2}, "min_committee_size"),
+        ({"slash_fraction_bps": 10_001}, "slash_fraction_bps"),
+        ({"min_stake": True}, "min_stake"),
+        ({"epoch_lenght": 20}, "epoch_lenght"),
+    ],
 )
 def test_bad_clp_param(doc: dict[str, Any], patch: dict[str, Any], needle: str) -> None:
     doc["clp"].update(patch)
@@ -104,11 +112,13 @@ def test_clp_not_a_table(doc: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("patch", "needle"),
-    [({"block_time_ms": 5}, "consensus.block_time_ms"),
-     ({"timeout_propose_ms": 0}, "consensus.timeout_propose_ms"),
-     ({"timeout_delta_ms": True}, "consensus.timeout_delta_ms"),
-     ({"block_interval_ms": "200"}, "consensus.block_interval_ms"),
-     ({"block_interval_ms": 2.5}, "consensus.block_interval_ms")],
+    [
+        ({"block_time_ms": 5}, "consensus.block_time_ms"),
+        ({"timeout_propose_ms": 0}, "consensus.timeout_propose_ms"),
+        ({"timeout_delta_ms": True}, "consensus.timeout_delta_ms"),
+        ({"block_interval_ms": "200"}, "consensus.block_interval_ms"),
+        ({"block_interval_ms": 2.5}, "consensus.block_interval_ms"),
+    ],
 )
 def test_bad_consensus(doc: dict[str, Any], patch: dict[str, Any], needle: str) -> None:
     doc["consensus"].update(patch)

@@ -33,9 +33,18 @@ def test_address_is_first_20_bytes_of_blake2b_256() -> None:
 
 @pytest.mark.parametrize(
     ("value", "ok"),
-    [("ab" * 20, True), ("0123456789abcdef" * 2 + "01234567", True), ("AB" * 20, False),
-     ("ab" * 19 + "a", False), ("ab" * 21, False), ("g" * 40, False), (None, False),
-     (b"ab" * 20, False), (123, False), ("", False)],
+    [
+        ("ab" * 20, True),
+        ("0123456789abcdef" * 2 + "01234567", True),
+        ("AB" * 20, False),
+        ("ab" * 19 + "a", False),
+        ("ab" * 21, False),
+        ("g" * 40, False),
+        (None, False),
+        (b"ab" * 20, False),
+        (123, False),
+        ("", False),
+    ],
 )
 def test_is_address(value: object, ok: bool) -> None:
     assert is_address(value) is ok
@@ -79,8 +88,11 @@ def test_sign_and_verify() -> None:
 
 def test_to_json() -> None:
     key = ValidatorKey.from_seed_text("j")
-    assert key.to_json() == {"address": key.address, "public_key": key.public_key.hex(),
-                             "private_key": key.seed.hex()}
+    assert key.to_json() == {
+        "address": key.address,
+        "public_key": key.public_key.hex(),
+        "private_key": key.seed.hex(),
+    }
 
 
 def test_save_load_round_trip(tmp_path: Path) -> None:
@@ -105,10 +117,15 @@ def test_load_without_address_field(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "match"),
-    [("{not json", "not a readable JSON"), ("[]", "private_key"), ("{}", "private_key"),
-     ('{"private_key": 5}', "private_key"), ('{"private_key": "zz"}', "not 32 bytes"),
-     ('{"private_key": "' + "ab" * 31 + '"}', "not 32 bytes"),
-     ('{"private_key": "' + "ab" * 33 + '"}', "not 32 bytes")],
+    [
+        ("{not json", "not a readable JSON"),
+        ("[]", "private_key"),
+        ("{}", "private_key"),
+        ('{"private_key": 5}', "private_key"),
+        ('{"private_key": "zz"}', "not 32 bytes"),
+        ('{"private_key": "' + "ab" * 31 + '"}', "not 32 bytes"),
+        ('{"private_key": "' + "ab" * 33 + '"}', "not 32 bytes"),
+    ],
 )
 def test_load_errors(tmp_path: Path, content: str, match: str) -> None:
     p = tmp_path / "k.json"

@@ -48,11 +48,17 @@ def test_apply_slashes(led: StakingLedger) -> None:
 
 @pytest.mark.parametrize(
     ("slashes", "match"),
-    [({A: 10, B: 201}, "exceeds"), ({A: 101}, "exceeds"), ({A: 10, B: -1}, "negative"),
-     ({A: 10, "dd" * 20: 1}, "unknown"), ({C: 1, A: 5, B: 250}, "exceeds")],
+    [
+        ({A: 10, B: 201}, "exceeds"),
+        ({A: 101}, "exceeds"),
+        ({A: 10, B: -1}, "negative"),
+        ({A: 10, "dd" * 20: 1}, "unknown"),
+        ({C: 1, A: 5, B: 250}, "exceeds"),
+    ],
 )
-def test_slash_validated_before_applying(led: StakingLedger, slashes: dict[str, int],
-                                         match: str) -> None:
+def test_slash_validated_before_applying(
+    led: StakingLedger, slashes: dict[str, int], match: str
+) -> None:
     before = snapshot(led)
     with pytest.raises(SlashError, match=match):
         led.validate_slashes(slashes)

@@ -79,8 +79,14 @@ def test_lazy_validator_slashed_then_ejected(kit: SimpleNamespace) -> None:
     r0 = s.epoch_results[0]
     assert (r0.systemic, r0.ejected, r0.slashed_total) == (False, (), 10_000)
     o = outcome(s, 0, lazy)
-    assert (o.challenges, o.responses, o.rate_bps, o.slashed, o.status, o.consecutive_failures) \
-        == (8, 0, 0, 10_000, S.SLASHED, 8)
+    assert (o.challenges, o.responses, o.rate_bps, o.slashed, o.status, o.consecutive_failures) == (
+        8,
+        0,
+        0,
+        10_000,
+        S.SLASHED,
+        8,
+    )
     for a in honest:
         assert (outcome(s, 0, a).rate_bps, outcome(s, 0, a).status) == (10_000, S.ACTIVE)
     assert s.committee(1) == dict.fromkeys(honest, BIG) | {lazy: 90_000}
@@ -90,7 +96,11 @@ def test_lazy_validator_slashed_then_ejected(kit: SimpleNamespace) -> None:
     r1 = s.epoch_results[1]
     o = outcome(s, 1, lazy)
     assert (o.slashed, o.status, o.consecutive_failures, o.governance_weight_bps) == (
-        9000, S.EJECTED, 16, 0)
+        9000,
+        S.EJECTED,
+        16,
+        0,
+    )
     assert r1.ejected == (lazy,)
     assert r1.next_committee == tuple(honest)
     assert r1.burned_total == 19_000 == s.ledger.burned
@@ -189,14 +199,23 @@ def test_validate_block_refusals_change_nothing(kit: SimpleNamespace) -> None:
     _refusal(d, replace(good, proposer=outsider.address), "BAD_PROPOSER")
     _refusal(d, replace(good, responses=tuple(reversed(resp))), "UNSORTED_RESPONSES")
     _refusal(d, replace(good, responses=(resp[0], resp[0])), "INVALID_RESPONSE", "DUPLICATE")
-    _refusal(d, replace(good, responses=(*resp, from_outsider)), "INVALID_RESPONSE",
-             "NOT_IN_COMMITTEE")
+    _refusal(
+        d, replace(good, responses=(*resp, from_outsider)), "INVALID_RESPONSE", "NOT_IN_COMMITTEE"
+    )
     forged = ClpResponse(16, resp[1].validator, resp[0].signature)
     _refusal(d, replace(good, responses=(resp[0], forged)), "INVALID_RESPONSE", "BAD_SIGNATURE")
-    _refusal(d, replace(good, responses=(ClpResponse(15, resp[0].validator, b"\0" * 64),)),
-             "INVALID_RESPONSE", "UNKNOWN_CHALLENGE")
-    _refusal(d, replace(good, responses=(ClpResponse(17, resp[0].validator, b"\0" * 64),)),
-             "INVALID_RESPONSE", "UNKNOWN_CHALLENGE")
+    _refusal(
+        d,
+        replace(good, responses=(ClpResponse(15, resp[0].validator, b"\0" * 64),)),
+        "INVALID_RESPONSE",
+        "UNKNOWN_CHALLENGE",
+    )
+    _refusal(
+        d,
+        replace(good, responses=(ClpResponse(17, resp[0].validator, b"\0" * 64),)),
+        "INVALID_RESPONSE",
+        "UNKNOWN_CHALLENGE",
+    )
     bad_sig_len = ClpResponse(16, resp[0].validator, b"\0" * 10)
     _refusal(d, replace(good, responses=(bad_sig_len,)), "INVALID_RESPONSE", "MALFORMED")
 

@@ -27,11 +27,17 @@ class Scenario:
 @st.composite
 def scenarios(draw: st.DrawFn) -> Scenario:
     n = draw(st.integers(4, 10))
-    stakes = draw(st.lists(
-        st.one_of(st.integers(1, 1500), st.integers(900, 1300), st.integers(1500, 200_000)),
-        min_size=n, max_size=n))
+    stakes = draw(
+        st.lists(
+            st.one_of(st.integers(1, 1500), st.integers(900, 1300), st.integers(1500, 200_000)),
+            min_size=n,
+            max_size=n,
+        )
+    )
     cfg = ClpConfig(
-        epoch_length=E, challenge_interval=K, response_window=W,
+        epoch_length=E,
+        challenge_interval=K,
+        response_window=W,
         min_response_rate_bps=draw(st.sampled_from([3334, 5000, 6667, 10_000])),
         slash_fraction_bps=draw(st.sampled_from([0, 1000, 3000, 10_000])),
         max_consecutive_failures=draw(st.integers(1, 7)),
@@ -40,8 +46,9 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         systemic_fault_bps=draw(st.sampled_from([3334, 5000, 10_000, 10_000, 0])),
     )
     epochs = draw(st.integers(2, 4))
-    heights = [h for h in range(1, epochs * E + 1)
-               if ChallengeGenerator(cfg, "p").should_generate(h)]
+    heights = [
+        h for h in range(1, epochs * E + 1) if ChallengeGenerator(cfg, "p").should_generate(h)
+    ]
     # per validator a reliability, then per challenge a draw biased by it
     delays: dict[tuple[int, int], int] = {}
     for i in range(n):
@@ -101,8 +108,11 @@ def test_invariants_hold_after_every_block(kit: SimpleNamespace, sc: Scenario) -
             continue
         event("systemic" if res.systemic else "not systemic")
         event(f"ejected {len(res.ejected)}")
-        event("deferred" if any(v.status is ValidatorStatus.EJECTION_DEFERRED
-                                for v in res.validators) else "none deferred")
+        event(
+            "deferred"
+            if any(v.status is ValidatorStatus.EJECTION_DEFERRED for v in res.validators)
+            else "none deferred"
+        )
         event("slashed" if res.slashed_total else "no slash")
         if res.systemic:
             assert res.ejected == () and res.slashed_total == 0
@@ -126,8 +136,10 @@ def test_invariants_hold_after_every_block(kit: SimpleNamespace, sc: Scenario) -
                 assert v.status is ValidatorStatus.ACTIVE and v.slashed == 0
             if v.status is ValidatorStatus.EJECTED:
                 assert v.governance_weight_bps == 0
-                assert (v.consecutive_failures >= sc.cfg.max_consecutive_failures
-                        or v.stake_after < sc.cfg.min_stake)
+                assert (
+                    v.consecutive_failures >= sc.cfg.max_consecutive_failures
+                    or v.stake_after < sc.cfg.min_stake
+                )
             else:
                 assert v.governance_weight_bps == v.rate_bps
 

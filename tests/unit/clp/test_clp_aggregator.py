@@ -14,8 +14,9 @@ def ch(h: int, expected: tuple[str, ...] = (A, B, C), w: int = 4) -> ClpChalleng
     return ClpChallenge(h, (h - 1) // 20, bytes([h]) * 32, h + w, tuple(sorted(expected)))
 
 
-def run(agg: ResponseAggregator, h: int, responders: set[str],
-        expected: tuple[str, ...] = (A, B, C)) -> dict[str, bool]:
+def run(
+    agg: ResponseAggregator, h: int, responders: set[str], expected: tuple[str, ...] = (A, B, C)
+) -> dict[str, bool]:
     agg.register_challenge(ch(h, expected))
     for v in sorted(responders):
         assert agg.record_response(h, v) is True
@@ -149,5 +150,11 @@ def test_status_json_and_rate() -> None:
     s = ValidatorClpStatus(A, challenges=3, responses=2, missed=1, consecutive_failures=1)
     assert s.rate_bps == 6666
     assert ValidatorClpStatus(A).rate_bps == 10_000
-    assert s.to_json() == {"address": A, "challenges": 3, "responses": 2, "missed": 1,
-                           "consecutive_failures": 1, "rate_bps": 6666}
+    assert s.to_json() == {
+        "address": A,
+        "challenges": 3,
+        "responses": 2,
+        "missed": 1,
+        "consecutive_failures": 1,
+        "rate_bps": 6666,
+    }

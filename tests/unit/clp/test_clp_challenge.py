@@ -26,21 +26,41 @@ def gen() -> ChallengeGenerator:
 
 @pytest.mark.parametrize(
     ("h", "due"),
-    [(0, False), (1, False), (2, True), (3, False), (16, True), (17, False), (18, False),
-     (19, False), (20, False), (21, False), (22, True), (36, True), (38, False), (40, False),
-     (42, True)],
+    [
+        (0, False),
+        (1, False),
+        (2, True),
+        (3, False),
+        (16, True),
+        (17, False),
+        (18, False),
+        (19, False),
+        (20, False),
+        (21, False),
+        (22, True),
+        (36, True),
+        (38, False),
+        (40, False),
+        (42, True),
+    ],
 )
 def test_should_generate_edges(gen: ChallengeGenerator, h: int, due: bool) -> None:
     assert gen.should_generate(h) is due
 
 
 def test_should_generate_matches_formula_everywhere() -> None:
-    for c in (ClpConfig.test_profile(), ClpConfig(epoch_length=6, challenge_interval=1,
-                                                   response_window=5), ClpConfig.production()):
+    for c in (
+        ClpConfig.test_profile(),
+        ClpConfig(epoch_length=6, challenge_interval=1, response_window=5),
+        ClpConfig.production(),
+    ):
         g = ChallengeGenerator(c, "x")
         for h in range(0, 3 * c.epoch_length + 2):
-            want = (h >= 1 and h % c.challenge_interval == 0
-                    and (h - 1) // c.epoch_length == (h + c.response_window - 1) // c.epoch_length)
+            want = (
+                h >= 1
+                and h % c.challenge_interval == 0
+                and (h - 1) // c.epoch_length == (h + c.response_window - 1) // c.epoch_length
+            )
             assert g.should_generate(h) is want, h
         # E >= K + W guarantees at least one challenge per epoch.
         for e in range(3):
@@ -50,7 +70,23 @@ def test_should_generate_matches_formula_everywhere() -> None:
 
 def test_eight_challenges_per_test_profile_epoch(gen: ChallengeGenerator) -> None:
     assert [h for h in range(0, 41) if gen.should_generate(h)] == [
-        2, 4, 6, 8, 10, 12, 14, 16, 22, 24, 26, 28, 30, 32, 34, 36]
+        2,
+        4,
+        6,
+        8,
+        10,
+        12,
+        14,
+        16,
+        22,
+        24,
+        26,
+        28,
+        30,
+        32,
+        34,
+        36,
+    ]
 
 
 @pytest.mark.parametrize("chain_id", ["t", "clp-testnet-1", "é-net", "x" * 300])
@@ -58,7 +94,8 @@ def test_challenge_value_matches_spec_layout(chain_id: str) -> None:
     bh = bytes(range(32))
     for h in (1, 2, 2**32 + 7, 2**64 - 1):
         assert ChallengeGenerator.compute_challenge_value(chain_id, h, bh) == spec_value(
-            chain_id, h, bh)
+            chain_id, h, bh
+        )
 
 
 def test_challenge_value_known_answer() -> None:
@@ -102,8 +139,11 @@ def test_generate_fields() -> None:
     assert ch.expected == ("aa" * 20, "bb" * 20, "cc" * 20)
     assert ch.value == spec_value("chain-7", 22, bh)
     assert ch.to_json() == {
-        "height": 22, "epoch": 1, "value": spec_value("chain-7", 22, bh).hex(),
-        "deadline": 26, "expected": ["aa" * 20, "bb" * 20, "cc" * 20],
+        "height": 22,
+        "epoch": 1,
+        "value": spec_value("chain-7", 22, bh).hex(),
+        "deadline": 26,
+        "expected": ["aa" * 20, "bb" * 20, "cc" * 20],
     }
     ch0 = g.generate(16, bh, committee)
     assert (ch0.epoch, ch0.deadline) == (0, 20)

@@ -19,15 +19,25 @@ def cfg(**kw: object) -> ClpConfig:
 
 def test_profiles_match_spec_table() -> None:
     assert ClpConfig.production().to_dict() == {
-        "epoch_length": 360, "challenge_interval": 10, "response_window": 5,
-        "min_response_rate_bps": 5000, "slash_fraction_bps": 100,
-        "max_consecutive_failures": 36, "min_stake": 1_000, "min_committee_size": 4,
+        "epoch_length": 360,
+        "challenge_interval": 10,
+        "response_window": 5,
+        "min_response_rate_bps": 5000,
+        "slash_fraction_bps": 100,
+        "max_consecutive_failures": 36,
+        "min_stake": 1_000,
+        "min_committee_size": 4,
         "systemic_fault_bps": 3334,
     }
     assert ClpConfig.test_profile().to_dict() == {
-        "epoch_length": 20, "challenge_interval": 2, "response_window": 4,
-        "min_response_rate_bps": 5000, "slash_fraction_bps": 1000,
-        "max_consecutive_failures": 12, "min_stake": 1_000, "min_committee_size": 4,
+        "epoch_length": 20,
+        "challenge_interval": 2,
+        "response_window": 4,
+        "min_response_rate_bps": 5000,
+        "slash_fraction_bps": 1000,
+        "max_consecutive_failures": 12,
+        "min_stake": 1_000,
+        "min_committee_size": 4,
         "systemic_fault_bps": 3334,
     }
 
@@ -88,8 +98,15 @@ def test_extra_rules_of_the_code_name_their_field() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["epoch_length", "challenge_interval", "response_window", *BPS_FIELDS,
-     "max_consecutive_failures", "min_stake", "min_committee_size"],
+    [
+        "epoch_length",
+        "challenge_interval",
+        "response_window",
+        *BPS_FIELDS,
+        "max_consecutive_failures",
+        "min_stake",
+        "min_committee_size",
+    ],
 )
 @pytest.mark.parametrize("bad", [True, False, 4.0, "4", None])
 def test_non_int_and_bool_rejected(name: str, bad: object) -> None:

@@ -85,26 +85,43 @@ def test_response_json_round_trip_and_order(kit: SimpleNamespace) -> None:
     a, b = kit.addrs[0], kit.addrs[1]
     r = ClpResponse(16, a, bytes(range(64)))
     assert r.key() == (16, a)
-    assert r.to_json() == {"challenge_height": 16, "validator": a,
-                           "signature": bytes(range(64)).hex()}
+    assert r.to_json() == {
+        "challenge_height": 16,
+        "validator": a,
+        "signature": bytes(range(64)).hex(),
+    }
     assert ClpResponse.from_json(r.to_json()) == r
-    assert sorted([ClpResponse(16, b, b"\x00" * 64), ClpResponse(18, a, b"\xff" * 64),
-                   ClpResponse(16, a, b"\xff" * 64)]) == [
-        ClpResponse(16, a, b"\xff" * 64), ClpResponse(16, b, b"\x00" * 64),
-        ClpResponse(18, a, b"\xff" * 64)]
+    assert sorted(
+        [
+            ClpResponse(16, b, b"\x00" * 64),
+            ClpResponse(18, a, b"\xff" * 64),
+            ClpResponse(16, a, b"\xff" * 64),
+        ]
+    ) == [
+        ClpResponse(16, a, b"\xff" * 64),
+        ClpResponse(16, b, b"\x00" * 64),
+        ClpResponse(18, a, b"\xff" * 64),
+    ]
 
 
 @pytest.mark.parametrize(
     ("doc", "msg"),
-    [([], "object"), ({}, "challenge_height, validator, signature"),
-     ({"challenge_height": 1, "validator": "ab" * 20}, "signature"),
-     ({"challenge_height": True, "validator": "ab" * 20, "signature": "00" * 64},
-      "challenge_height"),
-     ({"challenge_height": 2**64, "validator": "ab" * 20, "signature": "00" * 64}, "64 bits"),
-     ({"challenge_height": 2**64 - 1, "validator": "AB" * 20, "signature": "00" * 64},
-      "validator"),
-     ({"challenge_height": 1, "validator": "ab" * 20, "signature": "00" * 63}, "signature"),
-     ({"challenge_height": 1, "validator": "ab" * 20, "signature": "0g" * 64}, "not hex")],
+    [
+        ([], "object"),
+        ({}, "challenge_height, validator, signature"),
+        ({"challenge_height": 1, "validator": "ab" * 20}, "signature"),
+        (
+            {"challenge_height": True, "validator": "ab" * 20, "signature": "00" * 64},
+            "challenge_height",
+        ),
+        ({"challenge_height": 2**64, "validator": "ab" * 20, "signature": "00" * 64}, "64 bits"),
+        (
+            {"challenge_height": 2**64 - 1, "validator": "AB" * 20, "signature": "00" * 64},
+            "validator",
+        ),
+        ({"challenge_height": 1, "validator": "ab" * 20, "signature": "00" * 63}, "signature"),
+        ({"challenge_height": 1, "validator": "ab" * 20, "signature": "0g" * 64}, "not hex"),
+    ],
 )
 def test_response_from_json_errors(doc: object, msg: str) -> None:
     with pytest.raises(MalformedResponse, match=msg):
@@ -112,6 +129,7 @@ def test_response_from_json_errors(doc: object, msg: str) -> None:
 
 
 def test_response_from_json_max_height() -> None:
-    r = ClpResponse.from_json({"challenge_height": 2**64 - 1, "validator": "ab" * 20,
-                               "signature": "00" * 64})
+    r = ClpResponse.from_json(
+        {"challenge_height": 2**64 - 1, "validator": "ab" * 20, "signature": "00" * 64}
+    )
     assert r.challenge_height == 2**64 - 1

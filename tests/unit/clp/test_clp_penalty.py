@@ -50,6 +50,7 @@ def honest(n: int, challenges: int = 8) -> dict[str, tuple[int, ...]]:
 
 # ---- failing rate ---------------------------------------------------------------------------
 
+
 def test_rate_exactly_at_minimum_passes_one_fewer_fails() -> None:
     committee = dict.fromkeys(V[:10], BIG)
     stats = honest(10)
@@ -64,12 +65,20 @@ def test_rate_exactly_at_minimum_passes_one_fewer_fails() -> None:
 
 @pytest.mark.parametrize(
     ("min_bps", "challenges", "responses", "fails"),
-    [(6666, 3, 2, False), (6667, 3, 2, True), (10_000, 10_000, 9_999, True),
-     (10_000, 7, 7, False), (0, 8, 0, False), (1, 8, 0, True), (1, 10_000, 1, False),
-     (2, 10_001, 2, True)],
+    [
+        (6666, 3, 2, False),
+        (6667, 3, 2, True),
+        (10_000, 10_000, 9_999, True),
+        (10_000, 7, 7, False),
+        (0, 8, 0, False),
+        (1, 8, 0, True),
+        (1, 10_000, 1, False),
+        (2, 10_001, 2, True),
+    ],
 )
-def test_rate_is_integer_bps_floor(min_bps: int, challenges: int, responses: int,
-                                   fails: bool) -> None:
+def test_rate_is_integer_bps_floor(
+    min_bps: int, challenges: int, responses: int, fails: bool
+) -> None:
     cfg = replace(TP, min_response_rate_bps=min_bps)
     committee = dict.fromkeys(V[:10], BIG)
     stats = honest(10, challenges)
@@ -87,16 +96,30 @@ def test_member_without_challenges_is_not_evaluated() -> None:
     out = by_addr(evaluate(committee, stats))
     for a in (V[3], V[4]):
         assert (out[a].challenges, out[a].rate_bps, out[a].slashed, out[a].status) == (
-            0, 10_000, 0, ACTIVE)
+            0,
+            10_000,
+            0,
+            ACTIVE,
+        )
 
 
 # ---- calculate_slash ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("bps", "stake", "want"),
-    [(1000, 100_000, 10_000), (1000, 9, 0), (1000, 19, 1), (10_000, 123_457, 123_457),
-     (10_000, 1, 1), (0, 100_000, 0), (1000, 0, 0), (10_000, 0, 0), (9_999, 10_000, 9_999),
-     (100, 2**70, 2**70 // 100)],
+    [
+        (1000, 100_000, 10_000),
+        (1000, 9, 0),
+        (1000, 19, 1),
+        (10_000, 123_457, 123_457),
+        (10_000, 1, 1),
+        (0, 100_000, 0),
+        (1000, 0, 0),
+        (10_000, 0, 0),
+        (9_999, 10_000, 9_999),
+        (100, 2**70, 2**70 // 100),
+    ],
 )
 def test_calculate_slash(bps: int, stake: int, want: int) -> None:
     assert PenaltyEvaluator(replace(TP, slash_fraction_bps=bps)).calculate_slash(stake) == want
@@ -125,6 +148,7 @@ def test_calculate_slash_guard_against_corrupt_fraction() -> None:
 
 
 # ---- systemic breaker ---------------------------------------------------------------------
+
 
 def _systemic_case(failing_stake: int) -> ClpEpochResult:
     rest = 10_000 - failing_stake
@@ -161,8 +185,15 @@ def test_not_systemic_one_stake_unit_below() -> None:
 
 
 def test_systemic_sums_all_failing_stake() -> None:
-    committee = {V[0]: 1000, V[1]: 1000, V[2]: 1334, V[3]: 1666, V[4]: 1666, V[5]: 1667,
-                 V[6]: 1667}  # total 10000
+    committee = {
+        V[0]: 1000,
+        V[1]: 1000,
+        V[2]: 1334,
+        V[3]: 1666,
+        V[4]: 1666,
+        V[5]: 1667,
+        V[6]: 1667,
+    }  # total 10000
     stats = honest(7)
     stats[V[0]] = stats[V[1]] = stats[V[2]] = (8, 0, 8)
     assert evaluate(committee, stats).systemic is True  # 1000 + 1000 + 1334 = 3334
@@ -174,9 +205,16 @@ def test_systemic_sums_all_failing_stake() -> None:
 
 @pytest.mark.parametrize(
     ("bps", "failing", "total", "want"),
-    [(3334, 3334, 10_000, True), (3334, 3333, 10_000, False), (10_000, 9_999, 10_000, False),
-     (10_000, 10_000, 10_000, True), (0, 1, 10_000, True), (1, 1, 10_000, True),
-     (1, 1, 10_001, False), (3334, 0, 10_000, False)],
+    [
+        (3334, 3334, 10_000, True),
+        (3334, 3333, 10_000, False),
+        (10_000, 9_999, 10_000, False),
+        (10_000, 10_000, 10_000, True),
+        (0, 1, 10_000, True),
+        (1, 1, 10_000, True),
+        (1, 1, 10_001, False),
+        (3334, 0, 10_000, False),
+    ],
 )
 def test_is_systemic(bps: int, failing: int, total: int, want: bool) -> None:
     ev = PenaltyEvaluator(replace(TP, systemic_fault_bps=bps))
@@ -195,6 +233,7 @@ def test_epoch_without_failures_is_never_systemic_even_at_zero_threshold() -> No
 
 
 # ---- ejection candidates --------------------------------------------------------------------
+
 
 def test_candidate_by_streak_boundary() -> None:
     committee = dict.fromkeys(V[:7], BIG)  # cap min(2, 3) = 2
@@ -237,6 +276,7 @@ def test_full_slash_makes_a_candidate() -> None:
 
 # ---- ejection cap ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("floor", [3, 4, 5, 9])
 def test_ejection_cap_formula(floor: int) -> None:
     ev = PenaltyEvaluator(replace(TP, min_committee_size=floor))
@@ -244,9 +284,20 @@ def test_ejection_cap_formula(floor: int) -> None:
         assert ev.ejection_cap(n) == max(0, min((n - 1) // 3, n - floor)), n
 
 
-@pytest.mark.parametrize(("n", "floor", "cap"),
-                         [(4, 4, 0), (5, 4, 1), (7, 4, 2), (10, 4, 3), (10, 9, 1), (3, 3, 0),
-                          (4, 3, 1), (6, 6, 0), (13, 3, 4)])
+@pytest.mark.parametrize(
+    ("n", "floor", "cap"),
+    [
+        (4, 4, 0),
+        (5, 4, 1),
+        (7, 4, 2),
+        (10, 4, 3),
+        (10, 9, 1),
+        (3, 3, 0),
+        (4, 3, 1),
+        (6, 6, 0),
+        (13, 3, 4),
+    ],
+)
 def test_cap_applied_surplus_deferred(n: int, floor: int, cap: int) -> None:
     cfg = replace(TP, min_committee_size=floor)
     committee = dict.fromkeys(V[:n], BIG)
@@ -271,6 +322,7 @@ def test_deferred_validator_is_still_slashed() -> None:
 
 
 # ---- tie-break order: (consecutive_failures desc, stake asc, address asc) -------------------
+
 
 def _pick(committee: dict[str, int], stats: dict[str, tuple[int, ...]]) -> tuple[str, ...]:
     # n=5 with floor 4 -> exactly one ejection
@@ -341,18 +393,18 @@ def test_tie_break_stake_is_the_stake_after_slash() -> None:
 
 # ---- GovernorClpImpact and ClpEpochResult -----------------------------------------------------
 
+
 def test_governance_weights() -> None:
     committee = dict.fromkeys(V[:7], BIG)
     stats = honest(7)
-    stats[V[1]] = (8, 6, 0)   # 7500
-    stats[V[2]] = (8, 2, 6)   # 2500, slashed
+    stats[V[1]] = (8, 6, 0)  # 7500
+    stats[V[2]] = (8, 2, 6)  # 2500, slashed
     stats[V[3]] = (8, 0, 12)  # 0 -> ejected (cap 2)
     stats[V[4]] = (8, 4, 12)  # 5000, passes but ejected -> weight 0
     r = evaluate(committee, stats)
     w = {o.address: o.governance_weight_bps for o in r.validators}
     assert by_addr(r)[V[4]].status is EJECTED
-    assert w == {V[0]: 10_000, V[1]: 7500, V[2]: 2500, V[3]: 0, V[4]: 0,
-                 V[5]: 10_000, V[6]: 10_000}
+    assert w == {V[0]: 10_000, V[1]: 7500, V[2]: 2500, V[3]: 0, V[4]: 0, V[5]: 10_000, V[6]: 10_000}
     impact = GovernorClpImpact.from_outcomes(r.validators)
     assert dict(impact.weights_bps) == w
     assert impact.total_bps == r.governance_weight_total_bps == 40_000
@@ -376,16 +428,35 @@ def test_epoch_result_fields() -> None:
     assert r.burned_total == 1234 + 15_000
     o = by_addr(r)[V[1]]
     assert (o.challenges, o.responses, o.rate_bps, o.consecutive_failures, o.stake_after) == (
-        8, 1, 1250, 7, 45_000)
+        8,
+        1,
+        1250,
+        7,
+        45_000,
+    )
     j = r.to_json()
-    assert set(j) >= {"epoch", "systemic", "validators", "slashed_total", "ejected",
-                      "next_committee", "burned_total"}
+    assert set(j) >= {
+        "epoch",
+        "systemic",
+        "validators",
+        "slashed_total",
+        "ejected",
+        "next_committee",
+        "burned_total",
+    }
     assert j["ejected"] == [V[3]]
     assert j["next_committee"] == [V[0], V[1], V[2], V[4], V[5]]
     assert j["validators"][1] == {
-        "address": V[1], "challenges": 8, "responses": 1, "rate_bps": 1250, "slashed": 5000,
-        "status": "slashed", "consecutive_failures": 7, "stake_after": 45_000,
-        "governance_weight_bps": 1250}
+        "address": V[1],
+        "challenges": 8,
+        "responses": 1,
+        "rate_bps": 1250,
+        "slashed": 5000,
+        "status": "slashed",
+        "consecutive_failures": 7,
+        "stake_after": 45_000,
+        "governance_weight_bps": 1250,
+    }
     assert j["validators"][3]["status"] == "ejected"
     assert j["validators"][5]["status"] == "ejection_deferred"
     assert j["governance_weight_total_bps"] == r.governance_weight_total_bps

@@ -23,8 +23,14 @@ W = 4
 
 def spec_message(chain_id: str, h: int, value: bytes, address: str) -> bytes:
     cid = chain_id.encode()
-    raw = (b"alphaos.clp.response.v1" + struct.pack(">H", len(cid)) + cid + struct.pack(">Q", h)
-           + value + bytes.fromhex(address))
+    raw = (
+        b"alphaos.clp.response.v1"
+        + struct.pack(">H", len(cid))
+        + cid
+        + struct.pack(">Q", h)
+        + value
+        + bytes.fromhex(address)
+    )
     return hashlib.blake2b(raw, digest_size=32).digest()
 
 
@@ -88,11 +94,14 @@ def test_valid_for_every_block_in_window(env: Env) -> None:
 def test_independently_signed_response_accepted(env: Env) -> None:
     key = env.kit.keys[3]
     sig = spec_sign(key, CHAIN, 16, env.challenges[16].value, key.address)
-    assert env.verify({"challenge_height": 16, "validator": key.address,
-                       "signature": sig.hex()}, 18) is None
+    assert (
+        env.verify({"challenge_height": 16, "validator": key.address, "signature": sig.hex()}, 18)
+        is None
+    )
 
 
 # ---- 1. MALFORMED -----------------------------------------------------------------------
+
 
 def _good(env: Env) -> dict[str, Any]:
     return env.respond(env.kit.keys[0]).to_json()
@@ -113,13 +122,28 @@ def test_malformed_missing_field(env: Env, missing: str) -> None:
 @pytest.mark.parametrize(
     ("fld", "value"),
     [
-        ("challenge_height", "16"), ("challenge_height", 16.0), ("challenge_height", None),
-        ("challenge_height", True), ("challenge_height", False), ("challenge_height", -1),
-        ("challenge_height", 2**64), ("challenge_height", [16]),
-        ("validator", None), ("validator", 5), ("validator", "AB" * 20), ("validator", "ab" * 19),
-        ("validator", "ab" * 20 + "a"), ("validator", "g" * 40), ("validator", "0x" + "a" * 38),
-        ("signature", None), ("signature", 5), ("signature", "ab" * 63), ("signature", "ab" * 65),
-        ("signature", "ab" * 63 + "a"), ("signature", "zz" * 64), ("signature", b"\x00" * 64),
+        ("challenge_height", "16"),
+        ("challenge_height", 16.0),
+        ("challenge_height", None),
+        ("challenge_height", True),
+        ("challenge_height", False),
+        ("challenge_height", -1),
+        ("challenge_height", 2**64),
+        ("challenge_height", [16]),
+        ("validator", None),
+        ("validator", 5),
+        ("validator", "AB" * 20),
+        ("validator", "ab" * 19),
+        ("validator", "ab" * 20 + "a"),
+        ("validator", "g" * 40),
+        ("validator", "0x" + "a" * 38),
+        ("signature", None),
+        ("signature", 5),
+        ("signature", "ab" * 63),
+        ("signature", "ab" * 65),
+        ("signature", "ab" * 63 + "a"),
+        ("signature", "zz" * 64),
+        ("signature", b"\x00" * 64),
         ("signature", "ab" * 63 + " a"),
     ],
 )
@@ -163,6 +187,7 @@ def test_malformed_wins_over_every_later_rule(env: Env) -> None:
 
 # ---- 2. UNKNOWN_CHALLENGE -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("h", [0, 1, 15, 17, 18, 19, 20, 21])
 def test_unknown_challenge_not_a_challenge_height(env: Env, h: int) -> None:
     r = ClpResponse(h, env.committee[0], b"\x00" * 64)
@@ -187,12 +212,14 @@ def test_unknown_challenge_wins_over_expired_and_later(env: Env) -> None:
     r = ClpResponse(18, env.outsider.address, b"\x00" * 64)
     env.dups.add((18, env.outsider.address))
     assert env.verify(r, 100) is R.UNKNOWN_CHALLENGE
-    assert env.verify(ClpResponse(17, env.outsider.address, b"\x00" * 64), 200) is \
-        R.UNKNOWN_CHALLENGE
+    assert (
+        env.verify(ClpResponse(17, env.outsider.address, b"\x00" * 64), 200) is R.UNKNOWN_CHALLENGE
+    )
     assert env.dup_calls == []
 
 
 # ---- 3. EXPIRED ---------------------------------------------------------------------------
+
 
 def test_expired_boundary(env: Env) -> None:
     r = env.respond(env.kit.keys[1])
@@ -211,6 +238,7 @@ def test_expired_wins_over_later_rules(env: Env) -> None:
 
 # ---- 4. NOT_IN_COMMITTEE ------------------------------------------------------------------
 
+
 def test_not_in_committee(env: Env) -> None:
     r = env.handler.create_response(env.outsider, env.challenges[16])
     assert env.verify(r, 17) is R.NOT_IN_COMMITTEE
@@ -225,8 +253,7 @@ def test_not_in_committee_of_the_challenge_epoch(env: Env) -> None:
 
 def test_not_in_committee_wins_over_duplicate_and_bad_signature(env: Env) -> None:
     env.dups.add((16, env.outsider.address))
-    assert env.verify(ClpResponse(16, env.outsider.address, b"\x01" * 64), 17) is \
-        R.NOT_IN_COMMITTEE
+    assert env.verify(ClpResponse(16, env.outsider.address, b"\x01" * 64), 17) is R.NOT_IN_COMMITTEE
     assert env.dup_calls == []
 
 
@@ -237,6 +264,7 @@ def test_member_without_registered_key_is_not_in_committee(env: Env) -> None:
 
 
 # ---- 5. DUPLICATE -------------------------------------------------------------------------
+
 
 def test_duplicate(env: Env) -> None:
     r = env.respond(env.kit.keys[2])
@@ -255,6 +283,7 @@ def test_duplicate_wins_over_bad_signature(env: Env) -> None:
 
 # ---- 6. BAD_SIGNATURE ---------------------------------------------------------------------
 
+
 def test_bad_signature_wrong_key(env: Env) -> None:
     victim, signer = env.kit.keys[0], env.kit.keys[1]
     value = env.challenges[16].value
@@ -268,10 +297,13 @@ def test_bad_signature_wrong_key(env: Env) -> None:
 def test_bad_signature_other_chain(env: Env) -> None:
     key = env.kit.keys[0]
     value = env.challenges[16].value
-    assert env.verify(ClpResponse(16, key.address, spec_sign(key, CHAIN, 16, value,
-                                                             key.address)), 17) is None
+    assert (
+        env.verify(ClpResponse(16, key.address, spec_sign(key, CHAIN, 16, value, key.address)), 17)
+        is None
+    )
     other = ResponseHandler(ClpConfig.test_profile(), "other").create_response(
-        key, env.challenges[16])
+        key, env.challenges[16]
+    )
     assert env.verify(other, 17) is R.BAD_SIGNATURE
 
 
@@ -281,7 +313,8 @@ def test_bad_signature_other_challenge(env: Env) -> None:
     assert env.verify(ClpResponse(16, key.address, r14.signature), 17) is R.BAD_SIGNATURE
     # same height, different value (a challenge derived from another block hash)
     fork = ChallengeGenerator(ClpConfig.test_profile(), CHAIN).generate(
-        16, b"\xff" * 32, env.committee)
+        16, b"\xff" * 32, env.committee
+    )
     r_fork = env.handler.create_response(key, fork)
     assert r_fork.key() == (16, key.address)
     assert env.verify(r_fork, 17) is R.BAD_SIGNATURE
