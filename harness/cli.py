@@ -27,7 +27,7 @@ from harness.commands import (
 
 EPILOG = """\
 quick start:
-  clp-testnet demo                      the CLP flow end to end on 5 local validators (~60 s)
+  clp-testnet demo                      the CLP flow end to end on 5 local validators (~25 s)
   clp-testnet init --dir net -n 5       write keys, genesis and configs for a testnet
   clp-testnet up --dir net              run it in the foreground with a live table (Ctrl-C stops)
   clp-testnet up --dir net --detach     run it in the background; `down` stops it
