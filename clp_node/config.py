@@ -7,11 +7,12 @@ points it at a fault-proxy link that carries only this node's traffic to that pe
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from clp_node.chain.keys import is_address
+from clp_node.net.framing import DEFAULT_MAX_FRAME_BYTES
 
 
 class ConfigError(ValueError):
@@ -32,7 +33,9 @@ class HostPort:
             raise ConfigError(f"{where}: want 'host:port', got {text!r}")
         host, _, port_s = text.rpartition(":")
         host = host.strip("[]")
-        if not host or not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
+        # isascii: str.isdigit() is also true for digits such as U+00B2, which int() refuses.
+        ok = port_s.isascii() and port_s.isdigit()
+        if not host or not ok or not 0 <= int(port_s) <= 65535:
             raise ConfigError(f"{where}: want 'host:port' with a port in 0..65535, got {text!r}")
         return cls(host, int(port_s))
 
@@ -55,8 +58,7 @@ class NodeConfig:
     peers: tuple[PeerConfig, ...]
     test_hooks: bool = False
     log_level: str = "info"
-    max_frame_bytes: int = 4 * 1024 * 1024
-    extra: dict[str, Any] = field(default_factory=dict)
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -127,7 +129,7 @@ class NodeConfig:
         if level not in ("debug", "info", "warning", "error"):
             raise err("log.level", "one of debug, info, warning, error")
         p2p_table = table("p2p")
-        max_frame = p2p_table.get("max_frame_bytes", 4 * 1024 * 1024)
+        max_frame = p2p_table.get("max_frame_bytes", DEFAULT_MAX_FRAME_BYTES)
         if not isinstance(max_frame, int) or isinstance(max_frame, bool) or max_frame < 1024:
             raise err("p2p.max_frame_bytes", "an integer >= 1024 is required")
         return cls(

@@ -223,13 +223,14 @@ class ValidatorNode:
         except InvalidBlock as exc:
             log_event(log, logging.WARNING, "consensus.invalid_proposal", reason=exc.reason)
             return False
-        if abs(block.time_ms - self._now_ms()) > MAX_CLOCK_DRIFT_MS:
+        drift_ms = block.time_ms - self._now_ms()
+        if abs(drift_ms) > MAX_CLOCK_DRIFT_MS:
             log_event(
                 log,
                 logging.WARNING,
                 "consensus.untimely_proposal",
                 height=block.height,
-                drift_ms=block.time_ms - self._now_ms(),
+                drift_ms=drift_ms,
             )
             return False
         return True
@@ -352,8 +353,7 @@ class ValidatorNode:
     def _after_block(self, applied: AppliedBlock) -> None:
         """Answer a new challenge, prune the pool, re-check responses that came early."""
         challenge = applied.challenge
-        lazy = self.faults.lazy if self.faults else False
-        if challenge is not None and self.address in challenge.expected and not lazy:
+        if challenge is not None and self.address in challenge.expected and not self._lazy:
             response = self.state.clp.handler.create_response(self.key, challenge)
             self.pool[response.key()] = response
             self.net.broadcast({"type": "clp_response", **response.to_json()})
@@ -367,27 +367,39 @@ class ValidatorNode:
 
     # ---- responses ---------------------------------------------------------------------
 
+    @property
+    def _lazy(self) -> bool:
+        """The test hook that makes this validator skip its CLP answers."""
+        return self.faults.lazy if self.faults else False
+
     def _answer_open_challenges(self) -> None:
         """After a restart, answer challenges whose window is still open: a SIGKILL may
         have eaten the response we had queued."""
-        lazy = self.faults.lazy if self.faults else False
         for challenge in self.state.clp.open_challenges():
             answered = self.state.clp.aggregator.has_response(challenge.height, self.address)
-            if self.address in challenge.expected and not answered and not lazy:
+            if self.address in challenge.expected and not answered and not self._lazy:
                 response = self.state.clp.handler.create_response(self.key, challenge)
                 self.pool[response.key()] = response
 
     def submit_response(self, data: object) -> ResponseRejectReason | None:
         """A response posted to the REST API: judged against the next block, then gossiped."""
-        try:
-            response = ClpResponse.from_json(data)
-        except MalformedResponse:
-            self.metrics.responses_rejected.labels(reason="MALFORMED").inc()
+        response = self._parse_response(data)
+        if response is None:
             return ResponseRejectReason.MALFORMED
         reason = self._admit(response)
         if reason is not None:
             self.metrics.responses_rejected.labels(reason=reason.value).inc()
         return reason
+
+    def _parse_response(self, data: object) -> ClpResponse | None:
+        """None (counted as MALFORMED) for a body that is not a response."""
+        try:
+            return ClpResponse.from_json(data)
+        except MalformedResponse:
+            self.metrics.responses_rejected.labels(
+                reason=ResponseRejectReason.MALFORMED.value
+            ).inc()
+            return None
 
     def _admit(self, response: ClpResponse) -> ResponseRejectReason | None:
         """Pool a response valid for the next block and relay it once; else say why not."""
@@ -401,11 +413,8 @@ class ValidatorNode:
         return reason
 
     def _on_gossip_response(self, msg: dict[str, Any]) -> None:
-        body = {k: v for k, v in msg.items() if k != "type"}
-        try:
-            response = ClpResponse.from_json(body)
-        except MalformedResponse:
-            self.metrics.responses_rejected.labels(reason="MALFORMED").inc()
+        response = self._parse_response({k: v for k, v in msg.items() if k != "type"})
+        if response is None:
             return
         reason = self._admit(response)
         if reason is None:

@@ -120,15 +120,6 @@ def _overrides(cls: Any, base: Any, value: Any) -> Any:
     raise TypeError(f"want a {cls.__name__} or a mapping of overrides, got {value!r}")
 
 
-async def _stop(cluster: Cluster) -> None:
-    try:
-        await cluster.stop()
-    finally:
-        stop_sync = getattr(cluster, "stop_sync", None)
-        if callable(stop_sync):
-            stop_sync()
-
-
 if HAVE_PYTEST_ASYNCIO:
 
     @pytest_asyncio.fixture
@@ -171,11 +162,11 @@ if HAVE_PYTEST_ASYNCIO:
                 await cluster.start()
                 yield RunningCluster(cluster, Nemesis(cluster, cluster.fault_api()))
             finally:
-                await _stop(cluster)
+                await cluster.shutdown()
 
         yield factory
         for cluster in started:
-            await _stop(cluster)
+            await cluster.shutdown()
 
     @pytest_asyncio.fixture
     async def clp_cluster(clp_cluster_factory: ClusterFactory) -> AsyncIterator[RunningCluster]:

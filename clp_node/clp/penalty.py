@@ -80,6 +80,10 @@ class PenaltyEvaluator:
         slashed: dict[str, int] = {}
         ejected: list[str] = []
         deferred: list[str] = []
+
+        def stake_after(a: str) -> int:
+            return committee[a] - slashed.get(a, 0)
+
         if not systemic:
             for a in failing:
                 slashed[a] = self.calculate_slash(committee[a])
@@ -87,12 +91,12 @@ class PenaltyEvaluator:
                 a
                 for a in evaluated
                 if _status(statuses, a).consecutive_failures >= cfg.max_consecutive_failures
-                or committee[a] - slashed.get(a, 0) < cfg.min_stake
+                or stake_after(a) < cfg.min_stake
             ]
             candidates.sort(
                 key=lambda a: (
                     -_status(statuses, a).consecutive_failures,
-                    committee[a] - slashed.get(a, 0),
+                    stake_after(a),
                     a,
                 )
             )
@@ -122,7 +126,7 @@ class PenaltyEvaluator:
                     slashed=slashed.get(a, 0),
                     status=status,
                     consecutive_failures=st.consecutive_failures,
-                    stake_after=committee[a] - slashed.get(a, 0),
+                    stake_after=stake_after(a),
                     governance_weight_bps=0 if status is ValidatorStatus.EJECTED else rate,
                 )
             )

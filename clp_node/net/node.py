@@ -24,7 +24,7 @@ from clp_node.net.framing import (
     encode_frame,
     read_frame_bytes,
 )
-from clp_node.net.handshake import DEFAULT_HANDSHAKE_TIMEOUT, HandshakeError, listen_handshake
+from clp_node.net.handshake import HandshakeError, listen_handshake
 from clp_node.net.peer import (
     NetStats,
     OutboundLink,
@@ -63,13 +63,13 @@ class P2PNetwork:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         logger: logging.Logger | None = None,
         *,
-        queue_size: int = 1024,
-        handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
-        connect_timeout: float = 3.0,
-        backoff_initial: float = 0.05,
-        backoff_max: float = 2.0,
-        keepalive_interval: float = 1.0,
-        dead_after: float = 10.0,
+        queue_size: int = TransportSettings.queue_size,
+        handshake_timeout: float = TransportSettings.handshake_timeout,
+        connect_timeout: float = TransportSettings.connect_timeout,
+        backoff_initial: float = TransportSettings.backoff_initial,
+        backoff_max: float = TransportSettings.backoff_max,
+        keepalive_interval: float = TransportSettings.keepalive_interval,
+        dead_after: float = TransportSettings.dead_after,
         max_pending_handshakes: int = 64,
     ) -> None:
         if max_frame_bytes < 1:

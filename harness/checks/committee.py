@@ -35,7 +35,6 @@ def committees(history: History, a: Analysis) -> tuple[dict[int, list[str]], dic
 def check(history: History, analysis: Analysis | None = None) -> CheckResult:
     a = analysis or Analysis(history)
     p = a.params
-    E = p.epoch_length
     fails: list[str] = []
     passes: list[str] = []
     comms, ejected_at = committees(history, a)
@@ -61,7 +60,7 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
     blocks = 0
     for node, chain in sorted(history.chains.items()):
         for h, entry in enumerate(chain, start=1):
-            e = (h - 1) // E
+            e = p.epoch(h)
             members = comms.get(e)
             if members is None or not isinstance(entry, dict):
                 continue

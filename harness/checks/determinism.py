@@ -30,7 +30,6 @@ def json_diff(a: Any, b: Any, path: str = "") -> list[str]:
 
 def check(history: History, analysis: Analysis | None = None) -> CheckResult:
     a = analysis or Analysis(history)
-    E = a.params.epoch_length
     fails: list[str] = []
     passes: list[str] = []
     epochs = sorted({e for rs in history.results.values() for e in rs})
@@ -54,10 +53,11 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
         elif len(served) >= 2:
             compared += 1
             passes.append(f"epoch {e}: identical on {', '.join(served)}")
+        last = a.params.last_height(e)
         for n, chain in sorted(history.chains.items()):
-            if len(chain) >= (e + 1) * E and n not in served and n not in history.unreachable:
+            if len(chain) >= last and n not in served and n not in history.unreachable:
                 fails.append(
-                    f"epoch {e}: {n} finalized its last block {(e + 1) * E} "
+                    f"epoch {e}: {n} finalized its last block {last} "
                     f"(head {len(chain)}) but serves no result for it"
                 )
     if not fails and compared == 0:

@@ -8,11 +8,12 @@ hand-tuned sleep.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from harness.cluster.client import NodeClient, NodeUnavailable
 from harness.cluster.testnet import TestnetManifest
@@ -23,6 +24,37 @@ T = TypeVar("T")
 
 class WaitTimeout(TimeoutError):
     """A condition did not hold in time; the message says what was awaited and the last state."""
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[T | None] | T | None],
+    timeout: float,
+    what: str,
+    interval: float = 0.1,
+    retry_on: tuple[type[Exception], ...] = (),
+) -> T:
+    """Call ``check`` (plain or async) until it returns neither None nor False.
+
+    Shared by the cluster and the tests so every wait fails the same way. An exception of
+    a ``retry_on`` type counts as "not yet". WaitTimeout names ``what`` and the last
+    exception or non-None value seen, so a failure says where things stood.
+    """
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            result = check()
+            value = await result if inspect.isawaitable(result) else result
+        except retry_on as exc:
+            last = exc
+        else:
+            if value is not None and value is not False:
+                return cast(T, value)
+            if value is not None:
+                last = value
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {what} ({last})")
+        await asyncio.sleep(interval)
 
 
 @dataclass(frozen=True)
@@ -112,6 +144,17 @@ class Cluster(ABC):
         """Stop every node and helper process; safe to call twice."""
 
     @abstractmethod
+    def stop_sync(self) -> None:
+        """Last-resort teardown without an event loop (signal handlers, atexit)."""
+
+    async def shutdown(self) -> None:
+        """``stop``, and the last-resort teardown even when ``stop`` fails or is cancelled."""
+        try:
+            await self.stop()
+        finally:
+            self.stop_sync()
+
+    @abstractmethod
     async def kill(self, name: str) -> None:
         """SIGKILL: no chance to flush anything."""
 
@@ -172,19 +215,11 @@ class Cluster(ABC):
         what: str,
         interval: float = 0.1,
     ) -> T:
-        """Poll ``predicate`` until it returns a value that is not None/False."""
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while True:
-            try:
-                value = await predicate()
-            except NodeUnavailable as exc:
-                value, last = None, exc
-            if value is not None and value is not False:
-                return value
-            if time.monotonic() >= deadline:
-                raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {what} ({last})")
-            await asyncio.sleep(interval)
+        """Poll ``predicate`` until it returns a value that is not None/False.
+
+        A node that does not answer (NodeUnavailable) counts as "not yet".
+        """
+        return await wait_until(predicate, timeout, what, interval, retry_on=(NodeUnavailable,))
 
     async def wait_for_height(
         self, height: int, names: Iterable[str] | None = None, timeout: float | None = None

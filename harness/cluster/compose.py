@@ -204,32 +204,33 @@ def _scalar(value: object) -> str:
     return json.dumps(text)  # a JSON string is a YAML double-quoted scalar
 
 
+def _inline(value: object) -> str | None:
+    """A value that fits on its key's or dash's line; None for a non-empty dict or list."""
+    if isinstance(value, (dict, list)):
+        return None if value else ("{}" if isinstance(value, dict) else "[]")
+    return _scalar(value)
+
+
 def to_yaml(value: object, indent: int = 0) -> str:
     """Block-style YAML of dicts, lists, strings, ints and bools (all this module writes)."""
     pad = "  " * indent
+    inline = _inline(value)
+    if inline is not None:
+        return f"{pad}{inline}\n"
     out: list[str] = []
     if isinstance(value, dict):
-        if not value:
-            return pad + "{}\n"
         for key, item in value.items():
-            if isinstance(item, (dict, list)) and item:
-                out.append(f"{pad}{_scalar(key)}:\n{to_yaml(item, indent + 1)}")
-            elif isinstance(item, (dict, list)):
-                out.append(f"{pad}{_scalar(key)}: {'{}' if isinstance(item, dict) else '[]'}\n")
-            else:
-                out.append(f"{pad}{_scalar(key)}: {_scalar(item)}\n")
-        return "".join(out)
-    if isinstance(value, list):
+            text = _inline(item)
+            nested = f"\n{to_yaml(item, indent + 1)}" if text is None else f" {text}\n"
+            out.append(f"{pad}{_scalar(key)}:{nested}")
+    else:
+        assert isinstance(value, list)
         for item in value:
-            if isinstance(item, (dict, list)) and item:
-                body = to_yaml(item, indent + 1)
-                out.append(f"{pad}- {body[len(pad) + 2 :]}")
-            elif isinstance(item, (dict, list)):
-                out.append(f"{pad}- {'{}' if isinstance(item, dict) else '[]'}\n")
-            else:
-                out.append(f"{pad}- {_scalar(item)}\n")
-        return "".join(out)
-    return pad + _scalar(value) + "\n"
+            text = _inline(item)
+            # a nested item starts on the dash's line, one level deeper than the dash
+            first = to_yaml(item, indent + 1)[len(pad) + 2 :] if text is None else f"{text}\n"
+            out.append(f"{pad}- {first}")
+    return "".join(out)
 
 
 HEADER = """\

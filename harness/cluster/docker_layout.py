@@ -13,6 +13,7 @@ the volume at ``/data``.
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,12 @@ from clp_node.chain.genesis import ConsensusParams
 from clp_node.clp.types import ClpConfig
 from clp_node.config import HostPort
 from harness.cluster.testnet import (
-    LinkSpec,
     NodeLayout,
     NodeSpec,
     TestnetError,
     TestnetManifest,
     new_validators,
+    pair_links,
     write_testnet,
 )
 
@@ -51,10 +52,8 @@ class DockerNodeLayout(NodeLayout):
     def listen(self, node: NodeSpec, port: int) -> HostPort:
         return HostPort(ANY_HOST, port)
 
-    def endpoint(self, manifest: TestnetManifest, src: NodeSpec, dst: NodeSpec) -> HostPort:
-        if manifest.proxied:
-            return HostPort(TOXIPROXY_HOST, manifest.link(src.name, dst.name).listen_port)
-        return HostPort(dst.host, dst.p2p_port)
+    def proxy_host(self, src: NodeSpec) -> str:
+        return TOXIPROXY_HOST
 
 
 DOCKER_LAYOUT = DockerNodeLayout()
@@ -78,8 +77,7 @@ def init_docker_testnet(
         NodeSpec(name, vals.keys[name].address, name, P2P_PORT, API_PORT, vals.stakes[name])
         for name in names
     ]
-    ports = iter(range(LINK_PORT_BASE, LINK_PORT_BASE + validators * validators))
-    links = [LinkSpec(a, b, next(ports)) for a in names for b in names if a != b] if proxied else []
+    links = pair_links(names, itertools.count(LINK_PORT_BASE)) if proxied else []
     manifest = write_testnet(
         root,
         chain_id,

@@ -8,6 +8,7 @@ addresses, API and P2P ports, and for every ordered pair (i, j) the fault-proxy 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,11 @@ class LinkSpec:
     @property
     def name(self) -> str:
         return link_name(self.src, self.dst)
+
+
+def pair_links(names: list[str], ports: Iterator[int]) -> list[LinkSpec]:
+    """One link per ordered pair of distinct nodes, each on the next of ``ports``."""
+    return [LinkSpec(a, b, next(ports)) for a in names for b in names if a != b]
 
 
 @dataclass
@@ -181,8 +187,14 @@ class NodeLayout:
     def listen(self, node: NodeSpec, port: int) -> HostPort:
         return HostPort(node.host, port)
 
+    def proxy_host(self, src: NodeSpec) -> str:
+        """Where node ``src`` reaches the listeners of its fault-proxy links."""
+        return src.host
+
     def endpoint(self, manifest: TestnetManifest, src: NodeSpec, dst: NodeSpec) -> HostPort:
-        return peer_endpoint(manifest, src, dst)
+        if manifest.proxied:
+            return HostPort(self.proxy_host(src), manifest.link(src.name, dst.name).listen_port)
+        return HostPort(dst.host, dst.p2p_port)
 
 
 LOCAL_LAYOUT = NodeLayout()
@@ -214,7 +226,7 @@ def init_testnet(
     links: list[LinkSpec] = []
     if proxied:
         it = iter(ports[2 * validators :])
-        links = [LinkSpec(a, b, next(it)) for a in names for b in names if a != b]
+        links = pair_links(names, it)
         toxiproxy_port = next(it)
     else:
         toxiproxy_port = 0
@@ -276,12 +288,6 @@ def write_testnet(
         write_node_config(manifest, node, vals.keys[node.name], test_hooks, layout)
     manifest.save()
     return manifest
-
-
-def peer_endpoint(manifest: TestnetManifest, src: NodeSpec, dst: NodeSpec) -> HostPort:
-    if manifest.proxied:
-        return HostPort(src.host, manifest.link(src.name, dst.name).listen_port)
-    return HostPort(dst.host, dst.p2p_port)
 
 
 def write_node_config(

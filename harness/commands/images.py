@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from typing import Any
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.commands import console
+from harness.commands import Handler, console
 
 DETAIL_WIDTH = 70
 
@@ -40,15 +41,15 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="give up pulling an image after this long (default 30; 0 never pulls)",
     )
-    build.set_defaults(handler=run_build)
+    build.set_defaults(handler=reporting_errors(run_build))
     listing = actions.add_parser("list", help="the project's local images")
     listing.add_argument("--base", action="store_true", help="include the Debian base")
-    listing.set_defaults(handler=run_list)
+    listing.set_defaults(handler=reporting_errors(run_list))
     clean = actions.add_parser("clean", help="remove the project's images")
     clean.add_argument(
         "--base", action="store_true", help="also the Debian base and its debootstrap folder"
     )
-    clean.set_defaults(handler=run_clean)
+    clean.set_defaults(handler=reporting_errors(run_clean))
 
 
 class StepDisplay:
@@ -98,22 +99,34 @@ def step_display() -> Iterator[StepDisplay]:
             display.finish()
 
 
+def reporting_errors(handler: Handler) -> Handler:
+    """An image that cannot be had is the user's to fix: its reason, exit 2, no traceback."""
+
+    @functools.wraps(handler)
+    def wrapped(args: argparse.Namespace) -> int:
+        from harness.images import ImagesError
+
+        try:
+            return handler(args)
+        except ImagesError as exc:
+            console.print(f"[red]clp-testnet images: error:[/] {exc}")
+            return 2
+
+    return wrapped
+
+
 def run_build(args: argparse.Namespace) -> int:
-    from harness.images import ImagesError, ensure_images
+    from harness.images import ensure_images
 
     started = time.monotonic()
-    try:
-        with step_display() as display:
-            images = ensure_images(
-                display.step,
-                detail=display.detail,
-                base_image=args.base_image,
-                no_cache=args.no_cache,
-                pull_timeout=args.pull_timeout,
-            )
-    except ImagesError as exc:
-        console.print(f"[red]clp-testnet images: error:[/] {exc}")
-        return 2
+    with step_display() as display:
+        images = ensure_images(
+            display.step,
+            detail=display.detail,
+            base_image=args.base_image,
+            no_cache=args.no_cache,
+            pull_timeout=args.pull_timeout,
+        )
     kind = "official" if images.toxiproxy_official else "compatible server"
     console.print(f"node       {images.node}")
     console.print(f"toxiproxy  {images.toxiproxy}  ({kind})")
@@ -122,13 +135,9 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from harness.images import ImagesError, project_images
+    from harness.images import project_images
 
-    try:
-        rows = project_images(include_base=args.base)
-    except ImagesError as exc:
-        console.print(f"[red]clp-testnet images: error:[/] {exc}")
-        return 2
+    rows = project_images(include_base=args.base)
     table = Table("image", "id", "created", "size", box=None)
     for row in rows:
         table.add_row(
@@ -142,13 +151,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_clean(args: argparse.Namespace) -> int:
-    from harness.images import ImagesError, clean_images
+    from harness.images import clean_images
 
-    try:
-        removed = clean_images(include_base=args.base)
-    except ImagesError as exc:
-        console.print(f"[red]clp-testnet images: error:[/] {exc}")
-        return 2
+    removed = clean_images(include_base=args.base)
     for ref in removed:
         console.print(f"removed {ref}")
     console.print(f"{len(removed)} image(s) removed")

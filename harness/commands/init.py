@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clp_node.clp.types import ClpConfig
-from harness.cluster.testnet import MANIFEST, TestnetError, init_testnet
+from harness.cluster.backends import init_for_backend
+from harness.cluster.testnet import MANIFEST, TestnetError, TestnetManifest
+
+if TYPE_CHECKING:
+    from harness.cluster.compose import PublishedPorts
 from harness.commands import console
 
 
@@ -96,9 +100,9 @@ def run(args: argparse.Namespace) -> int:
     base = ClpConfig.test_profile() if args.profile == "test" else ClpConfig.production()
     clp = ClpConfig.from_dict({**base.to_dict(), **parse_overrides(args.clp)})
     stakes = parse_stakes(args.stakes) if args.stakes else None
-    if args.compose:
-        return run_compose(args, clp, stakes)
-    manifest = init_testnet(
+    ports = compose_ports(args) if args.compose else None
+    manifest = init_for_backend(
+        "docker" if args.compose else "local",
         args.dir,
         validators=args.validators,
         clp=clp,
@@ -107,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         proxied=not args.no_proxy,
         seed=args.seed,
     )
+    if ports is not None:
+        return write_compose(args, manifest, ports)
     console.print(f"wrote a {len(manifest.nodes)}-validator testnet to {args.dir}")
     for n in manifest.nodes:
         console.print(f"  {n.name}  {n.address}  api {n.api_url}")
@@ -114,30 +120,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_compose(args: argparse.Namespace, clp: ClpConfig, stakes: list[int] | None) -> int:
-    """``init --compose``: the docker layout plus the compose project that runs it."""
-    from harness.cluster.compose import PublishedPorts, write_compose_project
-    from harness.cluster.docker_layout import init_docker_testnet
+def compose_ports(args: argparse.Namespace) -> PublishedPorts:
+    """The host ports ``--api-port-base`` asks for, checked before anything is written."""
+    from harness.cluster.compose import PublishedPorts
 
     if args.api_port_base == 0:
-        ports = PublishedPorts(api_base=None, toxiproxy=None, prometheus=None)
-    else:
-        last = args.api_port_base + args.validators - 1
-        if args.api_port_base < 1 or last > 65535:
-            raise ValueError(
-                f"--api-port-base {args.api_port_base}: want 1..{65536 - args.validators} "
-                "(or 0 to let Docker pick)"
-            )
-        ports = PublishedPorts(api_base=args.api_port_base)
-    manifest = init_docker_testnet(
-        args.dir,
-        validators=args.validators,
-        clp=clp,
-        chain_id=args.chain_id,
-        stakes=stakes,
-        proxied=not args.no_proxy,
-        seed=args.seed,
-    )
+        return PublishedPorts(api_base=None, toxiproxy=None, prometheus=None)
+    last = args.api_port_base + args.validators - 1
+    if args.api_port_base < 1 or last > 65535:
+        raise ValueError(
+            f"--api-port-base {args.api_port_base}: want 1..{65536 - args.validators} "
+            "(or 0 to let Docker pick)"
+        )
+    return PublishedPorts(api_base=args.api_port_base)
+
+
+def write_compose(
+    args: argparse.Namespace, manifest: TestnetManifest, ports: PublishedPorts
+) -> int:
+    """``init --compose``: the compose project that runs the docker-layout testnet."""
+    from harness.cluster.compose import write_compose_project
+
     written = write_compose_project(manifest, ports, (os.getuid(), os.getgid()), args.compose_dir)
     console.print(f"wrote a {len(manifest.nodes)}-validator compose testnet to {args.dir}")
     for index, n in enumerate(manifest.nodes):

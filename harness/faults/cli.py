@@ -38,7 +38,7 @@ async def run_fault(manifest: TestnetManifest, args: argparse.Namespace, console
                 raise FaultError("process faults need a testnet started with `up --detach`")
             pids = json.loads(run_file.read_text())["pids"]
             for name in _need(targets, 1, action):
-                nemesis._check([name])
+                nemesis.check([name])
                 pid = pids.get(name)
                 # The recorded pid may be dead and reused: signal it only while it runs this node.
                 if not pid or str(manifest.config_path(name)) not in cmdline(pid):

@@ -59,22 +59,18 @@ class Nemesis:
         self.cluster = cluster
         self.api = api
         self.log = log if log is not None else FaultLog()
-        self._disabled: set[str] = set()
-        self._toxics: list[tuple[str, str]] = []
         self._seq = itertools.count()
 
     # ---- bookkeeping -------------------------------------------------------------------
 
     async def record(self, action: str, **params: Any) -> None:
-        """Log a fault done outside this object (e.g. a signal sent by pid from the CLI)."""
-        await self._record(action, **params)
-
-    async def _record(self, action: str, **params: Any) -> None:
+        """Log a fault at the current height; public for faults done outside this object."""
         heights = await self.cluster.heights()
         known = [h for h in heights.values() if h is not None]
         self.log.add(FaultRecord(time.time(), max(known) if known else None, action, params))
 
-    def _check(self, names: Iterable[str]) -> list[str]:
+    def check(self, names: Iterable[str]) -> list[str]:
+        """The names as a list, if every one is a node; FaultError names the unknown ones."""
         names = list(names)
         unknown = [n for n in names if n not in self.cluster.names]
         if unknown:
@@ -89,12 +85,7 @@ class Nemesis:
     async def _set_links(self, links: Iterable[tuple[str, str]], enabled: bool) -> None:
         api = self._need_api()
         for src, dst in links:
-            name = link_name(src, dst)
-            await asyncio.to_thread(api.set_enabled, name, enabled)
-            if enabled:
-                self._disabled.discard(name)
-            else:
-                self._disabled.add(name)
+            await asyncio.to_thread(api.set_enabled, link_name(src, dst), enabled)
 
     def _links_from(
         self, nodes: Iterable[str] | None, targets: Iterable[str] | None = None
@@ -108,7 +99,7 @@ class Nemesis:
     async def partition(self, groups: Sequence[Sequence[str]]) -> None:
         """Cut every link between different groups; nodes not named form one more group."""
         named = [n for g in groups for n in g]
-        self._check(named)
+        self.check(named)
         if len(set(named)) != len(named):
             raise FaultError("a node is in two partition groups")
         rest = [n for n in self.cluster.names if n not in named]
@@ -118,33 +109,31 @@ class Nemesis:
         group_of = {n: i for i, g in enumerate(all_groups) for n in g}
         cut = [(a, b) for a, b in self._links_from(None) if group_of[a] != group_of[b]]
         await self._set_links(cut, False)
-        await self._record("partition", groups=all_groups)
+        await self.record("partition", groups=all_groups)
 
     async def cut(self, src: str, dst: str) -> None:
         """One-way: src can no longer send to dst; dst still reaches src."""
-        self._check([src, dst])
+        self.check([src, dst])
         await self._set_links([(src, dst)], False)
-        await self._record("cut", src=src, dst=dst)
+        await self.record("cut", src=src, dst=dst)
 
     async def isolate(self, node: str) -> None:
-        self._check([node])
+        self.check([node])
         links = self._links_from([node]) + self._links_from(None, [node])
         await self._set_links(links, False)
-        await self._record("isolate", node=node)
+        await self.record("isolate", node=node)
 
     async def mute(self, node: str) -> None:
         """Cut every outbound link of ``node``: it hears the others but is not heard."""
-        self._check([node])
+        self.check([node])
         await self._set_links(self._links_from([node]), False)
-        await self._record("mute", node=node)
+        await self.record("mute", node=node)
 
     async def heal(self) -> None:
-        """Enable every link and remove every toxic this nemesis added."""
+        """Enable every link and remove every toxic (Toxiproxy's /reset)."""
         api = self._need_api()
         await asyncio.to_thread(api.reset)
-        self._disabled.clear()
-        self._toxics.clear()
-        await self._record("heal")
+        await self.record("heal")
 
     async def _toxic(
         self,
@@ -156,17 +145,16 @@ class Nemesis:
     ) -> None:
         api = self._need_api()
         if link is not None:
-            self._check(link)
+            self.check(link)
             links = [link]
         else:
-            links = self._links_from(self._check(nodes or []))
+            links = self._links_from(self.check(nodes or []))
         for src, dst in links:
             proxy = link_name(src, dst)
             name = f"{type_}_{next(self._seq)}"
             # upstream = data the dialling node (src) sends toward dst
             await asyncio.to_thread(api.add_toxic, proxy, type_, attributes, name, "upstream")
-            self._toxics.append((proxy, name))
-        await self._record(action, nodes=list(nodes or []), link=list(link or []), **attributes)
+        await self.record(action, nodes=list(nodes or []), link=list(link or []), **attributes)
 
     async def latency(
         self,
@@ -196,37 +184,37 @@ class Nemesis:
     # ---- process faults ----------------------------------------------------------------
 
     async def kill(self, node: str) -> None:
-        self._check([node])
-        await self._record("kill", node=node)
+        self.check([node])
+        await self.record("kill", node=node)
         await self.cluster.kill(node)
 
     async def pause(self, node: str) -> None:
-        self._check([node])
-        await self._record("pause", node=node)
+        self.check([node])
+        await self.record("pause", node=node)
         await self.cluster.pause(node)
 
     async def resume(self, node: str) -> None:
-        self._check([node])
+        self.check([node])
         await self.cluster.resume(node)
-        await self._record("resume", node=node)
+        await self.record("resume", node=node)
 
     async def restart(self, node: str) -> None:
-        self._check([node])
+        self.check([node])
         await self.cluster.restart(node)
-        await self._record("restart", node=node)
+        await self.record("restart", node=node)
 
     # ---- node test hooks ---------------------------------------------------------------
 
     async def lazy(self, node: str, on: bool = True) -> None:
         """The validator keeps voting but stops sending CLP responses."""
-        self._check([node])
+        self.check([node])
         await self.cluster.client(node).set_faults(lazy=on)
-        await self._record("lazy", node=node, on=on)
+        await self.record("lazy", node=node, on=on)
 
     async def clock_offset(self, node: str, ms: int) -> None:
-        self._check([node])
+        self.check([node])
         await self.cluster.client(node).set_faults(clock_offset_ms=ms)
-        await self._record("clock_offset", node=node, ms=ms)
+        await self.record("clock_offset", node=node, ms=ms)
 
     async def clear(self) -> None:
         """Undo every fault: heal links, resume paused nodes, restart dead ones, hooks off."""
@@ -238,4 +226,4 @@ class Nemesis:
             else:
                 await self.cluster.restart(name)
             await self.cluster.client(name).set_faults(lazy=False, clock_offset_ms=0)
-        await self._record("clear")
+        await self.record("clear")

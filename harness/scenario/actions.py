@@ -17,24 +17,13 @@ from typing import Any
 from clp_node.chain.keys import ValidatorKey
 from clp_node.clp.response import response_message
 from harness.cluster.base import Cluster, WaitTimeout
-from harness.cluster.client import NodeUnavailable
+from harness.cluster.client import NodeClient, NodeUnavailable
 from harness.cluster.testnet import link_name
 from harness.faults.nemesis import Nemesis
 from harness.faults.toxiproxy_api import ToxiproxyApi
 from harness.scenario.model import Action, Step
+from harness.scenario.results import ExpectationOutcome
 from harness.scenario.triggers import is_challenge_height
-
-
-@dataclass
-class Outcome:
-    """One in-run assertion: what was asserted, whether it held, and the evidence."""
-
-    what: str
-    passed: bool
-    detail: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"what": self.what, "passed": self.passed, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -60,7 +49,7 @@ class ActionExecutor:
         self.paused: set[str] = set()
         self.lazy: set[str] = set()
         self.disabled: set[tuple[str, str]] = set()
-        self.outcomes: list[Outcome] = []
+        self.outcomes: list[ExpectationOutcome] = []  # the in-run assertions
         self.forgeries: list[Forgery] = []
 
     # ---- what the runner asks ----------------------------------------------------------
@@ -202,17 +191,17 @@ class ActionExecutor:
         assert a.blocks is not None
         names = list(a.nodes or self.live())
         c = self.cluster
-        start = _top(await c.heights(names))
+        start = top_height(await c.heights(names))
         budget = c.clock.blocks(a.blocks)
         deadline = time.monotonic() + budget
         top = start
         while time.monotonic() < deadline and top - start <= 1:
             await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-            top = max(top, _top(await c.heights(names)))
+            top = max(top, top_height(await c.heights(names)))
         passed = top - start <= 1
         waited = budget - max(0.0, deadline - time.monotonic())
         self.outcomes.append(
-            Outcome(
+            ExpectationOutcome(
                 f"{step.label} expect_stalled {a.blocks} blocks ({', '.join(names)})",
                 passed,
                 f"highest height {start} -> {top} in {waited:.1f}s "
@@ -237,10 +226,12 @@ class ActionExecutor:
         what = f"{step.label} expect_progress {a.blocks} blocks ({', '.join(names)})"
         try:
             now = await c.wait_for(advanced, budget, what)
-            self.outcomes.append(Outcome(what, True, _moves(start, now)))
+            self.outcomes.append(ExpectationOutcome(what, True, _moves(start, now)))
         except WaitTimeout:
             now = await c.heights(names)
-            self.outcomes.append(Outcome(what, False, f"{_moves(start, now)} within {budget:.1f}s"))
+            self.outcomes.append(
+                ExpectationOutcome(what, False, f"{_moves(start, now)} within {budget:.1f}s")
+            )
 
     async def _do_post_response(self, a: Action, step: Step) -> None:
         assert a.via is not None and a.forge is not None
@@ -259,7 +250,7 @@ class ActionExecutor:
         passed = resp.status_code == 400 and code == a.expect_reason
         what = f"{step.label} post_response forge={a.forge} via {a.via}"
         detail = f"want 400 {a.expect_reason}, got {resp.status_code} {code or answer}; {note}"
-        self.outcomes.append(Outcome(what, passed, detail))
+        self.outcomes.append(ExpectationOutcome(what, passed, detail))
         self.forgeries.append(Forgery(step.label, a.via, body, forger.head))
 
     async def check_forgeries(self) -> None:
@@ -271,14 +262,10 @@ class ActionExecutor:
             what = f"{f.step} forged response never on chain"
             try:
                 await c.wait_for_height(hi, [f.via])
-                found = []
-                for h in range(f.posted_above + 1, hi + 1):
-                    block = await c.client(f.via).block(h)
-                    for r in (block or {}).get("block", {}).get("responses", []):
-                        if _same_response(r, f.body):
-                            found.append(h)
+                onchain = await _responses(c.client(f.via), f.posted_above + 1, hi)
+                found = [h for h, r in onchain if _same_response(r, f.body)]
                 self.outcomes.append(
-                    Outcome(
+                    ExpectationOutcome(
                         what,
                         not found,
                         f"in block(s) {found}"
@@ -287,15 +274,27 @@ class ActionExecutor:
                     )
                 )
             except (WaitTimeout, NodeUnavailable) as exc:
-                self.outcomes.append(Outcome(what, False, f"could not read the chain: {exc}"))
+                self.outcomes.append(
+                    ExpectationOutcome(what, False, f"could not read the chain: {exc}")
+                )
 
 
 def _nodes(a: Action) -> list[str] | None:
     return [a.node] if a.node is not None else None
 
 
-def _top(heights: dict[str, int | None]) -> int:
+def top_height(heights: dict[str, int | None]) -> int:
+    """The highest height any node answered with (0 when none answered)."""
     return max((h for h in heights.values() if h is not None), default=0)
+
+
+async def _responses(client: NodeClient, lo: int, hi: int) -> list[tuple[int, dict[str, Any]]]:
+    """(height, response) for every response in ``client``'s blocks lo..=hi."""
+    out = []
+    for h in range(max(1, lo), hi + 1):
+        block = await client.block(h)
+        out += [(h, r) for r in (block or {}).get("block", {}).get("responses", [])]
+    return out
 
 
 def _moves(start: dict[str, int | None], now: dict[str, int | None]) -> str:
@@ -389,12 +388,10 @@ class Forger:
         if self.a.validator is not None:
             return self.a.validator
         expected = set(ch.get("expected", []))
-        answered = set()
-        for h in range(int(ch["height"]) + 1, self.head + 1):
-            block = await self.client.block(h)
-            for r in (block or {}).get("block", {}).get("responses", []):
-                if r.get("challenge_height") == ch["height"]:
-                    answered.add(r.get("validator"))
+        onchain = await _responses(self.client, int(ch["height"]) + 1, self.head)
+        answered = {
+            r.get("validator") for _, r in onchain if r.get("challenge_height") == ch["height"]
+        }
         candidates = [n for n in self.c.names if self.c.address(n) in expected - answered]
         for preferred in (sorted(self.ex.lazy), self._cut_off()):
             for n in preferred:
@@ -407,19 +404,12 @@ class Forger:
     def _cut_off(self) -> list[str]:
         return sorted({s for s, _ in self.ex.disabled})
 
-    async def _recent_responses(self, lo: int, hi: int) -> list[tuple[int, dict[str, Any]]]:
-        out = []
-        for h in range(max(1, lo), hi + 1):
-            block = await self.client.block(h)
-            out += [(h, r) for r in (block or {}).get("block", {}).get("responses", [])]
-        return out
-
     async def _duplicate(self) -> tuple[dict[str, Any], str]:
         """Re-post a response that is on chain while its window is still open."""
         w = self.cfg.response_window
         for _ in range(4 * w):
             self.head = await self.client.height()
-            for h, r in reversed(await self._recent_responses(self.head - 1, self.head)):
+            for h, r in reversed(await _responses(self.client, self.head - 1, self.head)):
                 if r["challenge_height"] + w >= self.head + 2:
                     until = r["challenge_height"] + w
                     return dict(r), f"on chain in block {h}, window open until {until}"
@@ -433,7 +423,7 @@ class Forger:
         if self.head < need:
             await self.c.wait_for_height(need, [self.via])
             self.head = await self.client.height()
-        for h, r in await self._recent_responses(self.head - 3 * w - 4, self.head):
+        for h, r in await _responses(self.client, self.head - 3 * w - 4, self.head):
             if r["challenge_height"] + w + 1 < self.head:
                 closed = r["challenge_height"] + w
                 return dict(r), f"on chain in block {h}; window closed at {closed}"

@@ -189,7 +189,7 @@ def parse_text(text: str, file: Path | str) -> Scenario:
         m = _TOML_POS.match(msg)
         if m:
             raise ScenarioError(
-                f"{shown}", int(m[2]), None, f"column {m[3]}: invalid TOML: {m[1]}"
+                shown, int(m[2]), None, f"column {m[3]}: invalid TOML: {m[1]}"
             ) from exc
         raise ScenarioError(shown, 0, None, f"invalid TOML: {msg}") from exc
     return _Parser(_Checker(shown, text), Path(file)).scenario(raw)
@@ -318,14 +318,12 @@ class _Parser:
             got = " and ".join(kinds) if kinds else "none"
             raise c.error(p, f"want exactly one of {', '.join(TRIGGER_KINDS)}; got {got}")
         kind = kinds[0]
+        if kind in ("after_s", "height") and "offset" in raw:
+            raise c.error((*p, "offset"), "only epoch and challenge triggers take an offset")
         value: int | float
         if kind == "after_s":
-            if "offset" in raw:
-                raise c.error((*p, "offset"), "only epoch and challenge triggers take an offset")
             value = c.number(raw[kind], (*p, kind), 0.0, MAX_DELAY_S)
         else:
-            if kind == "height" and "offset" in raw:
-                raise c.error((*p, "offset"), "only epoch and challenge triggers take an offset")
             value = c.integer(raw[kind], (*p, kind), lo=0 if kind == "epoch" else 1)
         offset = c.integer(raw.get("offset", 0), (*p, "offset"), lo=0)
         trigger = Trigger(kind, value, offset)
@@ -341,7 +339,7 @@ class _Parser:
             args["node"] = c.node(raw["node"], (*p, "node"), names)
         if "link" in raw:
             args["link"] = self.link(raw["link"], (*p, "link"))
-        if kind in (*LINK_TOXICS,) and ("node" in raw) == ("link" in raw):
+        if kind in LINK_TOXICS and ("node" in raw) == ("link" in raw):
             raise c.error(p, f'"{kind}" takes exactly one of node or link')
         if "nodes" in raw:
             args["nodes"] = c.node_list(raw["nodes"], (*p, "nodes"), names, min_len=1)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 PASSED, FAILED, ERROR, FLAKY = "passed", "failed", "error", "flaky"
-VERDICTS = ("pass", "fail", "unknown")
 
 
 @dataclass(frozen=True)

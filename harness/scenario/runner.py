@@ -24,12 +24,12 @@ from typing import TypeVar
 from harness.cluster.backends import init_for_backend, make_cluster
 from harness.cluster.base import Cluster, WaitTimeout
 from harness.faults.nemesis import Nemesis
-from harness.scenario.actions import ActionExecutor
+from harness.scenario.actions import ActionExecutor, top_height
 from harness.scenario.expect import evaluate
 from harness.scenario.model import Scenario
 from harness.scenario.progress import NullReporter, Reporter
 from harness.scenario.results import CheckOutcome, ExpectationOutcome, ScenarioResult
-from harness.scenario.triggers import epoch_close_height, trigger_height
+from harness.scenario.triggers import trigger_height
 
 T = TypeVar("T")
 DEFAULT_SEED = 1
@@ -129,21 +129,12 @@ class _Run:
             checks = await self._checks(cluster, nemesis)
             expectations = await evaluate(cluster, sc.expects)
             result.checks = checks
-            result.expectations = (
-                self.failures
-                + [ExpectationOutcome(o.what, o.passed, o.detail) for o in ex.outcomes]
-                + expectations
-            )
+            result.expectations = self.failures + ex.outcomes + expectations
         finally:
             if nemesis is not None:
                 result.fault_log = nemesis.log.to_json()
-            try:
-                self.reporter.event(f"{sc.name}: stopping the testnet")
-                await cluster.stop()
-            finally:
-                stop_sync = getattr(cluster, "stop_sync", None)
-                if callable(stop_sync):
-                    stop_sync()
+            self.reporter.event(f"{sc.name}: stopping the testnet")
+            await cluster.shutdown()
             result.logs = {n: cluster.log_path(n) for n in cluster.names}
 
     # ---- phases --------------------------------------------------------------------------
@@ -169,11 +160,10 @@ class _Run:
         c = self.cluster
 
         async def top() -> int | None:
-            hs = [h for h in (await c.heights()).values() if h is not None]
-            best = max(hs, default=0)
+            best = top_height(await c.heights())
             return best if best >= height else None
 
-        now = max((h for h in (await c.heights()).values() if h is not None), default=0)
+        now = top_height(await c.heights())
         budget = c.clock.blocks(max(height - now, 1))
         return await c.wait_for(top, budget, f"the chain to reach height {height}")
 
@@ -206,7 +196,7 @@ class _Run:
         """The chain, and every node with no fault on it, has evaluated run.until_epoch."""
         assert self.cluster is not None
         c, epoch = self.cluster, self.sc.until_epoch
-        close = epoch_close_height(epoch, self.cfg)
+        close = self.cfg.epoch_last_height(epoch)
 
         async def evaluated() -> bool:
             hs = await c.heights()
@@ -219,7 +209,7 @@ class _Run:
                     return False
             return True
 
-        now = max((h for h in (await c.heights()).values() if h is not None), default=0)
+        now = top_height(await c.heights())
         budget = c.clock.blocks(max(close - now, 1))
         what = f"run.until_epoch: epoch {epoch} evaluated (height {close})"
         try:
@@ -235,8 +225,7 @@ class _Run:
         self.reporter.event("quiet period: every fault cleared, killed nodes restarted")
         await nemesis.clear()
         ex.forget_faults()
-        top = max((h for h in (await c.heights()).values() if h is not None), default=0)
-        target = top + self.sc.quiet.blocks
+        target = top_height(await c.heights()) + self.sc.quiet.blocks
         what = (
             f"quiet: every node at height {target} ({self.sc.quiet.blocks} blocks after the faults)"
         )
@@ -254,7 +243,4 @@ class _Run:
         )
         data = history.to_json()
         (self.dir / "history.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
-        return [
-            CheckOutcome(str(r.name), str(r.verdict), [str(e) for e in r.evidence])
-            for r in run_checks(history)
-        ]
+        return [CheckOutcome(r.name, r.verdict, list(r.evidence)) for r in run_checks(history)]

@@ -7,31 +7,19 @@ trigger and has no height.
 
 from __future__ import annotations
 
+from clp_node.clp.challenge import ChallengeGenerator
 from clp_node.clp.types import ClpConfig
 from harness.scenario.model import Trigger
 
 
 def is_challenge_height(height: int, cfg: ClpConfig) -> bool:
-    """§4 should_generate: h % K == 0 and the whole window lies in h's epoch."""
-    if height < 1 or height % cfg.challenge_interval:
-        return False
-    return (height - 1) // cfg.epoch_length == (height + cfg.response_window - 1) // (
-        cfg.epoch_length
-    )
+    """§4 should_generate (the chain id plays no part in which heights carry a challenge)."""
+    return ChallengeGenerator(cfg, chain_id="").should_generate(height)
 
 
 def challenge_heights(cfg: ClpConfig, lo: int, hi: int) -> list[int]:
     """Challenge heights in lo..=hi."""
     return [h for h in range(max(lo, 1), hi + 1) if is_challenge_height(h, cfg)]
-
-
-def epoch_first_height(epoch: int, cfg: ClpConfig) -> int:
-    return epoch * cfg.epoch_length + 1
-
-
-def epoch_close_height(epoch: int, cfg: ClpConfig) -> int:
-    """The height whose commit evaluates ``epoch`` (its last block)."""
-    return (epoch + 1) * cfg.epoch_length
 
 
 def trigger_error(trigger: Trigger, cfg: ClpConfig) -> tuple[str, str] | None:
@@ -63,7 +51,7 @@ def trigger_height(trigger: Trigger, cfg: ClpConfig) -> int | None:
     if trigger.kind == "height":
         return int(trigger.value)
     if trigger.kind == "epoch":
-        return epoch_first_height(int(trigger.value), cfg) + trigger.offset
+        return cfg.epoch_first_height(int(trigger.value)) + trigger.offset
     if trigger.kind == "challenge":
         return int(trigger.value) + trigger.offset
     if trigger.kind == "after_s":

@@ -14,8 +14,21 @@ from .proxy import Proxy
 class _Planned:
     spec: schema.ProxyInput
     existing: Proxy | None
-    keep: bool = False
+    same_listen: bool = False
+    """The existing proxy already listens where the spec asks."""
     bound: tuple[socket.socket, str] | None = None
+
+    @property
+    def keep(self) -> bool:
+        """Same listen and upstream: the existing proxy stays as it is."""
+        existing = self.existing
+        return self.same_listen and existing is not None and existing.upstream == self.spec.upstream
+
+    @property
+    def reuses_port(self) -> bool:
+        """A replaced proxy on the very same address: bind only once it has stopped."""
+        existing = self.existing
+        return self.same_listen and existing is not None and existing.enabled
 
 
 class ProxyCollection:
@@ -63,12 +76,11 @@ class ProxyCollection:
         """
         plans = [_Planned(spec, self._proxies.get(spec.name)) for spec in specs]
         for plan in plans:
-            existing = plan.existing
-            if existing is not None and existing.upstream == plan.spec.upstream:
-                plan.keep = await address.same_listen(existing.listen, plan.spec.listen)
+            if plan.existing is not None:
+                plan.same_listen = await address.same_listen(plan.existing.listen, plan.spec.listen)
         try:
             for plan in plans:
-                if plan.keep or not plan.spec.enabled or await self._reuses_port(plan):
+                if plan.keep or not plan.spec.enabled or plan.reuses_port:
                     continue
                 plan.bound = await address.bind(plan.spec.listen)
         except address.AddressError as exc:
@@ -90,13 +102,3 @@ class ProxyCollection:
                 await proxy.start(plan.bound)
             result.append(proxy)
         return result
-
-    @staticmethod
-    async def _reuses_port(plan: _Planned) -> bool:
-        """A replaced proxy listening on the very same address binds only once it has stopped."""
-        existing = plan.existing
-        return (
-            existing is not None
-            and existing.enabled
-            and await address.same_listen(existing.listen, plan.spec.listen)
-        )

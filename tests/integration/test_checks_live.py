@@ -40,9 +40,7 @@ async def test_checks_pass_on_a_live_isolation(tmp_path: Path) -> None:
             await cluster.wait_for_height(top + QUIET_BLOCKS)
             history = await collect_history(cluster, nemesis.log.to_json())
     finally:
-        stop_sync = getattr(cluster, "stop_sync", None)
-        if callable(stop_sync):
-            stop_sync()
+        cluster.stop_sync()
 
     logs = f"; logs in {tmp_path / 'net' / 'logs'}"
     assert not history.unreachable, f"{history.unreachable}{logs}"

@@ -7,6 +7,7 @@ link faults that show in the heights, ``fault kill``, refused requests, and fina
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ import httpx
 import pytest
 
 from harness.cli import build_parser, main
-from harness.cluster.base import ProtocolClock
+from harness.cluster.base import ProtocolClock, wait_until
 from harness.cluster.leftovers import (
     ProcessId,
     find_leftovers,
@@ -61,15 +62,9 @@ def output(r: subprocess.CompletedProcess[str]) -> str:
     return " ".join((r.stdout + r.stderr).split())  # rich wraps lines: compare words
 
 
-def wait_until(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} ({last})")
-        time.sleep(0.3)
+def wait_until_sync(check: Callable[[], T | None], timeout: float, what: str) -> T:
+    """The harness's ``wait_until`` for these synchronous tests; each check runs the CLI."""
+    return asyncio.run(wait_until(check, timeout, what, interval=0.3))
 
 
 # ---- init ----------------------------------------------------------------------------------
@@ -196,7 +191,9 @@ def test_up_detach_then_status_shows_every_validator_producing(net: Net) -> None
         hs = net.heights()
         return hs if all(h is not None and h > 0 for h in hs.values()) else None
 
-    heights = wait_until(all_past_genesis, net.clock.blocks(2), "every validator at height > 0")
+    heights = wait_until_sync(
+        all_past_genesis, net.clock.blocks(2), "every validator at height > 0"
+    )
     assert sorted(heights) == ["v0", "v1", "v2", "v3", "v4"]
     rows = net.status()
     for name, row in rows.items():
@@ -232,7 +229,9 @@ def test_fault_isolate_makes_the_node_lag_and_heal_brings_it_back(net: Net) -> N
             return None
         return hs if min(h for h in rest if h is not None) >= v4 + lag else None
 
-    hs = wait_until(v4_lagging, net.clock.blocks(lag + 2), f"v4 {lag} blocks behind the others")
+    hs = wait_until_sync(
+        v4_lagging, net.clock.blocks(lag + 2), f"v4 {lag} blocks behind the others"
+    )
     stuck_at = hs["v4"]
     assert stuck_at is not None
 
@@ -244,7 +243,7 @@ def test_fault_isolate_makes_the_node_lag_and_heal_brings_it_back(net: Net) -> N
         h = net.heights()["v4"]
         return h if h is not None and h >= target else None
 
-    wait_until(v4_caught_up, net.clock.blocks(target - stuck_at + 2), f"v4 back at {target}")
+    wait_until_sync(v4_caught_up, net.clock.blocks(target - stuck_at + 2), f"v4 back at {target}")
 
 
 def test_fault_pause_freezes_the_node_and_resume_thaws_it(net: Net) -> None:
@@ -255,13 +254,15 @@ def test_fault_pause_freezes_the_node_and_resume_thaws_it(net: Net) -> None:
     assert net.status()["v2"].get("down") is True  # a stopped process answers nothing
     r = cli("fault", "--dir", str(net.root), "resume", "v2")
     assert r.returncode == 0, output(r)
-    wait_until(lambda: net.heights()["v2"], net.clock.blocks(1), "v2 to answer again after resume")
+    wait_until_sync(
+        lambda: net.heights()["v2"], net.clock.blocks(1), "v2 to answer again after resume"
+    )
 
 
 def test_fault_kill_ends_the_process(net: Net) -> None:
     r = cli("fault", "--dir", str(net.root), "kill", "v3")
     assert r.returncode == 0, output(r)
-    wait_until(lambda: not is_alive(net.tracked["v3"]), STOP_BUDGET, "v3's process to end")
+    wait_until_sync(lambda: not is_alive(net.tracked["v3"]), STOP_BUDGET, "v3's process to end")
     assert net.status()["v3"].get("down") is True
     assert all(is_alive(p) for n, p in net.tracked.items() if n != "v3")
     # Its pid is no longer v3: a second kill must not signal whatever got that pid.
@@ -308,7 +309,7 @@ def test_down_stops_everything_and_twice_is_harmless(net: Net) -> None:
     assert r.returncode == 0, output(r)
     assert not (net.root / RUN_FILE).exists()
     tracked = list(net.tracked.values())
-    wait_until(
+    wait_until_sync(
         lambda: find_leftovers(net.manifest, tracked) == [] or None,
         STOP_BUDGET,
         "no process or listening port of the testnet",
@@ -385,7 +386,7 @@ def test_toxiproxy_serves_the_api_until_ctrl_c() -> None:
             except httpx.HTTPError:
                 return None
 
-        wait_until(version, STOP_BUDGET, "the API to answer")
+        wait_until_sync(version, STOP_BUDGET, "the API to answer")
         api.populate([{"name": "p", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:9"}])
         assert list(api.proxies()) == ["p"]
         proc.send_signal(signal.SIGINT)

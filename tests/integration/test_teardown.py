@@ -14,14 +14,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from harness.cluster.base import ProtocolClock
+from harness.cluster.base import ProtocolClock, wait_until
 from harness.cluster.leftovers import (
     ProcessId,
     find_leftovers,
@@ -52,21 +50,6 @@ class Boom(Exception):
 
 def proxied_testnet(root: Path, seed: str) -> TestnetManifest:
     return init_testnet(root, validators=VALIDATORS, seed=seed)
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool] | bool], timeout: float, what: str, every: float = 0.1
-) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(every)
 
 
 async def test_three_start_stop_cycles_leave_nothing(tmp_path: Path) -> None:
@@ -185,10 +168,10 @@ async def interrupt_cli(
     )
     try:
         manifest_file = manifest_dir / MANIFEST
-        await eventually(lambda: manifest_file.exists(), START_BUDGET, "the testnet to be written")
+        await wait_until(lambda: manifest_file.exists(), START_BUDGET, "the testnet to be written")
         manifest = TestnetManifest.load(manifest_dir)
         clock = ProtocolClock.from_manifest(manifest)
-        await eventually(
+        await wait_until(
             lambda: all_nodes_past_genesis(manifest),
             START_BUDGET + clock.blocks(1),
             "every node past height 0",
@@ -197,11 +180,11 @@ async def interrupt_cli(
         assert len(tracked) == VALIDATORS + 1, tracked
         proc.send_signal(signal.SIGINT)
         if twice:
-            await eventually(
+            await wait_until(
                 lambda: not all(is_alive(p) for p in tracked),
                 STOP_BUDGET,
                 "the teardown to begin",
-                every=0.01,
+                interval=0.01,
             )
             proc.send_signal(signal.SIGINT)
         out, _ = await asyncio.to_thread(proc.communicate, timeout=STOP_BUDGET)

@@ -7,7 +7,6 @@ and every link healed for the next.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from integration_helpers import log_events
 
 from harness.cluster.backends import init_for_backend, make_cluster
 from harness.cluster.docker import (
@@ -60,18 +60,6 @@ def hint(c: DockerBackend, *names: str) -> str:
     return "; logs: " + ", ".join(c.log_path(n) for n in (names or c.names))
 
 
-def log_records(c: DockerBackend, name: str, event: str) -> list[dict[str, Any]]:
-    out = []
-    for line in Path(c.log_path(name)).read_text(errors="replace").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict) and rec.get("event") == event:
-            out.append(rec)
-    return out
-
-
 async def head_of(c: DockerBackend, names: list[str]) -> int:
     heights = await c.heights(names)
     known = [h for h in heights.values() if h is not None]
@@ -103,7 +91,7 @@ async def test_every_object_of_the_run_is_labelled(c: DockerBackend, docker_api:
 
 async def test_logs_of_every_node_reach_the_run_folder(c: DockerBackend) -> None:
     for n in c.names:
-        started = log_records(c, n, "node.started")
+        started = log_events(c, n, "node.started")
         assert started and started[0]["name"] == n, f"no node.started in {c.log_path(n)}"
     assert (Path(c.log_path("v0")).parent / "toxiproxy.log").stat().st_size > 0
 
@@ -156,7 +144,7 @@ async def test_killed_node_restarts_from_its_volume(c: DockerBackend) -> None:
     await c.wait_for_height(start + 3, others)  # the chain goes on without it
     await c.restart(victim)
     assert c.is_running(victim)
-    replays = log_records(c, victim, "node.replayed")
+    replays = log_events(c, victim, "node.replayed")
     assert len(replays) == 2, f"want one replay per start, got {replays}{hint(c, victim)}"
     assert replays[-1]["height"] >= before > 0, (
         f"restarted at {replays[-1]['height']}, was at {before}: the volume was lost"

@@ -216,3 +216,11 @@ def doctored(history: History, edit: Callable[[dict[str, Any]], None]) -> Histor
     data = copy.deepcopy(history.to_json())
     edit(data)
     return History.from_json(data)
+
+
+def set_outcome(d: dict[str, Any], epoch: int, address: str, **fields: Any) -> None:
+    """Change ``address``'s outcome in every node's result of ``epoch`` (JSON form)."""
+    for per_node in d["results"].values():
+        for v in per_node[str(epoch)]["validators"]:
+            if v["address"] == address:
+                v.update(fields)

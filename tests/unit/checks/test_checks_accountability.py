@@ -9,23 +9,13 @@ from harness.checks import accountability
 from harness.checks.params import ClpParams
 from harness.checks.recompute import evaluate_epoch
 
-from .history_builder import Built, doctored, relink
-
-
-def _everywhere(d: dict[str, Any], epoch: int, edit: Any) -> None:
-    for per_node in d["results"].values():
-        edit(per_node[str(epoch)])
+from .history_builder import Built, doctored, relink, set_outcome
 
 
 def test_dropped_slash_fails_against_the_chain(isolated: Built) -> None:
     v4 = isolated.net.addr["v4"]
-
-    def drop(r: dict[str, Any]) -> None:
-        for v in r["validators"]:
-            if v["address"] == v4:
-                v["slashed"], v["status"] = 0, "active"
-
-    r = accountability.check(doctored(isolated.history, lambda d: _everywhere(d, 1, drop)))
+    drop = doctored(isolated.history, lambda d: set_outcome(d, 1, v4, slashed=0, status="active"))
+    r = accountability.check(drop)
     assert r.verdict == "fail"
     assert any(
         "epoch 1: " in e and "v4.slashed: served 0, recomputed 10000" in e for e in r.evidence
@@ -35,13 +25,8 @@ def test_dropped_slash_fails_against_the_chain(isolated: Built) -> None:
 
 def test_slash_of_a_validator_with_full_rate_fails(quiet: Built) -> None:
     v1 = quiet.net.addr["v1"]
-
-    def slash(r: dict[str, Any]) -> None:
-        for v in r["validators"]:
-            if v["address"] == v1:
-                v["slashed"], v["status"] = 5, "slashed"
-
-    r = accountability.check(doctored(quiet.history, lambda d: _everywhere(d, 0, slash)))
+    slash = doctored(quiet.history, lambda d: set_outcome(d, 0, v1, slashed=5, status="slashed"))
+    r = accountability.check(slash)
     assert r.verdict == "fail"
     assert any("v1 slashed 5 but the chain shows rate 10000 bps" in e for e in r.evidence)
 

@@ -7,14 +7,7 @@ from typing import Any
 from harness.checks import completeness
 
 from .conftest import CUT_FROM, CUT_TO
-from .history_builder import Built, Net, build, doctored, offline, record, time_s
-
-
-def _set_status(d: dict[str, Any], epoch: int, address: str, **fields: Any) -> None:
-    for per_node in d["results"].values():
-        for v in per_node[str(epoch)]["validators"]:
-            if v["address"] == address:
-                v.update(fields)
+from .history_builder import Built, Net, build, doctored, offline, record, set_outcome, time_s
 
 
 def test_isolated_validator_must_be_slashed_and_ejected(isolated: Built) -> None:
@@ -26,7 +19,7 @@ def test_isolated_validator_must_be_slashed_and_ejected(isolated: Built) -> None
 
 def test_dropped_slash_fails(isolated: Built) -> None:
     v4 = isolated.net.addr["v4"]
-    h = doctored(isolated.history, lambda d: _set_status(d, 1, v4, status="active", slashed=0))
+    h = doctored(isolated.history, lambda d: set_outcome(d, 1, v4, status="active", slashed=0))
     r = completeness.check(h)
     assert r.verdict == "fail"
     assert any(
@@ -39,7 +32,7 @@ def test_missing_ejection_fails(isolated: Built) -> None:
     v4 = isolated.net.addr["v4"]
 
     def keep(d: dict[str, Any]) -> None:
-        _set_status(d, 2, v4, status="slashed")
+        set_outcome(d, 2, v4, status="slashed")
         for per_node in d["results"].values():
             per_node["2"]["ejected"] = []
 

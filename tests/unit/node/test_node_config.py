@@ -48,6 +48,7 @@ def test_good_config_resolves_paths_relative_to_the_file(tmp_path: Path) -> None
         ('key_file = "key.json"', "", "node.key_file"),
         ('p2p = "127.0.0.1:26656"', 'p2p = "127.0.0.1"', "listen.p2p"),
         ('api = "127.0.0.1:8080"', 'api = "127.0.0.1:99999"', "listen.api"),
+        ('api = "127.0.0.1:8080"', 'api = "127.0.0.1:\u00b2"', "listen.api"),
         (f'address = "{ADDR}"', 'address = "XYZ"', "peers[0].address"),
         ('endpoint = "127.0.0.1:30001"', 'endpoint = ":1"', "peers[0].endpoint"),
         ("[listen]", "[listen]\n[bogus]", "bogus"),

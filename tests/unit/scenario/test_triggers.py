@@ -10,8 +10,6 @@ from clp_node.clp.types import ClpConfig
 from harness.scenario.model import Trigger
 from harness.scenario.triggers import (
     challenge_heights,
-    epoch_close_height,
-    epoch_first_height,
     is_challenge_height,
     trigger_error,
     trigger_height,
@@ -40,9 +38,9 @@ def test_challenge_heights_match_the_spec_formula() -> None:
 
 
 def test_epoch_heights() -> None:
-    assert [epoch_first_height(e, TEST) for e in range(3)] == [1, 21, 41]
-    assert [epoch_close_height(e, TEST) for e in range(3)] == [20, 40, 60]
-    assert epoch_first_height(2, ODD) == 51 and epoch_close_height(2, ODD) == 75
+    assert [TEST.epoch_first_height(e) for e in range(3)] == [1, 21, 41]
+    assert [TEST.epoch_last_height(e) for e in range(3)] == [20, 40, 60]
+    assert ODD.epoch_first_height(2) == 51 and ODD.epoch_last_height(2) == 75
 
 
 @pytest.mark.parametrize(
