@@ -19,6 +19,7 @@ from harness.commands import (
     fault,
     images,
     init,
+    report,
     run,
     status,
     toxiproxy,
@@ -36,10 +37,11 @@ quick start:
   clp-testnet toxiproxy --port 8474     the Toxiproxy-API-compatible server, standalone
   clp-testnet check run/history.json    re-run the CLP invariant checkers on a saved run
   clp-testnet run scenarios/*.toml      run fault scenarios; verdict, results JSON, reproduce line
+  clp-testnet report runs/x-20250101-1200   the run's report.html (timeline, verdicts, logs) again
   clp-testnet images build              Docker images of the node and Toxiproxy (no registry)
 """
 
-COMMAND_MODULES = [demo, init, up, down, status, fault, toxiproxy, images, run, check]
+COMMAND_MODULES = [demo, init, up, down, status, fault, toxiproxy, images, run, check, report]
 
 
 def build_parser() -> argparse.ArgumentParser:

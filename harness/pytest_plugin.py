@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from clp_node.clp.types import ClpConfig
     from harness.cluster.base import Cluster
     from harness.faults.nemesis import Nemesis
+    from harness.scenario.model import Scenario
+    from harness.scenario.results import ScenarioResult
 
 try:
     import pytest_asyncio
@@ -46,6 +48,7 @@ except ImportError:  # pragma: no cover - the async fixtures need pytest-asyncio
     HAVE_PYTEST_ASYNCIO = False
 
 _CLUSTERS = pytest.StashKey[list["Cluster"]]()
+_RUNS = pytest.StashKey[list["ScenarioResult"]]()
 
 
 class RunningCluster(NamedTuple):
@@ -169,6 +172,27 @@ if HAVE_PYTEST_ASYNCIO:
             await cluster.shutdown()
 
     @pytest_asyncio.fixture
+    async def clp_run_scenario(
+        request: pytest.FixtureRequest, tmp_path: Path, clp_backend: str, clp_seed: int
+    ) -> AsyncIterator[Callable[[Scenario], Any]]:
+        """``await clp_run_scenario(scenario)``: one run into tmp_path/run (report.html
+        included); a failing test then names the run's report and reproduce command, in
+        its report section and as JUnit properties."""
+        runs: list[ScenarioResult] = request.node.stash.setdefault(_RUNS, [])
+
+        async def run(scenario: Scenario) -> ScenarioResult:
+            from harness.scenario.runner import RunOptions, run_scenario
+
+            d = tmp_path / ("run" if not runs else f"run-{len(runs)}")
+            result = await run_scenario(
+                scenario, RunOptions(seed=clp_seed, backend=clp_backend, run_dir=d)
+            )
+            runs.append(result)
+            return result
+
+        yield run
+
+    @pytest_asyncio.fixture
     async def clp_cluster(clp_cluster_factory: ClusterFactory) -> AsyncIterator[RunningCluster]:
         """A started 5-validator testnet with the test profile, and its Nemesis."""
         async with clp_cluster_factory() as running:
@@ -182,7 +206,15 @@ def pytest_runtest_makereport(
     outcome = yield
     report = outcome.get_result()
     clusters = item.stash.get(_CLUSTERS, [])
+    runs = item.stash.get(_RUNS, [])
     if report.failed and clusters:
         text = [f"reproduce: {reproduce_test(item)}"]
         text += [logs_hint(c) for c in clusters]
         report.sections.append(("clp-testnet", "\n".join(text)))
+    if report.failed and runs:
+        text = []
+        for r in runs:
+            page = str(Path(r.out_dir) / "report.html")
+            text += [f"report: {page}", f"reproduce: {r.reproduce}"]
+            report.user_properties += [("report", page), ("reproduce", r.reproduce)]
+        report.sections.append(("clp-testnet run", "\n".join(text)))

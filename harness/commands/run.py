@@ -71,6 +71,13 @@ exit codes: 0 all passed, 1 a run failed or a scenario was flaky, 2 bad input"""
         action="store_true",
         help="print the results as JSON on stdout (display on stderr)",
     )
+    p.add_argument(
+        "--junit",
+        type=Path,
+        metavar="FILE",
+        help="also write JUnit XML: a case per check and expectation (failures carry the "
+        "reproduce command and the report path)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -99,6 +106,11 @@ def run(args: argparse.Namespace) -> int:
             # unwrapped, so the reproduce command and the paths can be copied as they are
             out.print(r.failure_report(), markup=False, highlight=False, soft_wrap=True)
     out.print(summary_table(tallies, results))
+    if args.junit is not None:
+        from harness.report.junit import junit_xml
+
+        args.junit.parent.mkdir(parents=True, exist_ok=True)
+        args.junit.write_text(junit_xml(results))
     if args.json:
         doc = {
             "runs": [r.to_json() for r in results],

@@ -87,6 +87,7 @@ class ScenarioResult:
         lines.append(f"reproduce: {self.reproduce}")
         if self.out_dir:
             lines.append(f"results: {Path(self.out_dir) / 'result.json'}")
+            lines.append(f"report: {Path(self.out_dir) / 'report.html'}")
         lines += [f"log {n}: {p}" for n, p in self.logs.items()]
         return "\n".join(lines)
 

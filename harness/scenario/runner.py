@@ -72,6 +72,7 @@ class _Run:
         self.cfg = scenario.cluster.clp_config()
         self.failures: list[ExpectationOutcome] = []
         self.cluster: Cluster | None = None
+        self.trace: list[dict[str, object]] = []  # sampled heights, for the report's lanes
 
     async def execute(self) -> ScenarioResult:
         sc, opts = self.sc, self.opts
@@ -94,6 +95,8 @@ class _Run:
             result.duration_s = time.monotonic() - started
             result.finish()
             result.save(self.dir / "result.json")
+            (self.dir / "heights.json").write_text(json.dumps(self.trace) + "\n")
+            self._report(result)
         if result.passed and not opts.keep_testnet:
             shutil.rmtree(self.dir / "testnet", ignore_errors=True)
         return result
@@ -137,6 +140,15 @@ class _Run:
             await cluster.shutdown()
             result.logs = {n: cluster.log_path(n) for n in cluster.names}
 
+    def _report(self, result: ScenarioResult) -> None:
+        """report.html and timeline.svg; a report that cannot be made never hides the run."""
+        from harness.report.build import write_report
+
+        try:
+            write_report(self.dir)
+        except Exception as exc:  # the verdict is saved already; say why the page is missing
+            (self.dir / "report-error.txt").write_text(f"{type(exc).__name__}: {exc}\n")
+
     # ---- phases --------------------------------------------------------------------------
 
     async def watch(self, aw: Awaitable[T], what: str) -> T:
@@ -145,7 +157,9 @@ class _Run:
         task = asyncio.ensure_future(aw)
         try:
             while not task.done():
-                self.reporter.waiting(what, await self.cluster.heights())
+                heights = await self.cluster.heights()
+                self.trace.append({"t": round(time.time(), 3), "heights": heights})
+                self.reporter.waiting(what, heights)
                 await asyncio.wait({task}, timeout=0.5)
             return task.result()
         finally:

@@ -8,12 +8,12 @@ reproduces it and the node logs.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.pytest_plugin import display_path
 from harness.scenario.parse import ScenarioError, parse_file
-from harness.scenario.runner import RunOptions, run_scenario
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 FILES = sorted(SCENARIO_DIR.glob("*.toml"))
@@ -28,12 +28,11 @@ def _test_id(path: Path) -> str:
 
 
 @pytest.mark.parametrize("path", FILES, ids=[_test_id(p) for p in FILES])
-async def test_scenario(path: Path, clp_backend: str, clp_seed: int, tmp_path: Path) -> None:
+async def test_scenario(path: Path, clp_run_scenario: Any) -> None:
     try:
         scenario = parse_file(display_path(path))
     except ScenarioError as exc:
         pytest.fail(str(exc), pytrace=False)
-    result = await run_scenario(
-        scenario, RunOptions(seed=clp_seed, backend=clp_backend, run_dir=tmp_path / "run")
-    )
+    result = await clp_run_scenario(scenario)
+    assert (Path(result.out_dir) / "report.html").is_file(), "every run leaves its report"
     assert result.passed, "\n" + result.failure_report()

@@ -1,0 +1,119 @@
+"""Write report.html and timeline.svg into a run folder from the files the run left there.
+
+Inputs (only result.json is required): result.json, history.json, heights.json (the
+runner's sampled heights), monitor.json (series recorded by Prometheus with --monitor),
+logs/*.log, scenario.toml, error.txt.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.checks.history import History, HistoryError
+from harness.report.faultwindows import FaultLogError, as_format2, fault_windows
+from harness.report.html import render_html
+from harness.report.svg import _Scale, render_series, render_timeline
+from harness.report.timeline import Timeline, build_timeline
+
+REPORT, TIMELINE_SVG = "report.html", "timeline.svg"
+LOG_LINES_MAX = 20000  # keeps a long run's page small; warnings and errors always stay
+
+
+class ReportError(ValueError):
+    """A folder the report cannot be made from; the message says what is missing."""
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read ({exc.strerror})") from exc
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from exc
+
+
+def read_logs(folder: Path) -> list[dict[str, Any]]:
+    """Every node's JSON log lines (others kept as text), interleaved by time."""
+    out: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*.log")) if folder.is_dir() else []:
+        last_t = 0.0
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                rec = None
+            if isinstance(rec, dict) and isinstance(rec.get("time"), int | float):
+                last_t = float(rec["time"])
+                fields = {k: v for k, v in rec.items() if k not in ("time", "level", "node")}
+                event = str(fields.pop("event", ""))
+                rest = " ".join(f"{k}={v}" for k, v in fields.items())
+                text = f"{event} {rest}".strip()
+                out.append(
+                    {"time": last_t, "node": rec.get("node", path.stem), "level": rec.get("level")}
+                    | {"text": text}
+                )
+            elif line.strip():
+                out.append({"time": last_t, "node": path.stem, "level": "info", "text": line})
+    out.sort(key=lambda r: r["time"])
+    if len(out) > LOG_LINES_MAX:
+        loud = [r for r in out if r["level"] in ("warning", "error", "critical")]
+        quiet = [r for r in out if r["level"] not in ("warning", "error", "critical")]
+        out = sorted(loud + quiet[-max(LOG_LINES_MAX - len(loud), 0) :], key=lambda r: r["time"])
+    return out
+
+
+def _series(monitor: dict[str, Any], tl: Timeline) -> list[str]:
+    out = []
+    for title, per_label in (monitor.get("series") or {}).items():
+        pts = {lab: [(float(t), float(v)) for t, v in vals] for lab, vals in per_label.items()}
+        out.append(render_series(title, pts, tl.t0, tl.t1))
+    return out
+
+
+def write_report(run_dir: Path) -> Path:
+    """Make the run folder's report; returns the path of report.html."""
+    result_path = run_dir / "result.json"
+    if not result_path.is_file():
+        raise ReportError(f"{run_dir}: no result.json (not a run folder)")
+    result = _read_json(result_path)
+    if not isinstance(result, dict):
+        raise ReportError(f"{result_path}: a JSON object is required")
+    history: History | None = None
+    if (run_dir / "history.json").is_file():
+        try:
+            history = History.from_json(_read_json(run_dir / "history.json"))
+        except HistoryError as exc:
+            raise ReportError(f"{run_dir / 'history.json'}: {exc}") from exc
+    nodes = sorted(result.get("logs") or {}) or (sorted(history.chains) if history else [])
+    raw = result.get("fault_log") or (history.faults if history else [])
+    try:
+        faults = as_format2(raw, nodes)
+        windows = fault_windows(faults)
+    except (FaultLogError, KeyError, TypeError, ValueError) as exc:
+        raise ReportError(f"{result_path}: fault_log: {exc}") from exc
+    trace = _read_json(run_dir / "heights.json") if (run_dir / "heights.json").is_file() else []
+    tl = build_timeline(history, faults, windows, trace, nodes)
+    svg = render_timeline(tl)
+    sc = _Scale(tl.t0, tl.t1)
+    block_x = {h: sc.x(t) for h, t in tl.block_times.items()}
+    monitor = _read_json(run_dir / "monitor.json") if (run_dir / "monitor.json").is_file() else {}
+    scenario = run_dir / "scenario.toml"
+    error = run_dir / "error.txt"
+    page = render_html(
+        result,
+        tl,
+        svg,
+        block_x,
+        faults,
+        read_logs(run_dir / "logs"),
+        scenario.read_text(errors="replace") if scenario.is_file() else None,
+        _series(monitor, tl) if isinstance(monitor, dict) else [],
+        monitor.get("url") if isinstance(monitor, dict) else None,
+        error.read_text(errors="replace") if error.is_file() else None,
+    )
+    (run_dir / TIMELINE_SVG).write_text('<?xml version="1.0" encoding="UTF-8"?>\n' + svg + "\n")
+    out = run_dir / REPORT
+    out.write_text(page)
+    return out

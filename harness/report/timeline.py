@@ -1,0 +1,123 @@
+"""What the timeline shows, computed from a run's saved files (pure; no drawing here).
+
+Block times, challenges and epoch outcomes come from the checkers' own replay of the
+reference chain (CLP_SPEC §4-§7 recomputed), so the picture shows what the chain proves,
+not what a node claims.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.checks.analysis import Analysis
+from harness.checks.history import History
+from harness.report.faultwindows import Window
+
+
+@dataclass(frozen=True)
+class ChallengeMark:
+    height: int
+    deadline: int
+    epoch: int
+    included: dict[str, int]  # validator name -> height of the block that included it
+    expected: tuple[str, ...]  # validator names asked
+
+
+@dataclass(frozen=True)
+class EpochMark:
+    epoch: int
+    last_height: int
+    systemic: bool
+    slashed: dict[str, int]  # name -> amount
+    ejected: tuple[str, ...]
+    deferred: tuple[str, ...]
+    rates: dict[str, int]  # name -> rate bps
+
+
+@dataclass
+class Timeline:
+    nodes: list[str]
+    t0: float
+    t1: float
+    block_times: dict[int, float] = field(default_factory=dict)  # reference chain
+    challenges: list[ChallengeMark] = field(default_factory=list)
+    epochs: list[EpochMark] = field(default_factory=list)
+    windows: list[Window] = field(default_factory=list)
+    heights: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # per node
+    fault_times: dict[int, float] = field(default_factory=dict)  # seq -> t_end
+
+    def x_of_height(self, height: int) -> float | None:
+        return self.block_times.get(height)
+
+
+def build_timeline(
+    history: History | None,
+    faults: Sequence[Mapping[str, Any]],
+    windows: list[Window],
+    trace: Sequence[Mapping[str, Any]] = (),
+    nodes: Sequence[str] = (),
+) -> Timeline:
+    """Everything the picture needs; ``trace`` is the runner's sampled heights."""
+    names = sorted(set(nodes) | (set(history.chains) if history else set()), key=_node_key)
+    tl = Timeline(names, 0.0, 0.0, windows=windows)
+    if history is not None:
+        a = Analysis(history)
+        rep = a.replay()
+        n = history.name
+        tl.block_times = {h: t / 1000 for h, t in sorted(rep.times_ms.items())}
+        for c in rep.challenges.values():
+            tl.challenges.append(
+                ChallengeMark(
+                    c.height,
+                    c.deadline,
+                    c.epoch,
+                    {n(v): h for v, h in c.included.items()},
+                    tuple(n(v) for v in c.expected),
+                )
+            )
+        for e, r in sorted(rep.results.items()):
+            vs = r.get("validators", [])
+            tl.epochs.append(
+                EpochMark(
+                    e,
+                    a.params.epoch_length * (e + 1),
+                    bool(r.get("systemic")),
+                    {n(v["address"]): int(v["slashed"]) for v in vs if v.get("slashed")},
+                    tuple(n(x) for x in r.get("ejected", [])),
+                    tuple(n(v["address"]) for v in vs if v.get("status") == "ejection_deferred"),
+                    {n(v["address"]): int(v["rate_bps"]) for v in vs},
+                )
+            )
+        for node, chain in history.chains.items():
+            pts = [
+                (b["block"]["time_ms"] / 1000, int(b["height"]))
+                for b in chain
+                if isinstance(b, dict) and isinstance(b.get("block"), dict)
+            ]
+            tl.heights[node] = pts
+    if trace:  # the sampled view wins: it shows a node lagging, not only the chain
+        sampled: dict[str, list[tuple[float, int]]] = {}
+        for s in trace:
+            for node, h in (s.get("heights") or {}).items():
+                if h is not None:
+                    sampled.setdefault(node, []).append((float(s["t"]), int(h)))
+        tl.heights.update(sampled)
+    tl.fault_times = {int(f["seq"]): float(f["t_end"]) for f in faults}
+    times = [t for t in tl.block_times.values()]
+    times += [t for pts in tl.heights.values() for t, _ in pts]
+    times += [w.start for w in windows] + [w.end for w in windows if w.end is not None]
+    times += list(tl.fault_times.values())
+    if times:
+        tl.t0, tl.t1 = min(times), max(times)
+    if tl.t1 <= tl.t0:
+        tl.t1 = tl.t0 + 1.0
+    return tl
+
+
+def _node_key(name: str) -> tuple[str, int]:
+    """v2 before v10."""
+    head = name.rstrip("0123456789")
+    tail = name[len(head) :]
+    return head, int(tail) if tail else -1
