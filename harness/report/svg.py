@@ -9,7 +9,6 @@ classes, so the file renders alone; ids (``lane-v4``, ``epoch-1``, ``fault-3``,
 from __future__ import annotations
 
 import itertools
-
 from collections.abc import Mapping, Sequence
 from html import escape
 
