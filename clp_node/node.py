@@ -76,6 +76,7 @@ class ValidatorNode:
             )
         self.names = {v.address: v.name for v in self.genesis.validators}
         self.metrics = NodeMetrics()
+        self._last_block_ms: int | None = None  # for the block interval gauge
         self.faults: TestFaults | None = TestFaults() if config.test_hooks else None
         self.store = BlockStore(config.data_dir / "chain.sqlite")
         self.store.check_genesis(self.genesis.hash().hex())
@@ -119,6 +120,7 @@ class ValidatorNode:
             max_frame_bytes=config.max_frame_bytes,
             logger=logging.getLogger("clp_node.net"),
         )
+        self.metrics.watch(self)  # per-validator and per-peer series, read at scrape time
         self.api = ApiServer(self)
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -312,13 +314,23 @@ class ValidatorNode:
 
     def _commit(self, block: Block, cert: CommitCertificate) -> None:
         self.state.validate_block(block)  # never persist a block that replay would refuse
+        self._observe_commit(block, cert)
         self.store.append(block.height, block.hash.hex(), block.to_json(), encode_certificate(cert))
         self._apply(block, replay=False)
         self.net.broadcast({"type": "status", "height": self.state.height})
 
+    def _observe_commit(self, block: Block, cert: CommitCertificate) -> None:
+        """Dashboard timing of a height decided here: its rounds and its finality latency."""
+        m = self.metrics
+        m.consensus_rounds.inc(cert.round + 1)
+        m.finality_latency.observe(max(time.time() - block.time_ms / 1000, 0.0))
+
     def _apply(self, block: Block, replay: bool) -> AppliedBlock:
         applied = self.state.apply_block(block)
         m = self.metrics
+        if self._last_block_ms is not None:
+            m.block_interval.set(max(block.time_ms - self._last_block_ms, 0) / 1000)
+        self._last_block_ms = block.time_ms
         m.chain_height.set(self.state.height)
         m.responses_included.inc(len(block.responses))
         if applied.challenge is not None:

@@ -25,6 +25,7 @@ from harness.commands import (
     toxiproxy,
     up,
 )
+from harness.monitor import MonitorError
 
 EPILOG = """\
 quick start:
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
         return code
-    except (TestnetError, ClpConfigError, ValueError, DockerUnavailable) as exc:
+    except (TestnetError, ClpConfigError, ValueError, DockerUnavailable, MonitorError) as exc:
         console.print(f"[red]clp-testnet: error:[/] {exc}")
         return 2
     except KeyboardInterrupt:

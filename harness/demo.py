@@ -6,7 +6,8 @@ itself ejected. Every step is checked against the chain; the exit code is the ve
 from __future__ import annotations
 
 import asyncio
-import tempfile
+import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from harness.cluster.backends import init_for_backend, make_cluster
 from harness.cluster.base import Cluster
 from harness.faults.nemesis import Nemesis
 from harness.report.tables import gather_rows, status_table
+from harness.scenario.results import CheckOutcome, ExpectationOutcome, ScenarioResult
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Demo:
         self.others = [n for n in cluster.names if n != victim]
         self.verdict = Verdict()
         self.t0 = time.monotonic()
+        self.trace: list[dict[str, Any]] = []  # sampled heights, for the report's lanes
 
     def say(self, text: str) -> None:
         self.console.print(f"[dim]{time.monotonic() - self.t0:6.1f}s[/] {text}")
@@ -69,6 +72,7 @@ class Demo:
         with self.console.status(what) as status:
             while not task.done():
                 heights = await self.cluster.heights()
+                self.trace.append({"t": round(time.time(), 3), "heights": heights})
                 shown = "  ".join(f"{n}:{h if h is not None else '-'}" for n, h in heights.items())
                 status.update(f"{what}   [dim]{shown}[/]")
                 await asyncio.wait({task}, timeout=0.5)
@@ -185,28 +189,44 @@ async def run_demo(
     validators: int = 5,
     keep: bool = False,
     backend: str = "local",
+    monitor: bool = False,
+    out: Path = Path("runs"),
 ) -> bool:
-    tmp = None
-    if root is None:
-        tmp = tempfile.TemporaryDirectory(prefix="clp-demo-")
-        root = Path(tmp.name)
+    """The demo in the run folder ``root`` (default out/demo-<time>/): result.json,
+    history.json, logs/ and report.html stay; the testnet/ inside goes after a pass
+    unless ``keep``."""
+    from harness.scenario.runner import make_run_dir, started_with_monitor
+
+    root = root if root is not None else make_run_dir(out, "demo")
+    root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    result = ScenarioResult("demo", "(built in)", 0, backend, out_dir=str(root))
+    manifest = init_for_backend(backend, root / "testnet", validators=validators, seed="demo")
+    clp, cons = manifest.clp, manifest.consensus
+    console.print(
+        f"[bold]CLP demo[/]: {validators} validators, epoch {clp['epoch_length']} blocks, "
+        f"challenge every {clp['challenge_interval']}, window {clp['response_window']}, "
+        f"block interval {cons['block_interval_ms']} ms, {backend} backend — run folder {root}"
+    )
+    cluster = make_cluster(backend, manifest, root / "logs")
+    prom = None
+    verdict = Verdict()
     try:
-        manifest = init_for_backend(backend, root / "testnet", validators=validators, seed="demo")
-        clp, cons = manifest.clp, manifest.consensus
-        console.print(
-            f"[bold]CLP demo[/]: {validators} validators, epoch {clp['epoch_length']} blocks, "
-            f"challenge every {clp['challenge_interval']}, window {clp['response_window']}, "
-            f"block interval {cons['block_interval_ms']} ms, {backend} backend — testnet in {root}"
-        )
-        cluster = make_cluster(backend, manifest)
-        async with cluster:
+        try:
+            prom = await started_with_monitor(cluster, root / "prometheus" if monitor else None)
             fault_api = cluster.fault_api()
             assert fault_api is not None, "the demo's testnet is always proxied"
             console.print(
                 f"started {validators} nodes and the Toxiproxy server "
                 f"({time.monotonic() - started:.1f} s)"
             )
+            if prom is not None:
+                console.print(f"Prometheus scraping every node: {prom.url}", highlight=False)
+                console.print(
+                    f"  e.g. {prom.url}/graph?g0.expr=alphaos_clp_validator_stake"
+                    f"%7Bvalidator%3D%22{cluster.names[-1]}%22%7D",
+                    highlight=False,
+                )
             nemesis = Nemesis(cluster, fault_api)
             demo = Demo(cluster, nemesis, console, victim=cluster.names[-1])
             try:
@@ -216,19 +236,57 @@ async def run_demo(
                 verdict.add("demo finished in time", False, str(exc))
             console.print(status_table(await gather_rows(cluster), "final state"))
             console.print(verdict.table())
+            result.checks = await _checks(cluster, nemesis, root)
+            result.fault_log = nemesis.log.to_json()
+            if prom is not None:
+                await asyncio.to_thread(prom.save, root / "monitor.json")
             logs = ", ".join(cluster.log_path(n) for n in cluster.names)
-        elapsed = time.monotonic() - started
-        if verdict.passed:
-            console.print(
-                f"[bold green]PASS[/]: the CLP flow happened as the spec says ({elapsed:.0f} s)"
-            )
-        else:
-            console.print(f"[bold red]FAIL[/] after {elapsed:.0f} s; node logs: {logs}")
-            keep = True
-        return verdict.passed
+            result.logs = {n: cluster.log_path(n) for n in cluster.names}
+            (root / "heights.json").write_text(json.dumps(demo.trace) + "\n")
+        finally:
+            await cluster.shutdown()
     finally:
-        if tmp is not None:
-            if keep:
-                console.print(f"testnet kept in {root}")
-            else:
-                tmp.cleanup()
+        if prom is not None:
+            prom.stop()
+    result.expectations = [ExpectationOutcome(c.name, c.passed, c.detail) for c in verdict.checks]
+    result.duration_s = time.monotonic() - started
+    result.finish()
+    data = result.to_json() | {"reproduce": demo_command(validators, backend)}
+    (root / "result.json").write_text(json.dumps(data, indent=2) + "\n")
+    report = _report(root)
+    elapsed = time.monotonic() - started
+    if verdict.passed:
+        console.print(
+            f"[bold green]PASS[/]: the CLP flow happened as the spec says ({elapsed:.0f} s)"
+        )
+    else:
+        console.print(f"[bold red]FAIL[/] after {elapsed:.0f} s; node logs: {logs}")
+        keep = True
+    console.print(f"report: {report}", highlight=False, soft_wrap=True)
+    if keep:
+        console.print(f"testnet kept in {root / 'testnet'}", highlight=False)
+    else:
+        shutil.rmtree(root / "testnet", ignore_errors=True)
+    return verdict.passed
+
+
+def demo_command(validators: int, backend: str) -> str:
+    return f"clp-testnet demo --validators {validators} --backend {backend}"
+
+
+async def _checks(cluster: Cluster, nemesis: Nemesis, root: Path) -> list[CheckOutcome]:
+    """The §10 checkers on the demo's history too, so its report shows their evidence."""
+    from harness.checks import collect_history, run_checks
+
+    history = await collect_history(cluster, nemesis.log.to_json())
+    (root / "history.json").write_text(json.dumps(history.to_json(), default=str) + "\n")
+    return [CheckOutcome(r.name, r.verdict, list(r.evidence)) for r in run_checks(history)]
+
+
+def _report(root: Path) -> Path | str:
+    from harness.report.build import write_report
+
+    try:
+        return write_report(root)
+    except Exception as exc:  # the verdict stands; say why there is no page
+        return f"not written ({type(exc).__name__}: {exc})"

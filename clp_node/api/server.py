@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from clp_node.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from clp_node.api.metrics import NodeMetrics
 from clp_node.api.openapi import OPENAPI
 from clp_node.chain.keys import is_address
@@ -116,7 +117,7 @@ class ApiServer:
 
     async def metrics(self, request: web.Request) -> web.Response:
         body = self.node.metrics.render()
-        return web.Response(body=body, content_type="text/plain", charset="utf-8")
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def head(self, request: web.Request) -> web.Response:
         s = self.node.state

@@ -334,6 +334,7 @@ class P2PNetwork:
                 return "reset"
             self._stats.frames_in += 1
             self._stats.bytes_in += len(payload) + 4
+            self._stats.bytes_in_by_peer[peer] += len(payload) + 4
             try:
                 self._on_message(peer, message)
             except Exception as exc:

@@ -78,6 +78,8 @@ class NetStats:
     inbound_connects: int = 0
     inbound_disconnects: int = 0
     rejected_frames: Counter[str] = field(default_factory=Counter)
+    bytes_in_by_peer: Counter[str] = field(default_factory=Counter)  # peer address -> bytes
+    bytes_out_by_peer: Counter[str] = field(default_factory=Counter)
     handshake_failures: Counter[str] = field(default_factory=Counter)
     dial_failures: Counter[str] = field(default_factory=Counter)
     disconnect_reasons: Counter[str] = field(default_factory=Counter)
@@ -253,7 +255,9 @@ class OutboundLink:
                 for frame in batch:
                     writer.write(frame)
                 self._stats.frames_out += len(batch)
-                self._stats.bytes_out += sum(len(f) for f in batch)
+                sent = sum(len(f) for f in batch)
+                self._stats.bytes_out += sent
+                self._stats.bytes_out_by_peer[self.peer.address] += sent
                 wrote = True
             if wrote:
                 await writer.drain()

@@ -14,12 +14,25 @@ from harness.commands import console
 def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the partition → slash → ejection demo and a verdict")
     p.add_argument("--validators", "-n", type=int, default=5, help="validators (default 5)")
-    p.add_argument("--dir", type=Path, help="keep the testnet here (default: a temp dir)")
+    p.add_argument(
+        "--dir", type=Path, help="use this run folder and keep its testnet (default: see --out)"
+    )
     p.add_argument(
         "--backend",
         choices=BACKENDS,
         default="local",
         help="where nodes run: local processes or Docker containers (default local)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs"),
+        help="the run folder goes here: OUT/demo-<time>/ with report.html (default runs)",
+    )
+    p.add_argument(
+        "--monitor",
+        action="store_true",
+        help="run a real Prometheus scraping every node and print its URL (docs/metrics.md)",
     )
     p.set_defaults(handler=run)
 
@@ -27,11 +40,21 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.demo import run_demo
 
+    if args.monitor:
+        from harness.monitor import prometheus_binary
+
+        prometheus_binary()  # no Prometheus: one clear error before anything starts
     if args.validators < 4:
         raise ValueError("the demo needs at least 4 validators (an ejection must fit the cap)")
     ok = asyncio.run(
         run_demo(
-            console, args.dir, args.validators, keep=args.dir is not None, backend=args.backend
+            console,
+            args.dir,
+            args.validators,
+            keep=args.dir is not None,
+            backend=args.backend,
+            monitor=args.monitor,
+            out=args.out,
         )
     )
     return 0 if ok else 1

@@ -66,6 +66,8 @@ def stop_local(root: Path, grace: float = 5.0) -> None:
     marks = {pid: str(manifest.config_path(name)) for name, pid in data.get("pids", {}).items()}
     if data.get("toxiproxy"):
         marks[data["toxiproxy"]] = str(manifest.toxiproxy_port)
+    if data.get("prometheus"):  # `up --monitor`: its command line names its config here
+        marks[data["prometheus"]] = str(root / "prometheus")
     ours = [pid for pid, mark in marks.items() if pid and mark in cmdline(pid)]
     for pid in ours:
         signal_group(pid, signal.SIGCONT)

@@ -72,6 +72,12 @@ exit codes: 0 all passed, 1 a run failed or a scenario was flaky, 2 bad input"""
         help="print the results as JSON on stdout (display on stderr)",
     )
     p.add_argument(
+        "--monitor",
+        action="store_true",
+        help="run a real Prometheus scraping every node (Debian's prometheus on PATH); "
+        "prints its URL; the report shows the recorded series",
+    )
+    p.add_argument(
         "--junit",
         type=Path,
         metavar="FILE",
@@ -89,6 +95,17 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         out.print(f"[red]clp-testnet run: error:[/] --seed wants N >= 0, got {args.seed}")
         return EXIT_BAD_INPUT
+    if args.junit is not None and args.junit.is_dir():
+        out.print(f"[red]clp-testnet run: error:[/] --junit wants a file, {args.junit} is a folder")
+        return EXIT_BAD_INPUT
+    if args.monitor:
+        from harness.monitor import MonitorError, prometheus_binary
+
+        try:
+            prometheus_binary()
+        except MonitorError as exc:
+            out.print(f"[red]clp-testnet run: error:[/] {escape(str(exc))}", highlight=False)
+            return EXIT_BAD_INPUT
     try:
         scenarios = load_scenarios(args.files)
     except ScenarioError as exc:
@@ -133,7 +150,11 @@ async def _run_all(
             label = f"[{sc.name} {i + 1}/{args.repeat}] " if args.repeat > 1 else f"[{sc.name}] "
             with RichReporter(out, prefix=label) as reporter:
                 opts = RunOptions(
-                    seed=args.seed, backend=args.backend, out=args.out, reporter=reporter
+                    seed=args.seed,
+                    backend=args.backend,
+                    out=args.out,
+                    reporter=reporter,
+                    monitor=args.monitor,
                 )
                 result = await run_scenario(sc, opts)
             results.append(result)

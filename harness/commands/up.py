@@ -17,6 +17,8 @@ from harness.cluster.leftovers import listening_sockets, manifest_ports
 from harness.cluster.local import LocalBackend
 from harness.cluster.testnet import TestnetError, TestnetManifest
 from harness.commands import RUN_FILE, console
+from harness.monitor import Monitor
+from harness.scenario.runner import started_with_monitor
 
 
 def register(sub: Any) -> None:
@@ -31,6 +33,12 @@ def register(sub: Any) -> None:
     p.add_argument("--dir", type=Path, required=True, help="testnet directory")
     p.add_argument(
         "--detach", action="store_true", help="leave it running in the background (see `down`)"
+    )
+    p.add_argument(
+        "--monitor",
+        action="store_true",
+        help="also run a real Prometheus scraping every node (Debian's prometheus on PATH) "
+        "and print its URL; metric names: docs/metrics.md",
     )
     p.set_defaults(handler=run)
 
@@ -48,14 +56,14 @@ def run(args: argparse.Namespace) -> int:
         raise TestnetError(f"ports of {args.dir} are already in use: {taken}")
     detached = False
     try:
-        detached = asyncio.run(_up(manifest, args.detach))
+        detached = asyncio.run(_up(manifest, args.detach, args.monitor))
     finally:
         if not detached:  # also after a second Ctrl-C cut the teardown short
             (args.dir / RUN_FILE).unlink(missing_ok=True)
     return 0
 
 
-async def _up(manifest: TestnetManifest, detach: bool) -> bool:
+async def _up(manifest: TestnetManifest, detach: bool, monitor: bool = False) -> bool:
     """True once a detached testnet runs; in the foreground, runs until cancelled."""
     from rich.live import Live
 
@@ -63,13 +71,22 @@ async def _up(manifest: TestnetManifest, detach: bool) -> bool:
 
     cluster = LocalBackend(manifest)
     run_file = manifest.root / RUN_FILE
+    prom: Monitor | None = None
     try:
-        with console.status("starting nodes"):
-            await cluster.start()
+        with console.status("starting nodes" + (" and Prometheus" if monitor else "")):
+            prom = await started_with_monitor(
+                cluster, manifest.root / "prometheus" if monitor else None
+            )
         pids = {n: cluster.pid(n) for n in cluster.names}
         proxy_pid = cluster.proxies.proc.pid if cluster.proxies and cluster.proxies.proc else None
-        run_file.write_text(json.dumps({"pids": pids, "toxiproxy": proxy_pid}))
+        record: dict[str, Any] = {"pids": pids, "toxiproxy": proxy_pid}
+        if prom is not None:
+            record["prometheus"] = prom.proc.pid if prom.proc else None
+            console.print(f"Prometheus scraping every node: {prom.url}", highlight=False)
+        run_file.write_text(json.dumps(record))
     except BaseException:  # a failed or interrupted start must not leave processes behind
+        if prom is not None:
+            prom.stop()
         await cluster.stop()
         raise
     if detach:
@@ -85,4 +102,6 @@ async def _up(manifest: TestnetManifest, detach: bool) -> bool:
                 live.update(status_table(await gather_rows(cluster), "Ctrl-C to stop"))
                 await asyncio.sleep(1.0)
     finally:  # Ctrl-C cancels this task: stop, then the CLI reports the interrupt (exit 130)
+        if prom is not None:
+            prom.stop()
         await cluster.stop()

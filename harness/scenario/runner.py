@@ -24,6 +24,7 @@ from typing import TypeVar
 from harness.cluster.backends import init_for_backend, make_cluster
 from harness.cluster.base import Cluster, WaitTimeout
 from harness.faults.nemesis import Nemesis
+from harness.monitor import Monitor
 from harness.scenario.actions import ActionExecutor, top_height
 from harness.scenario.expect import evaluate
 from harness.scenario.model import Scenario
@@ -43,6 +44,30 @@ class RunOptions:
     run_dir: Path | None = None  # ...unless given exactly
     reporter: Reporter = field(default_factory=NullReporter)
     keep_testnet: bool = False  # keep keys and chain data of a passed run too
+    monitor: bool = False  # a real Prometheus scrapes every node; its series go in the report
+
+
+async def start_monitor(cluster: Cluster, folder: Path) -> Monitor:
+    """Prometheus over every node (it takes ~5 s to take up its targets: call this before
+    ``cluster.start()`` when the API addresses are known then, so no block is missed)."""
+    targets = {n: cluster.api_url(n) for n in cluster.names}
+    return await asyncio.to_thread(Monitor(folder, targets).start)
+
+
+async def started_with_monitor(cluster: Cluster, folder: Path | None) -> Monitor | None:
+    """Start ``cluster``, and Prometheus over it when ``folder`` is given (see above)."""
+    monitor = None
+    if folder is not None and cluster.api_urls_known_before_start:
+        monitor = await start_monitor(cluster, folder)
+    try:
+        await cluster.start()
+        if folder is not None and monitor is None:
+            monitor = await start_monitor(cluster, folder)
+    except BaseException:
+        if monitor is not None:
+            monitor.stop()
+        raise
+    return monitor
 
 
 def make_run_dir(out: Path, name: str) -> Path:
@@ -117,12 +142,17 @@ class _Run:
         self.cluster = cluster
         result.logs = {n: cluster.log_path(n) for n in cluster.names}
         nemesis: Nemesis | None = None
+        monitor = None
         try:
             self.reporter.event(
                 f"{sc.name}: starting {spec.validators} validators "
                 f"({opts.backend}, seed {opts.seed})"
             )
-            await cluster.start()
+            monitor = await started_with_monitor(
+                cluster, self.dir / "prometheus" if opts.monitor else None
+            )
+            if monitor is not None:
+                self.reporter.event(f"Prometheus scraping every node: {monitor.url}")
             nemesis = Nemesis(cluster, cluster.fault_api())
             ex = ActionExecutor(cluster, nemesis, opts.seed)
             await self._steps(ex)
@@ -136,6 +166,9 @@ class _Run:
         finally:
             if nemesis is not None:
                 result.fault_log = nemesis.log.to_json()
+            if monitor is not None:
+                await asyncio.to_thread(monitor.save, self.dir / "monitor.json")
+                monitor.stop()
             self.reporter.event(f"{sc.name}: stopping the testnet")
             await cluster.shutdown()
             result.logs = {n: cluster.log_path(n) for n in cluster.names}
