@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make demo   a live 5-validator testnet: partition, slash, ejection, verdict
-#   make test   lint, types, unit tests, the integration suite on local processes, then the
-#               Docker suite (images built here, no registry needed; Docker is required)
+#   make test   lint, types, unit tests, the integration suite on local processes, the
+#               browser tests of the run report (headless Chromium), then the Docker suite
+#               (images built here, no registry needed; Docker is required)
 # Both create the virtualenv in .venv on first use.
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration integration-docker clean
+.PHONY: demo test lint unit integration browser integration-docker clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,23 +21,30 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/clp-testnet demo
 
-test: lint unit integration integration-docker
+test: lint unit integration browser integration-docker
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/actionlint -config-file .forgejo/actionlint.yaml .forgejo/workflows/ci.yml
+	$(BIN)/actionlint -config-file .forgejo/actionlint.yaml .forgejo/workflows/*.yml
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q --junitxml=reports/unit.xml --cov=clp_node/clp --cov-report=term --cov-fail-under=95
 
-integration: $(STAMP)
-	$(BIN)/pytest tests/integration -q --ignore=tests/integration/docker --junitxml=reports/integration.xml
+# promtool checks the node's /metrics; Prometheus itself backs the --monitor test.
+integration: $(STAMP) monitoring
+	$(BIN)/pytest tests/integration -q --ignore=tests/integration/docker --junitxml=reports/integration.xml --basetemp=reports/runs-integration
+
+# report.html of real runs opened in Debian's chromium through its chromedriver.
+browser: $(STAMP) browser-deps
+	$(BIN)/pytest tests/browser -q --junitxml=reports/browser.xml --basetemp=reports/runs-browser
 
 # The Docker backend: its own tests, the compose file, then every scenario on containers.
+# Each suite's tmp folders (run folders with report.html, testnets of failed runs) stay in
+# reports/runs-*/ for CI to upload.
 integration-docker: $(STAMP) images
-	$(BIN)/pytest tests/integration/docker tests/integration/test_scenarios.py -q --backend docker --junitxml=reports/integration-docker.xml
+	$(BIN)/pytest tests/integration/docker tests/integration/test_scenarios.py -q --backend docker --junitxml=reports/integration-docker.xml --basetemp=reports/runs-docker
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
@@ -58,3 +66,22 @@ debootstrap:
 	  { $(SUDO) apt-get update -q >/dev/null && \
 	    $(SUDO) apt-get install -y --no-install-recommends debootstrap >/dev/null; }; \
 	else echo "no debootstrap and no apt-get: images need a pullable BASE_IMAGE"; fi
+
+# Debian packages the tests need, installed when missing (as debootstrap above):
+# chromium + chromium-driver for the browser tests, prometheus (with promtool) for --monitor.
+.PHONY: browser-deps monitoring
+define apt_install
+	@if $(1); then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing $(2)"; \
+	  $(SUDO) apt-get install -y --no-install-recommends $(2) >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null && \
+	    $(SUDO) apt-get install -y --no-install-recommends $(2) >/dev/null; }; \
+	else echo "no apt-get: install $(2) yourself"; exit 1; fi
+endef
+
+browser-deps:
+	$(call apt_install,[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ],chromium chromium-driver)
+
+monitoring:
+	$(call apt_install,command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1,prometheus)

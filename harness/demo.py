@@ -251,7 +251,7 @@ async def run_demo(
     result.expectations = [ExpectationOutcome(c.name, c.passed, c.detail) for c in verdict.checks]
     result.duration_s = time.monotonic() - started
     result.finish()
-    data = result.to_json() | {"reproduce": demo_command(validators, backend)}
+    data = result.to_json() | {"seed": "demo", "reproduce": demo_command(validators, backend)}
     (root / "result.json").write_text(json.dumps(data, indent=2) + "\n")
     report = _report(root)
     elapsed = time.monotonic() - started

@@ -84,7 +84,8 @@ def render_timeline(tl: Timeline) -> str:
     bottom = lane_top(len(tl.nodes)) - GAP
     out: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" id="timeline" viewBox="0 0 {W} {H}" '
-        f'width="{W}" height="{H}" font-family="Helvetica, Arial, sans-serif" font-size="11">',
+        f'width="{W}" height="{H}" font-family="Helvetica, Arial, sans-serif" font-size="11" '
+        f'data-t0="{tl.t0:.3f}" data-t1="{tl.t1:.3f}" data-x0="{LEFT}" data-x1="{W - RIGHT}">',
         f'<rect x="0" y="0" width="{W}" height="{H}" fill="#ffffff"/>',
     ]
     # epochs: a band in the header per epoch, a dashed boundary at each epoch's last block
@@ -325,6 +326,7 @@ def render_series(
     """One recorded Prometheus series per validator, on the timeline's time axis."""
     h, top = 150, 18
     sc = _Scale(t0, max(t1, t0 + 1))
+    series = {k: [(t, v) for t, v in pts if t0 <= t <= t1] for k, pts in series.items()}
     values = [v for pts in series.values() for _, v in pts]
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
     if hi <= lo:
