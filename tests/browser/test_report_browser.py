@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.webdriver import Chrome as WebDriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
 from harness.report.faultwindows import as_format2
