@@ -32,7 +32,7 @@ def evidence_refs(text: str, tl: Timeline, faults: Sequence[Mapping[str, Any]]) 
     named_epochs = [int(m) for m in re.findall(r"\bepochs? (\d+)\b", text)]
     nodes = [n for n in tl.nodes if re.search(rf"\b{re.escape(n)}\b", text)]
     for e in dict.fromkeys(named_epochs):
-        if e in epochs:
+        if e in epochs and epochs[e].evaluated:
             refs.append(Ref(f"#epoch-{e}", f"epoch {e}"))
             for n in nodes:
                 if n in epochs[e].slashed:

@@ -96,6 +96,7 @@ def render_timeline(tl: Timeline) -> str:
             continue
         fill = "#fdd0a2" if e.systemic else ("#eeeeee" if e.epoch % 2 == 0 else "#f7f7f7")
         label = f"epoch {e.epoch}" + (" · systemic" if e.systemic else "")
+        label += "" if e.evaluated else " (not evaluated)"
         out.append(
             f'<g id="epoch-{e.epoch}" class="epoch" data-epoch="{e.epoch}" '
             f'data-systemic="{str(e.systemic).lower()}">'
@@ -103,9 +104,13 @@ def render_timeline(tl: Timeline) -> str:
             f'height="16" fill="{fill}"/>'
             f'<text x="{_f((x(prev_end) + x(end)) / 2)}" y="{TOP - 8}" text-anchor="middle" '
             f'fill="#333">{escape(label)}</text>'
-            f'<line x1="{_f(x(end))}" y1="{TOP - 20}" x2="{_f(x(end))}" y2="{bottom}" '
-            f'stroke="#555" stroke-dasharray="4 3"/>'
-            f"<title>epoch {e.epoch} ends at height {e.last_height}</title></g>"
+            + (
+                f'<line x1="{_f(x(end))}" y1="{TOP - 20}" x2="{_f(x(end))}" y2="{bottom}" '
+                f'stroke="#555" stroke-dasharray="4 3"/>'
+                if e.evaluated
+                else ""
+            )
+            + f"<title>epoch {e.epoch} ends at height {e.last_height}</title></g>"
         )
         prev_end = end
     # time axis (seconds since the first event) and height ticks
@@ -157,7 +162,7 @@ def _lane(tl: Timeline, i: int, node: str, x: object, max_h: int) -> str:
         f'<text x="8" y="{y + 20}" font-size="14" font-weight="bold" fill="#222">'
         f"{escape(node)}</text>",
     ]
-    last = tl.epochs[-1] if tl.epochs else None
+    last = next((e for e in reversed(tl.epochs) if e.evaluated), None)
     if last is not None and node in last.rates:
         parts.append(
             f'<text x="8" y="{y + 36}" fill="#555">e{last.epoch}: {last.rates[node] // 100}%</text>'

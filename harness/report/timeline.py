@@ -34,6 +34,7 @@ class EpochMark:
     ejected: tuple[str, ...]
     deferred: tuple[str, ...]
     rates: dict[str, int]  # name -> rate bps
+    evaluated: bool = True  # False: the run ended inside this epoch
 
 
 @dataclass
@@ -90,6 +91,10 @@ def build_timeline(
                     {n(v["address"]): int(v["rate_bps"]) for v in vs},
                 )
             )
+        top = max(tl.block_times, default=0)
+        E = a.params.epoch_length
+        for e in range(len(tl.epochs), (top - 1) // E + 1 if top else 0):
+            tl.epochs.append(EpochMark(e, min(E * (e + 1), top), False, {}, (), (), {}, False))
         for node, chain in history.chains.items():
             pts = [
                 (b["block"]["time_ms"] / 1000, int(b["height"]))
