@@ -2,9 +2,11 @@
 
 Installed as a ``pytest11`` entry point, so any suite in an environment with clp-testnet
 gets it: ``--backend local|docker`` and ``--seed N`` choose where nodes run and which
-keys they get; ``clp_cluster_factory`` starts testnets and always stops them. A failing
-test that started a cluster gets a report section with the node log paths and the
-command that reproduces it.
+keys they get; ``clp_cluster_factory`` starts testnets and always stops them;
+``clp_run_scenario`` runs a scenario into the test's tmp_path (report.html included). A
+failing test that started a cluster gets a report section with the node log paths and the
+command that reproduces it; one that ran a scenario, its report path and reproduce
+command, also as JUnit properties.
 
     async def test_lazy(clp_cluster_factory):
         async with clp_cluster_factory(validators=4, clp={"epoch_length": 30}) as (c, nemesis):
@@ -216,5 +218,7 @@ def pytest_runtest_makereport(
         for r in runs:
             page = str(Path(r.out_dir) / "report.html")
             text += [f"report: {page}", f"reproduce: {r.reproduce}"]
-            report.user_properties += [("report", page), ("reproduce", r.reproduce)]
+            for prop in (("report", page), ("reproduce", r.reproduce)):
+                if prop not in item.user_properties:  # a later phase may fail too
+                    item.user_properties.append(prop)
         report.sections.append(("clp-testnet run", "\n".join(text)))

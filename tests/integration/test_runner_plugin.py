@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
 import pytest
 
 from harness.pytest_plugin import ClusterFactory
@@ -45,3 +48,31 @@ def test_failing_test_reports_reproduce_command_and_logs(pytester: pytest.Pytest
             "log v3: *testnet-0/logs/v3.log",
         ]
     )
+
+
+SMOKE = Path(__file__).resolve().parent / "scenarios_smoke" / "wrong-expectation.toml"
+INNER_RUN = f"""
+import pytest
+from harness.scenario.parse import parse_file
+
+@pytest.mark.asyncio
+async def test_fails_with_a_run(clp_run_scenario):
+    result = await clp_run_scenario(parse_file({str(SMOKE)!r}))
+    assert result.passed
+"""
+
+
+def test_failing_scenario_test_names_its_report_in_output_and_junit(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_inner=INNER_RUN)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--junitxml=out.xml")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*clp-testnet run*", "report: */run/report.html", "reproduce: clp-testnet run *"]
+    )
+    case = ET.parse(pytester.path / "out.xml").getroot().find(".//testcase")
+    assert case is not None
+    props = {p.get("name"): p.get("value") or "" for p in case.iter("property")}
+    assert props["report"].endswith("/run/report.html") and Path(props["report"]).is_file()
+    assert props["reproduce"].startswith("clp-testnet run ")
