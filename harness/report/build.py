@@ -8,6 +8,8 @@ logs/*.log, scenario.toml, error.txt.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +36,14 @@ def _read_json(path: Path) -> Any:
         raise ReportError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from exc
 
 
-def read_logs(folder: Path) -> list[dict[str, Any]]:
-    """Every node's JSON log lines (others kept as text), interleaved by time."""
+def read_logs(folder: Path, names: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Every node's JSON log lines (others kept as text), interleaved by time; validator
+    addresses are shown as their names (``names``: address -> name)."""
     out: list[dict[str, Any]] = []
+    untimed: list[dict[str, Any]] = []  # text lines before a file's first timestamp
+    swap = re.compile("|".join(map(re.escape, names))) if names else None
     for path in sorted(folder.glob("*.log")) if folder.is_dir() else []:
-        last_t = 0.0
+        last_t: float | None = None
         for line in path.read_text(errors="replace").splitlines():
             try:
                 rec = json.loads(line)
@@ -50,12 +55,22 @@ def read_logs(folder: Path) -> list[dict[str, Any]]:
                 event = str(fields.pop("event", ""))
                 rest = " ".join(f"{k}={v}" for k, v in fields.items())
                 text = f"{event} {rest}".strip()
-                out.append(
-                    {"time": last_t, "node": rec.get("node", path.stem), "level": rec.get("level")}
-                    | {"text": text}
-                )
+                row = {
+                    "time": last_t,
+                    "node": rec.get("node", path.stem),
+                    "level": rec.get("level"),
+                }
+                out.append(row | {"text": text})
             elif line.strip():
-                out.append({"time": last_t, "node": path.stem, "level": "info", "text": line})
+                row = {"time": last_t, "node": path.stem, "level": "info", "text": line}
+                (out if last_t is not None else untimed).append(row)
+    first = min((r["time"] for r in out), default=0.0)
+    for r in untimed:  # e.g. a proxy's start-up line: shown at the start of the run
+        r["time"] = first
+    out = untimed + out
+    if swap is not None and names:
+        for r in out:
+            r["text"] = swap.sub(lambda m: names[m.group(0)], r["text"])
     out.sort(key=lambda r: r["time"])
     if len(out) > LOG_LINES_MAX:
         loud = [r for r in out if r["level"] in ("warning", "error", "critical")]
@@ -107,7 +122,7 @@ def write_report(run_dir: Path) -> Path:
         svg,
         block_x,
         faults,
-        read_logs(run_dir / "logs"),
+        read_logs(run_dir / "logs", history.names if history else None),
         scenario.read_text(errors="replace") if scenario.is_file() else None,
         _series(monitor, tl) if isinstance(monitor, dict) else [],
         monitor.get("url") if isinstance(monitor, dict) else None,

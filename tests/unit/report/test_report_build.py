@@ -84,6 +84,9 @@ def test_logs_are_interleaved_by_time(tmp_path: Path) -> None:
     rows = read_logs(run / "logs")
     assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
     assert rows[-1]["text"] == "p2p.lost peer=v1" and rows[-1]["level"] == "warning"
+    assert rows[0]["text"] == "not json <script>" and rows[0]["time"] == 100.5, "run start"
+    named = read_logs(run / "logs", {"v1": "validator-one"})
+    assert named[-1]["text"] == "p2p.lost peer=validator-one"
 
 
 def test_evidence_refs_point_at_epochs_slashes_blocks_lanes() -> None:
