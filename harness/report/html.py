@@ -72,6 +72,7 @@ svg g.lane.hl>rect:first-of-type{fill:#fff3e6}
 
 JS = """
 (function(){
+  var AROUND_S = 3;
   var bx = JSON.parse(document.getElementById('block-x').textContent);
   function each(sel, f){ document.querySelectorAll(sel).forEach(f); }
   function clear(){ each('.hl', function(e){ e.classList.remove('hl'); }); }
@@ -90,17 +91,22 @@ JS = """
       return;
     }
     cur.setAttribute('visibility', 'hidden');
+    var w = /^logs-at-([\\d.]+)$/.exec(id);
+    if(w){
+      around = parseFloat(w[1]); filter();
+      document.getElementById('logs').scrollIntoView(); return;
+    }
     var f = /^fault-(\\d+)$/.exec(id);
     if(f){ each('[data-fault="' + f[1] + '"]', function(e){ e.classList.add('hl'); }); }
     var el = document.getElementById(id);
     if(el){ el.classList.add('hl'); }
   }
+  var around = null;  // a time: only log lines within AROUND_S of it are shown
   window.addEventListener('hashchange', function(){ show(location.hash); });
   document.addEventListener('click', function(ev){
     var a = ev.target.closest && ev.target.closest('a.ref');
     if(a && a.getAttribute('href') === location.hash){ show(location.hash); }
   });
-  show(location.hash);
   var rows = Array.prototype.slice.call(document.querySelectorAll('#logs tbody tr'));
   var order = {debug:0, info:1, warning:2, error:3, critical:4};
   function filter(){
@@ -111,18 +117,51 @@ JS = """
     var shown = 0;
     rows.forEach(function(r){
       var lv = order[r.dataset.level];
-      var ok = on[r.dataset.node] !== false && (lv === undefined || lv >= min)
+      var near = around === null || Math.abs(parseFloat(r.dataset.t) - around) <= AROUND_S;
+      var ok = near && on[r.dataset.node] !== false && (lv === undefined || lv >= min)
         && (!q || r.textContent.toLowerCase().indexOf(q) >= 0);
       r.style.display = ok ? '' : 'none'; if(ok) shown++;
     });
     document.getElementById('shown').textContent = shown + ' of ' + rows.length + ' lines';
+    var wnd = document.getElementById('window');
+    wnd.innerHTML = '';
+    if(around !== null){
+      wnd.textContent = 'within ' + AROUND_S + ' s of the failure ';
+      var all = document.createElement('a'); all.href = '#logs'; all.textContent = '(show all)';
+      all.addEventListener('click', function(){ around = null; filter(); });
+      wnd.appendChild(all);
+    }
   }
   document.querySelectorAll('.filters input, .filters select').forEach(function(e){
     e.addEventListener('input', filter); e.addEventListener('change', filter);
   });
   filter();
+  show(location.hash);
 })();
 """
+
+
+def ref_time(ref: Ref, tl: Timeline, faults: Sequence[Mapping[str, Any]]) -> float | None:
+    """The wall time a reference points at (for "logs around" it)."""
+    kind, _, rest = ref.href.lstrip("#").partition("-")
+    key = rest.split("-")[0]
+    if kind == "block":
+        return tl.block_times.get(int(key))
+    if kind in ("epoch", "slash", "eject"):
+        e = next((m for m in tl.epochs if m.epoch == int(key)), None)
+        return tl.block_times.get(e.last_height) if e else None
+    if kind == "fault":
+        return next((float(f["t_end"]) for f in faults if str(f["seq"]) == key), None)
+    return None
+
+
+def logs_around(refs: Sequence[Ref], tl: Timeline, faults: Sequence[Mapping[str, Any]]) -> str:
+    """A link that filters the node logs to a few seconds around the evidence."""
+    times = [t for t in (ref_time(r, tl, faults) for r in refs) if t is not None]
+    if not times:
+        return ""
+    t = times[0]
+    return f' <a class="ref logs-around" href="#logs-at-{t:.3f}">logs around {_ts(t)}</a>'
 
 
 def _links(refs: Sequence[Ref]) -> str:
@@ -165,11 +204,16 @@ def render_html(
             f"{escape(str(c.get('verdict')))}</span></td><td class='evidence'>{cells}</td></tr>"
         )
         if bad:
-            why.append(f"check <b>{escape(c['name'])}</b>: {escape('; '.join(ev))}")
+            cited = [r for line in ev for r in evidence_refs(line, tl, faults)]
+            why.append(
+                f"check <b>{escape(c['name'])}</b>: {escape('; '.join(ev))}"
+                + logs_around(cited, tl, faults)
+            )
     for e in expects:
         ok = bool(e.get("passed"))
         text = f"{e['what']}: {e['detail']}"
-        refs = _links(evidence_refs(text, tl, faults))
+        found = evidence_refs(text, tl, faults)
+        refs = _links(found)
         rows.append(
             f'<tr class="{"" if ok else "bad"}" data-kind="expect" data-name="{escape(e["what"])}"'
             f' data-verdict="{"pass" if ok else "fail"}"><td>expect</td><td>{escape(e["what"])}'
@@ -180,7 +224,7 @@ def render_html(
         if not ok:
             why.append(
                 f"<b>{escape(e['what'])}</b>: {escape(str(e['detail']))} "
-                f"<span class='refs'>{refs}</span>"
+                f"<span class='refs'>{refs}{logs_around(found, tl, faults)}</span>"
             )
     if result.get("error"):
         why.insert(0, f"harness error: {escape(str(result['error']))}")
@@ -199,7 +243,8 @@ def render_html(
     )
     log_rows = "".join(
         f'<tr class="{escape(str(r.get("level", "")))}" data-node="{escape(str(r.get("node")))}"'
-        f' data-level="{escape(str(r.get("level", "")))}"><td>{_ts(float(r["time"]))}</td>'
+        f' data-level="{escape(str(r.get("level", "")))}" data-t="{float(r["time"]):.3f}">'
+        f"<td>{_ts(float(r['time']))}</td>"
         f"<td>{escape(str(r.get('node')))}</td><td>{escape(str(r.get('level', '')))}</td>"
         f"<td>{escape(str(r.get('text', '')))}</td></tr>"
         for r in logs
@@ -245,7 +290,8 @@ def render_html(
         f"<option value='debug'>all</option><option value='info'>info+</option>"
         f"<option value='warning'>warning+</option><option value='error'>error+</option>"
         f"</select></label> <label>text <input id='grep' type='search'></label> "
-        f"<span id='shown'></span></div><table id='logs'><thead><tr><th>time (UTC)</th>"
+        f"<span id='window'></span> <span id='shown'></span></div>"
+        f"<table id='logs'><thead><tr><th>time (UTC)</th>"
         f"<th>node</th><th>level</th><th>event</th></tr></thead><tbody>{log_rows}</tbody>"
         f"</table>"
         + (f"<h2>harness error</h2><pre>{escape(error_text)}</pre>" if error_text else "")

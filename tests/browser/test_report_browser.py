@@ -113,6 +113,24 @@ def test_evidence_links_to_a_block_move_the_cursor(browser: WebDriver, failing_r
     no_console_errors(browser)
 
 
+def test_logs_around_the_failure(browser: WebDriver, failing_run: Path) -> None:
+    """The failing expectation's "logs around" link keeps only lines near its epoch's end."""
+    history = load(failing_run / "history.json")
+    epoch_len = history["params"]["epoch_length"]
+    end = next(b for b in history["chains"]["v0"] if b["height"] == epoch_len)
+    t = end["block"]["time_ms"] / 1000
+    open_report(browser, failing_run)
+    rows = browser.find_elements(By.CSS_SELECTOR, "#logs tbody tr")
+    browser.find_element(By.CSS_SELECTOR, "#why a.logs-around").click()
+    shown = [r for r in rows if r.is_displayed()]
+    assert shown and len(shown) < len(rows)
+    assert all(abs(float(r.get_attribute("data-t") or 0) - t) <= 3.0 for r in shown)
+    assert any(f"chain.block_committed height={epoch_len} " in r.text for r in shown)
+    browser.find_element(By.LINK_TEXT, "(show all)").click()
+    assert all(r.is_displayed() for r in rows[:50])
+    no_console_errors(browser)
+
+
 def test_log_filters_hide_a_node(browser: WebDriver, failing_run: Path) -> None:
     open_report(browser, failing_run)
     rows = browser.find_elements(By.CSS_SELECTOR, "#logs tbody tr[data-node='v0']")
