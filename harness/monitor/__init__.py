@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from harness.cluster.process import terminate
+
 SCRAPE_S = 1.0
 READY_TIMEOUT_S = 30.0
 # The series the report shows: title -> PromQL. The median over the nodes' views is the
@@ -137,13 +139,8 @@ class Monitor:
         return len(up) == len(self.targets)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            terminate(self.proc, grace=10.0)
         self.proc = None
 
     def __enter__(self) -> Monitor:

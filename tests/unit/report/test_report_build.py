@@ -121,3 +121,8 @@ def test_junit_failing_cases_carry_reproduce_and_report(tmp_path: Path) -> None:
         assert f"report: {tmp_path / 'bad' / 'report.html'}" in text
     props = {p.get("name"): p.get("value") for p in bad.iter("property")}
     assert props["report"] == str(tmp_path / "bad" / "report.html")
+
+
+def test_run_junit_wants_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--junit", str(tmp_path), "scenarios/happy-path.toml"]) == 2
+    assert "--junit wants a file" in capsys.readouterr().out
