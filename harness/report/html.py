@@ -44,8 +44,12 @@ def evidence_refs(text: str, tl: Timeline, faults: Sequence[Mapping[str, Any]]) 
             refs.append(Ref(f"#block-{h}", f"block {h}"))
     refs += [Ref(f"#lane-{n}", n) for n in nodes]
     for t in dict.fromkeys(float(m) for m in re.findall(r"\bt=(\d+(?:\.\d+)?)", text)):
-        near = min(faults, key=lambda f: abs(float(f["t_end"]) - t), default=None)
-        if near is not None and abs(float(near["t_end"]) - t) < 1.0:
+
+        def off(f: Mapping[str, Any], t: float = t) -> float:
+            return min(abs(float(f["t_start"]) - t), abs(float(f["t_end"]) - t))
+
+        near = min(faults, key=off, default=None)
+        if near is not None and off(near) < 1.0:
             refs.append(Ref(f"#fault-{near['seq']}", f"fault #{near['seq']} {near['kind']}"))
     return refs
 

@@ -16,7 +16,7 @@ from harness.report.faultwindows import Window
 from harness.report.timeline import Timeline
 
 W = 1200
-LEFT, RIGHT, TOP = 92, 70, 62
+LEFT, RIGHT, TOP = 116, 70, 100
 LANE, GAP = 82, 8
 COLORS = {
     "link_out": "#d62728",
@@ -47,6 +47,7 @@ ROW = {  # sub-row offset within a lane of each window kind (killed/paused fill 
     "clock_offset": 23,
 }
 OK, MISS, SLASH, EJECT = "#2ca02c", "#d62728", "#d62728", "#111111"
+STATUS_COLOR = {"active": "#2ca02c", "slashed": "#d62728", "ejection_deferred": "#9467bd"}
 
 
 def _f(v: float) -> str:
@@ -141,6 +142,21 @@ def render_timeline(tl: Timeline) -> str:
     max_h = max((h for pts in tl.heights.values() for _, h in pts), default=1) or 1
     for i, node in enumerate(tl.nodes):
         out.append(_lane(tl, i, node, x, max_h))
+    out.append(f'<text x="4" y="{TOP - 80}" fill="#666">faults</text>')
+    free_at = [-1e9, -1e9, -1e9]  # where each row of labels is free again
+    for seq, t in sorted(tl.fault_times.items(), key=lambda kv: kv[1]):
+        px, label = x(t), tl.fault_labels.get(seq, "")
+        row = next((k for k, f in enumerate(free_at) if f <= px), free_at.index(min(free_at)))
+        free_at[row] = px + 6 * (len(label) + 4)
+        ty = TOP - 80 + row * 11
+        out.append(
+            f'<a href="#fault-{seq}" class="action" data-fault="{seq}">'
+            f'<line x1="{_f(px)}" y1="{ty + 2}" x2="{_f(px)}" y2="{bottom}" stroke="#e6550d" '
+            f'stroke-opacity="0.55" stroke-dasharray="1 3"/>'
+            f'<text x="{_f(px + 2)}" y="{ty}" fill="#a63603" font-size="10">'
+            f"#{seq} {escape(label)}</text><title>fault record {seq}: {escape(label)} "
+            f"(began at t={t:.2f})</title></a>"
+        )
     out.append(
         f'<g id="cursor" visibility="hidden"><line x1="0" y1="{TOP - 36}" x2="0" y2="{bottom}" '
         f'stroke="#e6550d" stroke-width="2"/><text x="4" y="{TOP - 36}" fill="#e6550d" '
@@ -165,7 +181,15 @@ def _lane(tl: Timeline, i: int, node: str, x: object, max_h: int) -> str:
     last = next((e for e in reversed(tl.epochs) if e.evaluated), None)
     if last is not None and node in last.rates:
         parts.append(
-            f'<text x="8" y="{y + 36}" fill="#555">e{last.epoch}: {last.rates[node] // 100}%</text>'
+            f'<text x="8" y="{y + 36}" fill="#555">e{last.epoch}: {last.rates[node] // 100}% '
+            f"answered</text>"
+        )
+    if last is not None and node in last.after:
+        stake, status = last.after[node]
+        parts.append(
+            f'<text x="8" y="{y + 50}" fill="#555">{stake}</text>'
+            f'<text x="8" y="{y + 64}" fill="{STATUS_COLOR.get(status, "#555")}">'
+            f"{escape(status.replace('_', ' '))}</text>"
         )
     peers = max(len(tl.nodes) - 1, 1)
     mine_w = [w for w in tl.windows if w.node == node]

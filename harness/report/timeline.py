@@ -35,6 +35,7 @@ class EpochMark:
     deferred: tuple[str, ...]
     rates: dict[str, int]  # name -> rate bps
     evaluated: bool = True  # False: the run ended inside this epoch
+    after: dict[str, tuple[int, str]] = field(default_factory=dict)  # name -> (stake, status)
 
 
 @dataclass
@@ -47,7 +48,8 @@ class Timeline:
     epochs: list[EpochMark] = field(default_factory=list)
     windows: list[Window] = field(default_factory=list)
     heights: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # per node
-    fault_times: dict[int, float] = field(default_factory=dict)  # seq -> t_end
+    fault_times: dict[int, float] = field(default_factory=dict)  # seq -> t_start
+    fault_labels: dict[int, str] = field(default_factory=dict)  # seq -> "isolate v4"
 
     def x_of_height(self, height: int) -> float | None:
         return self.block_times.get(height)
@@ -89,6 +91,7 @@ def build_timeline(
                     tuple(n(x) for x in r.get("ejected", [])),
                     tuple(n(v["address"]) for v in vs if v.get("status") == "ejection_deferred"),
                     {n(v["address"]): int(v["rate_bps"]) for v in vs},
+                    after={n(v["address"]): (int(v["stake_after"]), str(v["status"])) for v in vs},
                 )
             )
         top = max(tl.block_times, default=0)
@@ -109,7 +112,8 @@ def build_timeline(
                 if h is not None:
                     sampled.setdefault(node, []).append((float(s["t"]), int(h)))
         tl.heights.update(sampled)
-    tl.fault_times = {int(f["seq"]): float(f["t_end"]) for f in faults}
+    tl.fault_times = {int(f["seq"]): float(f["t_start"]) for f in faults}
+    tl.fault_labels = {int(f["seq"]): _label(f, names) for f in faults}
     times = [t for t in tl.block_times.values()]
     times += [t for pts in tl.heights.values() for t, _ in pts]
     times += [w.start for w in windows] + [w.end for w in windows if w.end is not None]
@@ -126,3 +130,21 @@ def _node_key(name: str) -> tuple[str, int]:
     head = name.rstrip("0123456789")
     tail = name[len(head) :]
     return head, int(tail) if tail else -1
+
+
+def _label(record: Mapping[str, Any], nodes: Sequence[str]) -> str:
+    """A fault action in a few words: its kind and the nodes its arguments name."""
+    named: list[str] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, str) and v in nodes and v not in named:
+            named.append(v)
+        elif isinstance(v, list | tuple):
+            for x in v:
+                walk(x)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+
+    walk(record.get("args") or {})
+    return " ".join([str(record.get("kind")), *named])
