@@ -16,7 +16,7 @@ from typing import Any
 from harness.checks.history import History, HistoryError
 from harness.report.faultwindows import FaultLogError, as_format2, fault_windows
 from harness.report.html import render_html
-from harness.report.svg import _Scale, render_series, render_timeline
+from harness.report.svg import Scale, render_series, render_timeline
 from harness.report.timeline import Timeline, build_timeline
 
 REPORT, TIMELINE_SVG = "report.html", "timeline.svg"
@@ -111,7 +111,7 @@ def write_report(run_dir: Path) -> Path:
     trace = _read_json(run_dir / "heights.json") if (run_dir / "heights.json").is_file() else []
     tl = build_timeline(history, faults, windows, trace, nodes)
     svg = render_timeline(tl)
-    sc = _Scale(tl.t0, tl.t1)
+    sc = Scale(tl.t0, tl.t1)
     block_x = {h: sc.x(t) for h, t in tl.block_times.items()}
     monitor = _read_json(run_dir / "monitor.json") if (run_dir / "monitor.json").is_file() else {}
     scenario = run_dir / "scenario.toml"

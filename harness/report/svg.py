@@ -9,7 +9,7 @@ classes, so the file renders alone; ids (``lane-v4``, ``epoch-1``, ``fault-3``,
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
 from harness.report.faultwindows import Window
@@ -46,6 +46,7 @@ ROW = {  # sub-row offset within a lane of each window kind (killed/paused fill 
     "lazy": 23,
     "clock_offset": 23,
 }
+X = Callable[[float], float]  # wall time -> x in the drawing
 OK, MISS, SLASH, EJECT = "#2ca02c", "#d62728", "#d62728", "#111111"
 STATUS_COLOR = {"active": "#2ca02c", "slashed": "#d62728", "ejection_deferred": "#9467bd"}
 
@@ -54,7 +55,7 @@ def _f(v: float) -> str:
     return f"{v:.1f}".rstrip("0").rstrip(".")
 
 
-class _Scale:
+class Scale:
     def __init__(self, t0: float, t1: float) -> None:
         self.t0, self.t1 = t0, t1
 
@@ -79,7 +80,7 @@ def height_of_svg(nodes: int) -> int:
 
 
 def render_timeline(tl: Timeline) -> str:
-    sc = _Scale(tl.t0, tl.t1)
+    sc = Scale(tl.t0, tl.t1)
     x = sc.x
     H = height_of_svg(len(tl.nodes))
     bottom = lane_top(len(tl.nodes)) - GAP
@@ -167,8 +168,7 @@ def render_timeline(tl: Timeline) -> str:
     return "\n".join(out)
 
 
-def _lane(tl: Timeline, i: int, node: str, x: object, max_h: int) -> str:
-    assert callable(x)
+def _lane(tl: Timeline, i: int, node: str, x: X, max_h: int) -> str:
     y = lane_top(i)
     right = W - RIGHT
     parts = [
@@ -274,12 +274,9 @@ def _lane(tl: Timeline, i: int, node: str, x: object, max_h: int) -> str:
     return "".join(parts)
 
 
-def _link_bands(
-    ws: list[Window], kind: str, peers: int, x: object, y: int, t_end: float
-) -> list[str]:
+def _link_bands(ws: list[Window], kind: str, peers: int, x: X, y: int, t_end: float) -> list[str]:
     """Links down in one direction as one band whose strength is the share of peers lost
     (an isolated validator is solid; its peers, each losing one link, are faint)."""
-    assert callable(x)
     cuts = sorted({w.start for w in ws} | {w.end if w.end is not None else t_end for w in ws})
     out = []
     for a, b in itertools.pairwise(cuts):
@@ -301,8 +298,7 @@ def _link_bands(
     return out
 
 
-def _window(w: Window, x: object, y: int, t_end: float) -> str:
-    assert callable(x)
+def _window(w: Window, x: X, y: int, t_end: float) -> str:
     xa = x(w.start)
     xb = x(w.end if w.end is not None else t_end)
     width = max(xb - xa, 2.0)
@@ -354,7 +350,7 @@ def render_series(
 ) -> str:
     """One recorded Prometheus series per validator, on the timeline's time axis."""
     h, top = 150, 18
-    sc = _Scale(t0, max(t1, t0 + 1))
+    sc = Scale(t0, max(t1, t0 + 1))
     series = {k: [(t, v) for t, v in pts if t0 <= t <= t1] for k, pts in series.items()}
     values = [v for pts in series.values() for _, v in pts]
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
