@@ -83,7 +83,9 @@ class Monitor:
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = time.time()
 
-    def start(self) -> Monitor:
+    def start(self, wait_targets: bool = True) -> Monitor:
+        """Run Prometheus; return once it serves and (``wait_targets``) has taken up every
+        node as a target, which it does ~5 s after start."""
         binary = prometheus_binary()
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self.folder / "prometheus.yml"
@@ -108,7 +110,7 @@ class Monitor:
                 raise MonitorError(
                     f"prometheus exited ({self.proc.returncode}); see {self.folder}/prometheus.log"
                 )
-            if self._scraping():
+            if self._scraping() if wait_targets else self._ready():
                 self.started_at = time.time()
                 return self
             time.sleep(0.25)
@@ -118,6 +120,12 @@ class Monitor:
             f" at {self.url}"
             f"; see {self.folder}/prometheus.log"
         )
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/-/ready", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def _scraping(self) -> bool:
         """Every target is a scrape target (Prometheus hands new ones over after ~5 s), so

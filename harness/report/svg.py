@@ -287,7 +287,7 @@ def _link_bands(ws: list[Window], kind: str, peers: int, x: X, y: int, t_end: fl
         first = min(live, key=lambda w: w.opened_by)
         what = ", ".join(sorted(w.detail.removesuffix(" down") for w in live))
         out.append(
-            f'<rect class="fault fault-{kind}" data-kind="{kind}" data-node="{first.node}" '
+            f'<rect class="fault fault-{kind}" data-kind="{kind}" data-node="{escape(first.node)}" '
             f'data-fault="{first.opened_by}" data-start="{a:.3f}" data-end="{b:.3f}" '
             f'data-links="{len(live)}" x="{_f(x(a))}" width="{_f(max(x(b) - x(a), 2.0))}" '
             f'y="{y + ROW[kind]}" height="6" fill="{COLORS[kind]}" '

@@ -47,11 +47,11 @@ class RunOptions:
     monitor: bool = False  # a real Prometheus scrapes every node; its series go in the report
 
 
-async def start_monitor(cluster: Cluster, folder: Path) -> Monitor:
+async def start_monitor(cluster: Cluster, folder: Path, wait_targets: bool = True) -> Monitor:
     """Prometheus over every node (it takes ~5 s to take up its targets: call this before
     ``cluster.start()`` when the API addresses are known then, so no block is missed)."""
     targets = {n: cluster.api_url(n) for n in cluster.names}
-    return await asyncio.to_thread(Monitor(folder, targets).start)
+    return await asyncio.to_thread(Monitor(folder, targets).start, wait_targets)
 
 
 async def started_with_monitor(cluster: Cluster, folder: Path | None) -> Monitor | None:
@@ -61,8 +61,9 @@ async def started_with_monitor(cluster: Cluster, folder: Path | None) -> Monitor
         monitor = await start_monitor(cluster, folder)
     try:
         await cluster.start()
-        if folder is not None and monitor is None:
-            monitor = await start_monitor(cluster, folder)
+        if folder is not None and monitor is None:  # (Docker: ports published at start)
+            # the run goes on at once; Prometheus' first ~5 s of samples are missing
+            monitor = await start_monitor(cluster, folder, wait_targets=False)
     except BaseException:
         if monitor is not None:
             monitor.stop()
