@@ -2,7 +2,7 @@
 
 ``pytest tests/integration/test_scenarios.py -k minority-partition --seed 3`` runs one of
 them with another seed; a failure shows why, the ``clp-testnet run`` command that
-reproduces it and the node logs.
+reproduces it, the run's report.html and the node logs.
 """
 
 from __future__ import annotations
