@@ -122,6 +122,7 @@ def fault_windows(records: Iterable[Mapping[str, Any]]) -> list[Window]:
 # ---- old-format adapter: remove once every log is written in format 2 -------------------
 
 _BEFORE = {"kill", "pause"}  # old records of these were written before the action
+_ACTION_S = 0.05  # what an action typically takes on a quiet host (old records lack it)
 
 
 def from_format1(
@@ -166,8 +167,8 @@ def from_format1(
                 "kind": action,
                 "args": params,
                 "height": r.get("height"),
-                "t_start": t if action in _BEFORE else t - 0.5,
-                "t_end": t + 0.5 if action in _BEFORE else t,
+                "t_start": t if action in _BEFORE else t - _ACTION_S,
+                "t_end": t + _ACTION_S if action in _BEFORE else t,
                 "state": {
                     "links_down": sorted(f"{a}_to_{b}" for a, b in state.down),
                     "toxics": {k: list(v) for k, v in sorted(toxics.items())},

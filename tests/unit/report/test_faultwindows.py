@@ -96,6 +96,7 @@ def test_old_format_adapter_replays_the_state() -> None:
     assert new[0]["state"]["links_down"] == ["v0_to_v2", "v1_to_v2", "v2_to_v0", "v2_to_v1"]
     assert sorted(new[1]["state"]["toxics"]) == ["v0_to_v1", "v0_to_v2"]
     assert new[2]["state"]["killed"] == ["v1"] and new[2]["t_start"] == 7.0
+    assert new[2]["t_end"] > 7.0 and new[0]["t_start"] < 5.0 == new[0]["t_end"]
     assert new[3]["state"]["links_down"] == [] and new[3]["state"]["toxics"], "links only"
     assert new[4]["state"] == {
         "links_down": [],
