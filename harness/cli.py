@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from clp_node.clp.types import ClpConfigError
 from harness.cluster.docker import DockerUnavailable
 from harness.cluster.testnet import TestnetError
 from harness.commands import (
@@ -65,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
         return code
-    except (TestnetError, ClpConfigError, ValueError, DockerUnavailable) as exc:
+    except (TestnetError, ValueError, DockerUnavailable) as exc:
         console.print(f"[red]clp-testnet: error:[/] {exc}")
         return 2
     except KeyboardInterrupt:
