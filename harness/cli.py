@@ -12,6 +12,7 @@ from harness.cluster.docker import DockerUnavailable
 from harness.cluster.testnet import TestnetError
 from harness.commands import (
     check,
+    conform,
     console,
     demo,
     down,
@@ -36,9 +37,10 @@ quick start:
   clp-testnet check run/history.json    re-run the CLP invariant checkers on a saved run
   clp-testnet run scenarios/*.toml      run fault scenarios; verdict, results JSON, reproduce line
   clp-testnet images build              Docker images of the node and Toxiproxy (no registry)
+  clp-testnet conform 'clp-node --config {config}'   qualify a node against the contract
 """
 
-COMMAND_MODULES = [demo, init, up, down, status, fault, toxiproxy, images, run, check]
+COMMAND_MODULES = [demo, init, up, down, status, fault, toxiproxy, images, run, check, conform]
 
 
 def build_parser() -> argparse.ArgumentParser:
