@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,13 +33,11 @@ CONFIG_PLACEHOLDER = "{config}"
 
 
 def default_node_command() -> str:
-    """``CLP_TESTNET_NODE_COMMAND``, else the ``clp-node`` installed beside this Python."""
+    """``CLP_TESTNET_NODE_COMMAND``, else the contract's ``clp-node --config {config}``."""
     explicit = os.environ.get(NODE_COMMAND_ENV)
     if explicit:
         return explicit
-    beside = Path(sys.executable).with_name("clp-node")
-    exe = str(beside) if beside.is_file() else "clp-node"
-    return f"{shlex.quote(exe)} --config {CONFIG_PLACEHOLDER}"
+    return f"clp-node --config {CONFIG_PLACEHOLDER}"
 
 
 def node_argv(command: str, config: Path) -> list[str]:
@@ -52,6 +51,9 @@ def node_argv(command: str, config: Path) -> list[str]:
             f"node command {command!r} must name the config as {CONFIG_PLACEHOLDER}, "
             f"e.g. 'clp-node --config {CONFIG_PLACEHOLDER}'"
         )
+    beside = Path(sys.executable).with_name(words[0])
+    if "/" not in words[0] and shutil.which(words[0]) is None and beside.is_file():
+        words[0] = str(beside)  # the virtualenv's own script when the venv is not activated
     return [w.replace(CONFIG_PLACEHOLDER, str(config)) for w in words]
 
 

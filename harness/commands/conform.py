@@ -46,7 +46,11 @@ exit codes: 0 conforms, 1 something failed (listed), 2 bad input""",
     )
     p.add_argument("target", nargs="?", metavar="IMAGE_OR_COMMAND", help="the node under test")
     p.add_argument("--image", help="a local Docker image of the node (entrypoint clp-node)")
-    p.add_argument("--command", help="a command with {config}, e.g. 'clp-node --config {config}'")
+    p.add_argument(
+        "--command",
+        dest="node_command",
+        help="a command with {config}, e.g. 'clp-node --config {config}'",
+    )
     p.add_argument("--validators", "-n", type=int, default=4, help="testnet size (default 4)")
     p.add_argument(
         "--scenarios",
@@ -83,7 +87,7 @@ def scenario_files(spec: str, folder: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    target = parse_target(args.target, args.image, args.command)
+    target = parse_target(args.target, args.image, args.node_command)
     if args.validators < 4:
         raise ValueError(f"--validators {args.validators}: the contract checks need >= 4")
     scenarios = load_scenarios(scenario_files(args.scenarios, args.scenario_dir))
