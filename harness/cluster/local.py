@@ -51,9 +51,10 @@ def node_argv(command: str, config: Path) -> list[str]:
             f"node command {command!r} must name the config as {CONFIG_PLACEHOLDER}, "
             f"e.g. 'clp-node --config {CONFIG_PLACEHOLDER}'"
         )
-    beside = Path(sys.executable).with_name(words[0])
-    if "/" not in words[0] and shutil.which(words[0]) is None and beside.is_file():
-        words[0] = str(beside)  # the virtualenv's own script when the venv is not activated
+    if "/" not in words[0] and shutil.which(words[0]) is None:
+        beside = Path(sys.executable).with_name(words[0])
+        if beside.is_file():  # the virtualenv's own script when the venv is not activated
+            words[0] = str(beside)
     return [w.replace(CONFIG_PLACEHOLDER, str(config)) for w in words]
 
 
