@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
         "--profile",
         choices=["test", "production"],
         default="test",
-        help="CLP parameters of CLP_SPEC §2 (default: test profile, E=20 K=2 W=4)",
+        help="CLP parameters of docs/protocol.md §2 (default: test profile, E=20 K=2 W=4)",
     )
     p.add_argument(
         "--clp",
