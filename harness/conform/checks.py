@@ -367,7 +367,9 @@ async def restart(ctx: Context) -> Problems:
     before = [e["block"]["hash"] for e in await ctx.chain(victim, h)]
     await ctx.c.kill(victim)
     others = [n for n in ctx.c.names if n != victim]
-    out = await bad_signature(ctx, victim, h + 1)
+    # Only a challenge issued after the kill has surely no response of the victim's own.
+    dead_at = max(v for v in (await ctx.c.heights(others)).values() if v is not None)
+    out = await bad_signature(ctx, victim, dead_at)
     await ctx.c.wait_for_height(h + 5, others)
     await ctx.c.restart(victim)
     target = max(v for v in (await ctx.c.heights(others)).values() if v is not None)
