@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from clp_node.clp.types import ClpConfigError
 from harness.cluster.docker import DockerUnavailable
 from harness.cluster.testnet import TestnetError
 from harness.commands import (
     check,
+    conform,
     console,
     demo,
     down,
@@ -40,9 +40,10 @@ quick start:
   clp-testnet run scenarios/*.toml      run fault scenarios; verdict, results JSON, reproduce line
   clp-testnet report runs/x-20250101-1200   the run's report.html (timeline, verdicts, logs) again
   clp-testnet images build              Docker images of the node and Toxiproxy (no registry)
+  clp-testnet conform 'clp-node --config {config}'   qualify a node against the contract
 """
 
-COMMAND_MODULES = [demo, init, up, down, status, fault, toxiproxy, images, run, check, report]
+COMMAND_MODULES = [demo, init, up, down, status, fault, toxiproxy, images, run, check, report, conform]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
         return code
-    except (TestnetError, ClpConfigError, ValueError, DockerUnavailable, MonitorError) as exc:
+    except (TestnetError, ValueError, DockerUnavailable, MonitorError) as exc:
         console.print(f"[red]clp-testnet: error:[/] {exc}")
         return 2
     except KeyboardInterrupt:

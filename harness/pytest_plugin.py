@@ -35,9 +35,9 @@ BACKENDS = ("local", "docker")
 DEFAULT_SEED = 1
 
 if TYPE_CHECKING:
-    from clp_node.chain.genesis import ConsensusParams
-    from clp_node.clp.types import ClpConfig
     from harness.cluster.base import Cluster
+    from harness.contract.genesis import ConsensusParams
+    from harness.contract.params import ClpParams
     from harness.faults.nemesis import Nemesis
     from harness.scenario.model import Scenario
     from harness.scenario.results import ScenarioResult
@@ -134,21 +134,21 @@ if HAVE_PYTEST_ASYNCIO:
         """``factory(validators=5, clp=None, consensus=None, stakes=None, seed=None)``: an
         async context manager yielding ``(cluster, nemesis)`` of a started testnet in
         tmp_path; ``clp``/``consensus`` are overrides of the test profile (a mapping) or a
-        whole ClpConfig/ConsensusParams. Every cluster is stopped on exit and at teardown."""
+        whole ClpParams/ConsensusParams. Every cluster is stopped on exit and at teardown."""
         started: list[Cluster] = request.node.stash.setdefault(_CLUSTERS, [])
         counter = itertools.count()
 
         @asynccontextmanager
         async def factory(
             validators: int = 5,
-            clp: ClpConfig | Mapping[str, int] | None = None,
+            clp: ClpParams | Mapping[str, int] | None = None,
             consensus: ConsensusParams | Mapping[str, int] | None = None,
             stakes: list[int] | None = None,
             seed: int | str | None = None,
         ) -> AsyncIterator[RunningCluster]:
-            from clp_node.chain.genesis import ConsensusParams
-            from clp_node.clp.types import ClpConfig
             from harness.cluster.backends import init_for_backend, make_cluster
+            from harness.contract.genesis import ConsensusParams
+            from harness.contract.params import ClpParams
             from harness.faults.nemesis import Nemesis
 
             root = tmp_path / f"testnet-{next(counter)}"
@@ -156,7 +156,7 @@ if HAVE_PYTEST_ASYNCIO:
                 clp_backend,
                 root,
                 validators=validators,
-                clp=_overrides(ClpConfig, ClpConfig.test_profile(), clp),
+                clp=_overrides(ClpParams, ClpParams.test_profile(), clp),
                 consensus=_overrides(ConsensusParams, ConsensusParams.test_profile(), consensus),
                 stakes=stakes,
                 seed=str(clp_seed if seed is None else seed),

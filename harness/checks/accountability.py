@@ -42,7 +42,7 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
             if expected is None:
                 unknowns.append(
                     f"{node} serves epoch {e}, but its collected chain ends at "
-                    f"{replay.height} < {p.last_height(e)}: not recomputed"
+                    f"{replay.height} < {p.epoch_last_height(e)}: not recomputed"
                 )
                 continue
             checked += 1

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.checks import formats as fmt
 from harness.checks.analysis import Analysis, served_hash
 from harness.checks.history import History
 from harness.checks.verdict import CheckResult, combine
+from harness.contract import formats as fmt
 
 NAME = "agreement"
 

@@ -6,8 +6,8 @@ from functools import cached_property
 from typing import Any
 
 from harness.checks.history import History
-from harness.checks.params import ClpParams
 from harness.checks.recompute import Recomputation, recompute
+from harness.contract.params import ClpParams
 
 
 def served_hash(entry: object) -> str | None:

@@ -60,7 +60,7 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
     blocks = 0
     for node, chain in sorted(history.chains.items()):
         for h, entry in enumerate(chain, start=1):
-            e = p.epoch(h)
+            e = p.epoch_of(h)
             members = comms.get(e)
             if members is None or not isinstance(entry, dict):
                 continue

@@ -15,10 +15,10 @@ from typing import Any
 from harness.checks.analysis import Analysis
 from harness.checks.faultview import FaultView
 from harness.checks.history import History
-from harness.checks.params import BPS_MAX
 from harness.checks.recompute import Challenge
 from harness.checks.timeline import unrecognized_actions
 from harness.checks.verdict import CheckResult, combine
+from harness.contract.params import BPS_MAX
 
 NAME = "completeness"
 PENALISED = frozenset({"slashed", "ejection_deferred", "ejected"})
@@ -202,7 +202,7 @@ def _explain(
             f"epoch {e}: {name}'s {what}: {len(maybe) - len(hard)} of its {len(missed)} misses "
             f"fall under faults that may have slowed it ({why}); the log cannot say they did"
         )
-    first, last = p.first_height(e), p.last_height(e)
+    first, last = p.epoch_first_height(e), p.epoch_last_height(e)
     lo, hi = j.a.time_of(first), j.a.time_of(last)
     committee = j.ref.committees.get(e, {})
     touched = None if lo is None or hi is None else j.view.impairment(name, lo, hi, committee)

@@ -53,7 +53,7 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
         elif len(served) >= 2:
             compared += 1
             passes.append(f"epoch {e}: identical on {', '.join(served)}")
-        last = a.params.last_height(e)
+        last = a.params.epoch_last_height(e)
         for n, chain in sorted(history.chains.items()):
             if len(chain) >= last and n not in served and n not in history.unreachable:
                 fails.append(

@@ -41,7 +41,7 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
         if e <= s:
             continue
         k = bisect.bisect_right(times, s) - 1
-        committee = ref.committees.get(a.params.epoch(max(k + 1, 1)), {})
+        committee = ref.committees.get(a.params.epoch_of(max(k + 1, 1)), {})
         stake = view.stakes_by_name(committee)
         total = sum(stake.values())
         st = seg.state

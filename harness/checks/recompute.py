@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.checks import formats as fmt
-from harness.checks.params import BPS_MAX, ClpParams
+from harness.contract import formats as fmt
+from harness.contract.params import BPS_MAX, ClpParams
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Recomputation:
     problems: list[str] = field(default_factory=list)
 
     def committee_of_height(self, height: int, params: ClpParams) -> dict[str, int]:
-        return self.committees.get(params.epoch(height), {})
+        return self.committees.get(params.epoch_of(height), {})
 
 
 def evaluate_epoch(
@@ -80,7 +80,10 @@ def evaluate_epoch(
     failing = [a for a in evaluated if rate(a) < params.min_response_rate_bps]
     committee_stake = sum(committee[a] for a in members)
     failing_stake = sum(committee[a] for a in failing)
-    systemic = failing_stake * BPS_MAX >= committee_stake * params.systemic_fault_bps
+    # §7: an epoch in which nobody fails is never systemic, whatever the threshold (0 too).
+    systemic = (
+        failing_stake > 0 and failing_stake * BPS_MAX >= committee_stake * params.systemic_fault_bps
+    )
     slashed: dict[str, int] = {}
     ejected: list[str] = []
     deferred: list[str] = []
@@ -168,7 +171,7 @@ class _Replay:
         self.out.problems.append(f"height {height}: {text}")
 
     def committee(self, height: int) -> dict[str, int]:
-        return self.out.committees.get(self.p.epoch(height), {})
+        return self.out.committees.get(self.p.epoch_of(height), {})
 
     def apply(self, h: int, entry: object) -> bool:
         """Apply the served entry at height h; False when it cannot be read at all."""
@@ -205,7 +208,7 @@ class _Replay:
         if self.p.should_generate(h):
             self.out.challenges[h] = Challenge(
                 height=h,
-                epoch=self.p.epoch(h),
+                epoch=self.p.epoch_of(h),
                 value=fmt.challenge_value(self.chain_id, h, digest),
                 deadline=h + self.p.response_window,
                 expected=tuple(sorted(committee)),

@@ -78,6 +78,14 @@ class NodeClient:
     async def post_response(self, body: Any) -> httpx.Response:
         return await self.request("POST", "/alpha/clp/response", json=body)
 
+    async def has_test_hooks(self) -> bool:
+        """Whether the node serves the optional test hooks (GET /admin/faults is not 404)."""
+        resp = await self.request("GET", "/admin/faults")
+        if resp.status_code == 404:
+            return False
+        resp.raise_for_status()
+        return True
+
     async def set_faults(self, **faults: Any) -> dict[str, Any]:
         resp = await self.request("POST", "/admin/faults", json=faults)
         resp.raise_for_status()

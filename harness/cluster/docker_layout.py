@@ -18,9 +18,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from clp_node.chain.genesis import ConsensusParams
-from clp_node.clp.types import ClpConfig
-from clp_node.config import HostPort
 from harness.cluster.testnet import (
     NodeLayout,
     NodeSpec,
@@ -30,6 +27,9 @@ from harness.cluster.testnet import (
     pair_links,
     write_testnet,
 )
+from harness.contract.genesis import ConsensusParams
+from harness.contract.node_config import HostPort
+from harness.contract.params import ClpParams
 
 LAYOUT = "docker"
 P2P_PORT = 26656
@@ -62,7 +62,7 @@ DOCKER_LAYOUT = DockerNodeLayout()
 def init_docker_testnet(
     root: Path,
     validators: int = 5,
-    clp: ClpConfig | None = None,
+    clp: ClpParams | None = None,
     consensus: ConsensusParams | None = None,
     chain_id: str = "clp-testnet",
     stakes: list[int] | None = None,
@@ -85,7 +85,7 @@ def init_docker_testnet(
         nodes,
         links,
         TOXIPROXY_API_PORT if proxied else 0,
-        clp or ClpConfig.test_profile(),
+        clp or ClpParams.test_profile(),
         consensus or ConsensusParams.test_profile(),
         test_hooks,
         DOCKER_LAYOUT,

@@ -1,5 +1,7 @@
 """LocalBackend: every validator a subprocess on 127.0.0.1, its log in a file.
 
+A node is started by its command, as the node contract says (``clp-node --config PATH``;
+another implementation's command through ``CLP_TESTNET_NODE_COMMAND``), never imported.
 Processes run in their own session so that teardown can signal the whole group; the
 backend stops everything on success, failure and Ctrl-C, leaving no process or bound port.
 """
@@ -10,6 +12,8 @@ import asyncio
 import atexit
 import contextlib
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,8 +25,37 @@ from harness.cluster.base import Cluster
 from harness.cluster.ports import port_is_bound
 from harness.cluster.process import signal_group
 from harness.cluster.proxies import ProxyLayer
-from harness.cluster.testnet import TestnetManifest
+from harness.cluster.testnet import TestnetError, TestnetManifest
 from harness.faults.toxiproxy_api import ToxiproxyApi
+
+NODE_COMMAND_ENV = "CLP_TESTNET_NODE_COMMAND"
+CONFIG_PLACEHOLDER = "{config}"
+
+
+def default_node_command() -> str:
+    """``CLP_TESTNET_NODE_COMMAND``, else the contract's ``clp-node --config {config}``."""
+    explicit = os.environ.get(NODE_COMMAND_ENV)
+    if explicit:
+        return explicit
+    return f"clp-node --config {CONFIG_PLACEHOLDER}"
+
+
+def node_argv(command: str, config: Path) -> list[str]:
+    """The argv of ``command`` (a shell-quoted template with ``{config}``) for one node."""
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise TestnetError(f"node command {command!r}: {exc}") from exc
+    if not words or not any(CONFIG_PLACEHOLDER in w for w in words):
+        raise TestnetError(
+            f"node command {command!r} must name the config as {CONFIG_PLACEHOLDER}, "
+            f"e.g. 'clp-node --config {CONFIG_PLACEHOLDER}'"
+        )
+    if "/" not in words[0] and shutil.which(words[0]) is None:
+        beside = Path(sys.executable).with_name(words[0])
+        if beside.is_file():  # the virtualenv's own script when the venv is not activated
+            words[0] = str(beside)
+    return [w.replace(CONFIG_PLACEHOLDER, str(config)) for w in words]
 
 
 class LocalBackend(Cluster):
@@ -31,8 +64,11 @@ class LocalBackend(Cluster):
         manifest: TestnetManifest,
         log_dir: Path | None = None,
         toxiproxy_server: str | None = None,
+        node_command: str | None = None,
     ) -> None:
         super().__init__(manifest)
+        self.node_command = node_command or default_node_command()
+        node_argv(self.node_command, manifest.config_path(manifest.nodes[0].name))
         self.log_dir = log_dir or manifest.root / "logs"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, IO[bytes]] = {}
@@ -72,20 +108,20 @@ class LocalBackend(Cluster):
         log = open(self.log_path(name), "ab")  # noqa: SIM115 - held for the process's life
         self._logs[name] = log
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.procs[name] = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "clp_node.cli",
-                "--config",
-                str(self.manifest.config_path(name)),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env=env,
-        )
+        argv = node_argv(self.node_command, self.manifest.config_path(name))
+        try:
+            self.procs[name] = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+            )
+        except OSError as exc:
+            log.close()
+            self._logs.pop(name, None)
+            raise TestnetError(f"cannot start {name} with {shlex.join(argv)}: {exc}") from exc
 
     def is_running(self, name: str) -> bool:
         proc = self.procs.get(name)

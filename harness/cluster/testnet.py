@@ -13,13 +13,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
-from clp_node.chain.genesis import ConsensusParams, Genesis, GenesisValidator
-from clp_node.chain.keys import ValidatorKey
-from clp_node.clp.types import ClpConfig
-from clp_node.config import HostPort, NodeConfig, PeerConfig
 from harness.cluster.ports import free_ports
+from harness.contract.genesis import (
+    ConsensusParams,
+    GenesisValidator,
+    genesis_document,
+    write_genesis,
+)
+from harness.contract.keys import ValidatorKey
+from harness.contract.node_config import HostPort, Peer, node_config_document, write_node_config
+from harness.contract.params import ClpParams
 
 MANIFEST = "manifest.json"
 DEFAULT_STAKE = 100_000
@@ -103,8 +106,8 @@ class TestnetManifest:
                 return link
         raise TestnetError(f"no link {link_name(src, dst)}")
 
-    def clp_config(self) -> ClpConfig:
-        return ClpConfig.from_dict(self.clp)
+    def clp_config(self) -> ClpParams:
+        return ClpParams.from_dict(self.clp)
 
     def save(self) -> None:
         data = {
@@ -203,7 +206,7 @@ LOCAL_LAYOUT = NodeLayout()
 def init_testnet(
     root: Path,
     validators: int = 5,
-    clp: ClpConfig | None = None,
+    clp: ClpParams | None = None,
     consensus: ConsensusParams | None = None,
     chain_id: str = "clp-testnet",
     stakes: list[int] | None = None,
@@ -237,7 +240,7 @@ def init_testnet(
         nodes,
         links,
         toxiproxy_port,
-        clp or ClpConfig.test_profile(),
+        clp or ClpParams.test_profile(),
         consensus or ConsensusParams.test_profile(),
         test_hooks,
         LOCAL_LAYOUT,
@@ -251,29 +254,25 @@ def write_testnet(
     nodes: list[NodeSpec],
     links: list[LinkSpec],
     toxiproxy_port: int,
-    clp: ClpConfig,
+    clp: ClpParams,
     consensus: ConsensusParams,
     test_hooks: bool,
     layout: NodeLayout,
 ) -> TestnetManifest:
-    """Write the genesis, every node's key and config, and the manifest, for any layout."""
-    genesis = Genesis(
+    """Write the genesis, every node's key and config, and the manifest, for any layout.
+
+    Every file is the node contract's (docs/protocol.md §12), checked against its schema.
+    """
+    genesis = genesis_document(
         chain_id,
         clp,
         consensus,
-        tuple(
-            sorted(
-                (
-                    GenesisValidator(
-                        n, vals.keys[n].address, vals.keys[n].public_key, vals.stakes[n]
-                    )
-                    for n in vals.names
-                ),
-                key=lambda v: v.address,
-            )
+        (
+            GenesisValidator(n, vals.keys[n].address, vals.keys[n].public_key, vals.stakes[n])
+            for n in vals.names
         ),
     )
-    genesis.save(root / "genesis.json")
+    write_genesis(root / "genesis.json", genesis)
     manifest = TestnetManifest(
         root,
         chain_id,
@@ -285,35 +284,36 @@ def write_testnet(
         layout.name,
     )
     for node in nodes:
-        write_node_config(manifest, node, vals.keys[node.name], test_hooks, layout)
+        write_node_files(manifest, node, vals.keys[node.name], test_hooks, layout)
     manifest.save()
     return manifest
 
 
-def write_node_config(
+def write_node_files(
     manifest: TestnetManifest,
     node: NodeSpec,
     key: ValidatorKey,
     test_hooks: bool,
     layout: NodeLayout = LOCAL_LAYOUT,
 ) -> Path:
+    """Node ``node``'s key file and config; returns the config's path."""
     node_dir = manifest.node_dir(node.name)
     node_dir.mkdir(parents=True, exist_ok=True)
     key.save(node_dir / "key.json")
-    config = NodeConfig(
+    doc = node_config_document(
         name=node.name,
         key_file=Path("key.json"),
         genesis_file=Path("../genesis.json"),
         data_dir=layout.data_dir,
         p2p_listen=layout.listen(node, node.p2p_port),
         api_listen=layout.listen(node, node.api_port),
-        peers=tuple(
-            PeerConfig(p.name, p.address, layout.endpoint(manifest, node, p))
+        peers=[
+            Peer(p.name, p.address, layout.endpoint(manifest, node, p))
             for p in manifest.nodes
             if p.name != node.name
-        ),
+        ],
         test_hooks=test_hooks,
     )
     path = manifest.config_path(node.name)
-    path.write_text(tomli_w.dumps(config.to_toml_dict()))
+    write_node_config(path, doc)
     return path

@@ -23,7 +23,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "check",
         help="re-run the invariant checkers on a saved run history",
-        description="Re-run every CLP_SPEC §10 checker on a history saved by a scenario run. "
+        description="Re-run every docs/protocol.md §15 checker on a history saved by a run. "
         "Exit 0 if none failed, 1 if any failed, 2 if the file is not a readable history.",
     )
     p.add_argument("history", type=Path, metavar="HISTORY.json", help="a saved run history")

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clp_node.clp.types import ClpConfig
 from harness.cluster.backends import init_for_backend
 from harness.cluster.testnet import MANIFEST, TestnetError, TestnetManifest
+from harness.contract.params import ClpParams
 
 if TYPE_CHECKING:
     from harness.cluster.compose import PublishedPorts
@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
         "--profile",
         choices=["test", "production"],
         default="test",
-        help="CLP parameters of CLP_SPEC §2 (default: test profile, E=20 K=2 W=4)",
+        help="CLP parameters of docs/protocol.md §2 (default: test profile, E=20 K=2 W=4)",
     )
     p.add_argument(
         "--clp",
@@ -97,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
     if args.compose_dir is not None and not args.compose:
         raise ValueError("--compose-dir goes with --compose")
     check_target(args.dir)
-    base = ClpConfig.test_profile() if args.profile == "test" else ClpConfig.production()
-    clp = ClpConfig.from_dict({**base.to_dict(), **parse_overrides(args.clp)})
+    base = ClpParams.test_profile() if args.profile == "test" else ClpParams.production()
+    clp = ClpParams.from_dict({**base.to_dict(), **parse_overrides(args.clp)})
     stakes = parse_stakes(args.stakes) if args.stakes else None
     ports = compose_ports(args) if args.compose else None
     manifest = init_for_backend(

@@ -31,6 +31,7 @@ STYLE = {
     "failed": "[red]FAILED[/]",
     "error": "[red]ERROR[/]",
     "flaky": "[yellow]FLAKY[/]",
+    "not_applicable": "[yellow]not applicable[/]",
     "pass": "[green]pass[/]",
     "fail": "[red]FAIL[/]",
     "unknown": "[yellow]unknown[/]",
@@ -176,6 +177,8 @@ def result_table(r: ScenarioResult) -> Table:
         t.add_row("expect", escape(e.what), STYLE["pass" if e.passed else "fail"], escape(e.detail))
     if r.error:
         t.add_row("harness", "error", STYLE["error"], escape(r.error))
+    if r.not_applicable:
+        t.add_row("node", "capability", STYLE["not_applicable"], escape(r.not_applicable))
     return t
 
 

@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from clp_node.chain.keys import ValidatorKey
-from clp_node.clp.response import response_message
 from harness.cluster.base import Cluster, WaitTimeout
 from harness.cluster.client import NodeClient, NodeUnavailable
 from harness.cluster.testnet import link_name
+from harness.contract.formats import response_digest as response_message
+from harness.contract.keys import ValidatorKey
 from harness.faults.nemesis import Nemesis
 from harness.faults.toxiproxy_api import ToxiproxyApi
 from harness.scenario.model import Action, Step

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from clp_node.chain.genesis import ConsensusParams
-from clp_node.clp.types import ClpConfig
+from harness.contract.genesis import ConsensusParams
+from harness.contract.params import ClpParams as ClpConfig
 
 TRIGGER_KINDS = ("height", "epoch", "challenge", "after_s")
 

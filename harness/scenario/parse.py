@@ -15,8 +15,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from clp_node.chain.genesis import ConsensusParams
-from clp_node.clp.types import ClpConfig, ClpConfigError
+from harness.contract.genesis import ConsensusParams
+from harness.contract.params import ClpParams as ClpConfig
+from harness.contract.params import ClpParamsError as ClpConfigError
 from harness.scenario.locate import KeyLocator, Path_, format_path
 from harness.scenario.model import (
     ACTION_FIELDS,

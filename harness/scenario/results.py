@@ -1,7 +1,9 @@
 """What one scenario run produced (``result.json``), and the tally of repeated runs.
 
 A check with verdict "unknown" (the history did not let the checker decide) is shown but
-does not fail a run; a failed check, a failed expectation or a harness error does.
+does not fail a run; a failed check, a failed expectation or a harness error does. A
+scenario that needs a capability the node under test lacks (the optional test hooks) is
+"not_applicable": reported with the reason, neither passed nor failed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 PASSED, FAILED, ERROR, FLAKY = "passed", "failed", "error", "flaky"
+NOT_APPLICABLE = "not_applicable"
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,15 @@ def reproduce_command(file: Path | str, seed: int, backend: str) -> str:
 
 
 def decide_status(
-    checks: Iterable[CheckOutcome], expectations: Iterable[ExpectationOutcome], error: str | None
+    checks: Iterable[CheckOutcome],
+    expectations: Iterable[ExpectationOutcome],
+    error: str | None,
+    not_applicable: str | None = None,
 ) -> str:
     if error is not None:
         return ERROR
+    if not_applicable is not None:
+        return NOT_APPLICABLE
     if any(c.verdict == "fail" for c in checks) or any(not e.passed for e in expectations):
         return FAILED
     return PASSED
@@ -59,6 +67,7 @@ class ScenarioResult:
     logs: dict[str, str] = field(default_factory=dict)
     out_dir: str = ""
     error: str | None = None
+    not_applicable: str | None = None  # why the node under test cannot run this scenario
 
     @property
     def reproduce(self) -> str:
@@ -69,7 +78,7 @@ class ScenarioResult:
         return self.status == PASSED
 
     def finish(self) -> None:
-        self.status = decide_status(self.checks, self.expectations, self.error)
+        self.status = decide_status(self.checks, self.expectations, self.error, self.not_applicable)
 
     def failures(self) -> list[str]:
         """One line per reason this run did not pass."""
@@ -105,6 +114,7 @@ class ScenarioResult:
             "logs": self.logs,
             "out_dir": self.out_dir,
             "error": self.error,
+            "not_applicable": self.not_applicable,
             "reproduce": self.reproduce,
         }
 
@@ -123,6 +133,7 @@ class ScenarioResult:
             logs=dict(data.get("logs", {})),
             out_dir=data.get("out_dir", ""),
             error=data.get("error"),
+            not_applicable=data.get("not_applicable"),
         )
 
     def save(self, path: Path) -> None:
@@ -138,14 +149,17 @@ class Tally:
     passed: int = 0
     failed: int = 0
     errors: int = 0
+    not_applicable: int = 0
     first_failure: ScenarioResult | None = None
 
     @property
     def runs(self) -> int:
-        return self.passed + self.failed + self.errors
+        return self.passed + self.failed + self.errors + self.not_applicable
 
     @property
     def verdict(self) -> str:
+        if self.not_applicable and self.not_applicable == self.runs:
+            return NOT_APPLICABLE
         if self.passed == self.runs:
             return PASSED
         return FAILED if self.passed == 0 else FLAKY
@@ -159,6 +173,7 @@ class Tally:
             "passed": self.passed,
             "failed": self.failed,
             "errors": self.errors,
+            "not_applicable": self.not_applicable,
             "reproduce": self.first_failure.reproduce if self.first_failure else None,
         }
 
@@ -172,6 +187,9 @@ def tally(results: Iterable[ScenarioResult]) -> list[Tally]:
             t.passed += 1
         elif r.status == FAILED:
             t.failed += 1
+        elif r.status == NOT_APPLICABLE:
+            t.not_applicable += 1
+            continue
         else:
             t.errors += 1
         if r.status != PASSED and t.first_failure is None:
@@ -180,5 +198,5 @@ def tally(results: Iterable[ScenarioResult]) -> list[Tally]:
 
 
 def exit_code(tallies: Iterable[Tally]) -> int:
-    """0 when every scenario passed every run, else 1 (failed, flaky or harness error)."""
-    return 0 if all(t.verdict == PASSED for t in tallies) else 1
+    """0 when every scenario passed every run (or cannot apply to this node), else 1."""
+    return 0 if all(t.verdict in (PASSED, NOT_APPLICABLE) for t in tallies) else 1

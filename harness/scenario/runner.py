@@ -27,13 +27,18 @@ from harness.faults.nemesis import Nemesis
 from harness.monitor import Monitor
 from harness.scenario.actions import ActionExecutor, top_height
 from harness.scenario.expect import evaluate
-from harness.scenario.model import Scenario
+from harness.scenario.model import HOOK_ACTIONS, Scenario
 from harness.scenario.progress import NullReporter, Reporter
 from harness.scenario.results import CheckOutcome, ExpectationOutcome, ScenarioResult
 from harness.scenario.triggers import trigger_height
 
 T = TypeVar("T")
 DEFAULT_SEED = 1
+
+
+def needs_test_hooks(scenario: Scenario) -> bool:
+    """Whether a step drives the node's optional test hooks (POST /admin/faults)."""
+    return any(s.action.kind in (*HOOK_ACTIONS, "clock_offset") for s in scenario.steps)
 
 
 @dataclass
@@ -154,6 +159,10 @@ class _Run:
             )
             if monitor is not None:
                 self.reporter.event(f"Prometheus scraping every node: {monitor.url}")
+            if needs_test_hooks(sc) and not await cluster.client(cluster.names[0]).has_test_hooks():
+                result.not_applicable = "the node has no test hooks (GET /admin/faults is 404)"
+                self.reporter.event(f"{sc.name}: not applicable: {result.not_applicable}")
+                return
             nemesis = Nemesis(cluster, cluster.fault_api())
             ex = ActionExecutor(cluster, nemesis, opts.seed)
             await self._steps(ex)

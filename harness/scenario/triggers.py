@@ -7,14 +7,13 @@ trigger and has no height.
 
 from __future__ import annotations
 
-from clp_node.clp.challenge import ChallengeGenerator
-from clp_node.clp.types import ClpConfig
+from harness.contract.params import ClpParams as ClpConfig
 from harness.scenario.model import Trigger
 
 
 def is_challenge_height(height: int, cfg: ClpConfig) -> bool:
     """§4 should_generate (the chain id plays no part in which heights carry a challenge)."""
-    return ChallengeGenerator(cfg, chain_id="").should_generate(height)
+    return cfg.should_generate(height)
 
 
 def challenge_heights(cfg: ClpConfig, lo: int, hi: int) -> list[int]:

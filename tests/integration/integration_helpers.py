@@ -26,6 +26,7 @@ from clp_node.clp.types import ClpConfig
 from clp_node.consensus.types import CommitCertificate, ValidatorSet
 from harness.cluster.local import LocalBackend
 from harness.cluster.testnet import init_testnet
+from harness.contract.params import ClpParams
 
 
 @asynccontextmanager
@@ -33,7 +34,8 @@ async def running_cluster(
     root: Path, validators: int = 5, clp: ClpConfig | None = None, seed: str = "it"
 ) -> AsyncIterator[LocalBackend]:
     """A direct-link (unproxied) testnet of ``validators`` nodes, torn down on any exit."""
-    manifest = init_testnet(root, validators=validators, clp=clp, proxied=False, seed=seed)
+    params = ClpParams.from_dict(clp.to_dict()) if clp is not None else None
+    manifest = init_testnet(root, validators=validators, clp=params, proxied=False, seed=seed)
     cluster = LocalBackend(manifest)
     try:
         async with cluster:
@@ -78,7 +80,7 @@ def key_of(c: LocalBackend, name: str) -> ValidatorKey:
 
 
 def clp_config(c: LocalBackend) -> ClpConfig:
-    return c.manifest.clp_config()
+    return ClpConfig.from_dict(c.manifest.clp)
 
 
 def challenge_heights(cfg: ClpConfig, lo: int, hi: int) -> list[int]:

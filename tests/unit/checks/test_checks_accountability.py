@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checks import accountability
-from harness.checks.params import ClpParams
 from harness.checks.recompute import evaluate_epoch
+from harness.contract.params import ClpParams
 
 from .history_builder import Built, doctored, relink, set_outcome
 

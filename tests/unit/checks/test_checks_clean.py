@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 from harness.checks import CHECKERS, History, run_checks
 
@@ -56,13 +58,35 @@ def test_history_survives_a_json_round_trip(isolated: Built) -> None:
     assert _verdicts(again) == _verdicts(isolated.history)
 
 
-def test_checks_package_does_not_import_the_node() -> None:
+HARNESS = Path(__file__).resolve().parents[3] / "harness"
+NODE_IMPORT = re.compile(r"^\s*(from|import) clp_node", re.MULTILINE)
+
+
+def test_no_harness_module_imports_the_node() -> None:
+    """Import every module of ``harness`` in a fresh interpreter: no clp_node module loads."""
     code = (
-        "import sys, harness.checks, harness.commands.check; "
-        "bad = sorted(m for m in sys.modules if m == 'clp_node' or m.startswith('clp_node.')); "
-        "print(','.join(bad))"
+        "import importlib, pkgutil, sys, harness\n"
+        "names = [m.name for m in pkgutil.walk_packages(harness.__path__, 'harness.')]\n"
+        "for name in names:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m == 'clp_node' or m.startswith('clp_node.'))\n"
+        "print(len(names), ','.join(bad))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert out == "", f"harness.checks pulls in {out}"
+    ).stdout.split()
+    assert int(out[0]) > 50, f"only {out[0]} harness modules found"
+    assert out[1:] == [], f"importing harness pulls in {out[1]}"
+
+
+def test_no_harness_source_line_imports_the_node() -> None:
+    """The acceptance rule, as grep states it: no line of harness/ starts an import of clp_node."""
+    sources = sorted(HARNESS.rglob("*.py"))
+    assert len(sources) > 50
+    found = [
+        f"{path.relative_to(HARNESS.parent)}:{text[: m.start()].count(chr(10)) + 1}"
+        for path in sources
+        for text in [path.read_text(encoding="utf-8")]
+        for m in NODE_IMPORT.finditer(text)
+    ]
+    assert found == []

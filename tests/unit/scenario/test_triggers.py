@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from clp_node.clp.types import ClpConfig
+from harness.contract.params import ClpParams as ClpConfig
 from harness.scenario.model import Trigger
 from harness.scenario.triggers import (
     challenge_heights,

@@ -1,0 +1,42 @@
+"""The local backend starts a node by its command (the contract), never by importing it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cluster.local import NODE_COMMAND_ENV, default_node_command, node_argv
+from harness.cluster.testnet import TestnetError
+
+
+def test_the_config_placeholder_is_filled_in_every_word() -> None:
+    argv = node_argv("/opt/n/bin/node run --config={config} -v", Path("/t/v0/node.toml"))
+    assert argv == ["/opt/n/bin/node", "run", "--config=/t/v0/node.toml", "-v"]
+
+
+def test_quoted_words_stay_whole() -> None:
+    argv = node_argv("'/opt/my node/bin' --config {config}", Path("/t/node.toml"))
+    assert argv == ["/opt/my node/bin", "--config", "/t/node.toml"]
+
+
+@pytest.mark.parametrize("bad", ["clp-node --config node.toml", "", "'unterminated {config}"])
+def test_a_command_without_a_usable_placeholder_is_refused(bad: str) -> None:
+    with pytest.raises(TestnetError, match="node command"):
+        node_argv(bad, Path("x.toml"))
+
+
+def test_a_script_of_this_virtualenv_is_found_without_activation() -> None:
+    beside = Path(sys.executable).with_name("clp-node")
+    assert beside.is_file(), "the project is installed in this environment"
+    argv = node_argv("clp-node --config {config}", Path("n.toml"))
+    assert Path(argv[0]).name == "clp-node"
+    assert Path(argv[0]).is_file()
+
+
+def test_the_environment_names_another_implementation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(NODE_COMMAND_ENV, raising=False)
+    assert default_node_command() == "clp-node --config {config}"
+    monkeypatch.setenv(NODE_COMMAND_ENV, "other-node -c {config}")
+    assert default_node_command() == "other-node -c {config}"
