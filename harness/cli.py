@@ -43,7 +43,20 @@ quick start:
   clp-testnet conform 'clp-node --config {config}'   qualify a node against the contract
 """
 
-COMMAND_MODULES = [demo, init, up, down, status, fault, toxiproxy, images, run, check, report, conform]
+COMMAND_MODULES = [
+    demo,
+    init,
+    up,
+    down,
+    status,
+    fault,
+    toxiproxy,
+    images,
+    run,
+    check,
+    report,
+    conform,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
