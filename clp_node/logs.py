@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 
@@ -46,3 +48,27 @@ def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> 
     """Event name plus fields, readable as text and available to the JSON formatter."""
     text = " ".join([event, *(f"{k}={v}" for k, v in fields.items())])
     logger.log(level, text, extra={"event": event, "fields": fields})
+
+
+class LogLimiter:
+    """At most one line per key and interval: a flood of refusals must not flood the log.
+
+    ``allow`` returns None while a key is held back, else how many lines it held back.
+    """
+
+    def __init__(self, interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self._interval = interval_s
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def allow(self, key: str) -> int | None:
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self._interval:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        if len(self._last) > 1024:  # keys are reasons, but never let them grow without end
+            self._last.clear()
+        self._last[key] = now
+        return self._held.pop(key, 0)

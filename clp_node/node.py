@@ -42,6 +42,7 @@ from clp_node.net.framing import FrameError
 from clp_node.net.node import P2PNetwork
 from clp_node.net.peer import PeerInfo
 from clp_node.store.sqlite import BlockStore
+from clp_node.sync import PeerHeights
 from clp_node.wire import (
     decode_certificate,
     decode_consensus,
@@ -82,8 +83,9 @@ class ValidatorNode:
         self.state = ChainState(self.genesis)
         self.pool: dict[tuple[int, str], ClpResponse] = {}
         self.future: dict[tuple[int, str], ClpResponse] = {}
-        self.peer_heights: dict[str, int] = {}
+        self.peer_heights = PeerHeights()
         self._sync_inflight_until = 0.0
+        self._sync_asked: tuple[str, int] | None = None  # (peer, our height) of the last ask
         self._next_height_handle: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
@@ -118,6 +120,7 @@ class ValidatorNode:
             self._on_message,
             max_frame_bytes=config.max_frame_bytes,
             logger=logging.getLogger("clp_node.net"),
+            on_rejected=self.metrics.count_transport_rejection,
         )
         self.api = ApiServer(self)
 
@@ -469,19 +472,25 @@ class ValidatorNode:
             )
 
     def _note_peer_height(self, peer: str, height: object) -> None:
-        if isinstance(height, int) and not isinstance(height, bool) and height >= 0:
-            self.peer_heights[peer] = max(self.peer_heights.get(peer, 0), height)
+        if self.peer_heights.note(peer, height):
             self._maybe_sync()
 
     def _maybe_sync(self) -> None:
-        ahead = {p: h for p, h in self.peer_heights.items() if h > self.state.height}
         now = time.monotonic()
-        if not ahead or now < self._sync_inflight_until:
+        if now < self._sync_inflight_until:
+            return
+        if self._sync_asked is not None and self._sync_asked[1] == self.state.height:
+            # The last ask brought nothing within SYNC_RETRY_S: that claim was not served.
+            self.peer_heights.unanswered(*self._sync_asked)
+        self._sync_asked = None
+        ahead = self.peer_heights.ahead_of(self.state.height)
+        if not ahead:
             return
         peer = random.choice(sorted(ahead))
         start = self.state.height + 1
         end = min(ahead[peer], start + SYNC_BATCH - 1)
         self._sync_inflight_until = now + SYNC_RETRY_S
+        self._sync_asked = (peer, self.state.height)
         self.net.send(peer, {"type": "sync_request", "from": start, "to": end})
 
     def _serve_sync(self, sender: str, msg: dict[str, Any]) -> None:
@@ -550,7 +559,7 @@ class ValidatorNode:
             **{f"core_{k}": v for k, v in self.core.status().to_json().items()},
             "peers_connected": sorted(self.net.connected_peers()),
             "peers_inbound": sorted(self.net.inbound_peers()),
-            "peer_heights": self.peer_heights,
+            "peer_heights": self.peer_heights.to_json(),
             "pool": len(self.pool),
             "net": self.net.stats(),
             "faults": self.faults.to_json() if self.faults else None,

@@ -57,9 +57,22 @@ class NodeMetrics:
             ["reason"],
             registry=r,
         )
+        # Transport refusals: frames after authentication join the message-level reasons of
+        # p2p_rejected; connections refused before it are counted on their own.
+        self.p2p_handshakes_rejected = Counter(
+            "alphaos_p2p_handshakes_rejected",
+            "Inbound connections refused before authentication, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.blocks_synced = Counter(
             "alphaos_chain_blocks_synced", "Blocks applied from block sync", registry=r
         )
+
+    def count_transport_rejection(self, stage: str, reason: str) -> None:
+        """P2PNetwork's on_rejected: ``stage`` is "handshake" or "frame"."""
+        counter = self.p2p_handshakes_rejected if stage == "handshake" else self.p2p_rejected
+        counter.labels(reason=reason).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
