@@ -34,14 +34,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+# Libraries that log on their own (aiohttp's access and error logs, asyncio's "Task
+# exception was never retrieved"): their records are JSON lines too, tracebacks included.
+LIBRARY_LOGGERS = ("aiohttp", "asyncio")
+
+
 def setup_json_logging(node: str, level: str = "info", stream: TextIO | None = None) -> None:
-    """Route every ``clp_node`` logger to one JSON line per record."""
+    """Route every ``clp_node`` and library logger to one JSON line per record."""
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter(node))
-    root = logging.getLogger("clp_node")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    for name in ("clp_node", *LIBRARY_LOGGERS):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+        logger.setLevel(level.upper() if name == "clp_node" else logging.WARNING)
 
 
 def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sqlite3
 import time
 from typing import Any
 
@@ -41,7 +42,8 @@ from clp_node.logs import log_event
 from clp_node.net.framing import FrameError
 from clp_node.net.node import P2PNetwork
 from clp_node.net.peer import PeerInfo
-from clp_node.store.sqlite import BlockStore
+from clp_node.preflight import NodeError
+from clp_node.store.sqlite import BlockStore, StoreError
 from clp_node.sync import PeerHeights
 from clp_node.wire import (
     decode_certificate,
@@ -60,10 +62,6 @@ FUTURE_RESPONSES_MAX = 4096
 MAX_CLOCK_DRIFT_MS = 2_000
 
 
-class NodeError(RuntimeError):
-    """The node cannot start with this configuration; the message says why."""
-
-
 class ValidatorNode:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -78,6 +76,12 @@ class ValidatorNode:
         self.names = {v.address: v.name for v in self.genesis.validators}
         self.metrics = NodeMetrics()
         self.faults: TestFaults | None = TestFaults() if config.test_hooks else None
+        for i, p in enumerate(config.peers):
+            if p.address == self.address:
+                raise NodeError(
+                    f"{config.key_file}: key {self.address} is that of peers[{i}] ({p.name}) "
+                    "in the config: a node cannot be its own peer"
+                )
         self.store = BlockStore(config.data_dir / "chain.sqlite")
         self.store.check_genesis(self.genesis.hash().hex())
         self.state = ChainState(self.genesis)
@@ -109,7 +113,10 @@ class ValidatorNode:
         for p in config.peers:
             gv = self.genesis.validator(p.address)
             if gv is None:
-                raise NodeError(f"peer {p.name} ({p.address}) is not a validator of genesis")
+                raise NodeError(
+                    f"peers.{p.name}.address: {p.address} is not a validator of genesis "
+                    f"{config.genesis_file}"
+                )
             peers[p.address] = PeerInfo(p.address, gv.public_key, p.endpoint.host, p.endpoint.port)
         self.net = P2PNetwork(
             self.key,
@@ -122,17 +129,28 @@ class ValidatorNode:
             logger=logging.getLogger("clp_node.net"),
             on_rejected=self.metrics.count_transport_rejection,
         )
-        self.api = ApiServer(self)
+        self.api = ApiServer(self, config.hooks_token)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
     def replay(self) -> int:
         """Rebuild state from the store; every stored block is re-validated as it is applied."""
         head = self.store.head_height()
-        for start in range(1, head + 1, 256):
-            for stored in self.store.range(start, min(start + 255, head)):
-                block = Block.from_json(stored.block)
-                self._apply(block, replay=True)
+        try:
+            for start in range(1, head + 1, 256):
+                for stored in self.store.range(start, min(start + 255, head)):
+                    self._apply(Block.from_json(stored.block), replay=True)
+        except (
+            MalformedBlock,
+            InvalidBlock,
+            sqlite3.Error,
+            ValueError,
+            KeyError,
+            TypeError,
+        ) as exc:
+            raise StoreError(
+                f"{self.store.path}: the stored chain does not replay ({exc})"
+            ) from exc
         return head
 
     async def run(self) -> None:

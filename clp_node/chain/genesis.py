@@ -101,9 +101,11 @@ class Genesis:
     @classmethod
     def load(cls, path: Path) -> Genesis:
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise GenesisError(f"{path}: cannot read genesis file ({exc.strerror})") from exc
+        except UnicodeDecodeError as exc:
+            raise GenesisError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -7,7 +7,9 @@ addresses, API and P2P ports, and for every ordered pair (i, j) the fault-proxy 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -79,6 +81,8 @@ class TestnetManifest:
     clp: dict[str, int] = field(default_factory=dict)
     consensus: dict[str, int] = field(default_factory=dict)
     layout: str = "local"
+    #: The token the nodes' test hooks require (docs/hooks.md); "" when they are off.
+    hooks_token: str = ""
 
     def node(self, name: str) -> NodeSpec:
         for n in self.nodes:
@@ -117,6 +121,8 @@ class TestnetManifest:
         }
         if self.layout != "local":  # local manifests keep their original shape
             data["layout"] = self.layout
+        if self.hooks_token:
+            data["hooks_token"] = self.hooks_token
         (self.root / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
 
     @classmethod
@@ -138,6 +144,7 @@ class TestnetManifest:
                 clp=data.get("clp", {}),
                 consensus=data.get("consensus", {}),
                 layout=data.get("layout", "local"),
+                hooks_token=str(data.get("hooks_token", "")),
             )
         except (KeyError, TypeError) as exc:
             raise TestnetError(f"{path}: malformed manifest ({exc})") from exc
@@ -150,6 +157,7 @@ class Validators:
     names: list[str]
     keys: dict[str, ValidatorKey]
     stakes: dict[str, int]
+    hooks_token: str
 
 
 def new_validators(
@@ -171,7 +179,13 @@ def new_validators(
         for name in names
     }
     stake_of = dict(zip(names, stakes or [DEFAULT_STAKE] * validators, strict=True))
-    return Validators(names, keys, stake_of)
+    # Per testnet, so a token seen in one testnet opens no other; reproducible with a seed.
+    token = (
+        hashlib.sha256(f"{seed}/test-hooks".encode()).hexdigest()[:32]
+        if seed
+        else secrets.token_hex(16)
+    )
+    return Validators(names, keys, stake_of, token)
 
 
 class NodeLayout:
@@ -283,6 +297,7 @@ def write_testnet(
         clp.to_dict(),
         consensus.to_dict(),
         layout.name,
+        vals.hooks_token if test_hooks else "",
     )
     for node in nodes:
         write_node_config(manifest, node, vals.keys[node.name], test_hooks, layout)
@@ -313,6 +328,7 @@ def write_node_config(
             if p.name != node.name
         ),
         test_hooks=test_hooks,
+        hooks_token=manifest.hooks_token if test_hooks else "",
     )
     path = manifest.config_path(node.name)
     path.write_text(tomli_w.dumps(config.to_toml_dict()))
