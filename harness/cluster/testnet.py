@@ -17,7 +17,7 @@ from typing import Any
 
 import tomli_w
 
-from clp_node.chain.genesis import ConsensusParams, Genesis, GenesisValidator
+from clp_node.chain.genesis import ConsensusParams, Genesis, GenesisValidator, chain_id_problem
 from clp_node.chain.keys import ValidatorKey
 from clp_node.clp.types import ClpConfig
 from clp_node.config import HostPort, NodeConfig, PeerConfig
@@ -161,16 +161,31 @@ class Validators:
 
 
 def new_validators(
-    root: Path, validators: int, stakes: list[int] | None, seed: str | None
+    root: Path,
+    validators: int,
+    stakes: list[int] | None,
+    seed: str | None,
+    chain_id: str = "clp-testnet",
 ) -> Validators:
     """Check the request, claim ``root`` and make the keys (derived from ``seed`` when given)."""
+    problem = chain_id_problem(chain_id)
+    if problem:
+        raise TestnetError(f"chain id {chain_id!r}: {problem}")
     if validators < 1:
         raise TestnetError("a testnet needs at least one validator")
     if stakes is not None and len(stakes) != validators:
         raise TestnetError(f"{len(stakes)} stakes given for {validators} validators")
     if stakes is not None and any(s <= 0 for s in stakes):
         raise TestnetError(f"stakes must be positive integers, got {stakes}")
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".clp-testnet-write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise TestnetError(
+            f"{root}: cannot create the testnet here ({exc.strerror or exc})"
+        ) from exc
     if (root / MANIFEST).exists():
         raise TestnetError(f"{root} already holds a testnet (remove it or choose another dir)")
     names = [f"v{i}" for i in range(validators)]
@@ -227,10 +242,11 @@ def init_testnet(
     seed: str | None = None,
 ) -> TestnetManifest:
     """Write a complete testnet under ``root``; keys are derived from ``seed`` when given."""
-    vals = new_validators(root, validators, stakes, seed)
-    names = vals.names
     n_links = validators * (validators - 1) if proxied else 0
-    ports = free_ports(2 * validators + n_links + (1 if proxied else 0), host)
+    # Ports first: a testnet too big for the port range is refused before anything is written.
+    ports = free_ports(max(0, 2 * validators + n_links + (1 if proxied else 0)), host)
+    vals = new_validators(root, validators, stakes, seed, chain_id)
+    names = vals.names
     nodes = [
         NodeSpec(
             name, vals.keys[name].address, host, ports[2 * i], ports[2 * i + 1], vals.stakes[name]
