@@ -515,7 +515,10 @@ class ValidatorNode:
         start, end = msg.get("from"), msg.get("to")
         if not (isinstance(start, int) and isinstance(end, int)) or not 1 <= start <= end:
             raise ValueError("sync_request needs 1 <= from <= to")
-        end = min(end, start + SYNC_BATCH - 1)
+        # Never past our head: also keeps a hostile 2**70 from reaching SQLite.
+        end = min(end, start + SYNC_BATCH - 1, self.state.height)
+        if start > end:
+            return
         blocks = [
             {"block": b.block, "certificate": b.certificate} for b in self.store.range(start, end)
         ]
