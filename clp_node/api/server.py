@@ -88,6 +88,12 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+def _number(text: str) -> int | float:
+    """JSON Schema counts 3.0 as an integer, and so does the OpenAPI document: so do we."""
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) <= MAX_PARAM_INT else value
+
+
 def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
@@ -100,7 +106,9 @@ async def read_json(request: web.Request) -> object:
     """The body as JSON, refusing what json.loads would choke on (huge ints, deep nesting)."""
     body = await request.read()  # over client_max_size: 413 via errors_as_json
     try:
-        return json.loads(body, parse_int=_bounded_int, parse_constant=_reject_constant)
+        return json.loads(
+            body, parse_int=_bounded_int, parse_float=_number, parse_constant=_reject_constant
+        )
     except (ValueError, RecursionError) as exc:  # JSON, UTF-8 and int-size errors
         raise BadJson(str(exc)[:200]) from exc
 
