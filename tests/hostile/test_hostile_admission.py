@@ -149,3 +149,20 @@ async def test_refusals_are_logged_at_most_once_per_interval(
     refused = [r for r in caplog.records if getattr(r, "event", "") == "p2p.inbound_refused"]
     reasons = [r.fields["reason"] for r in refused]  # type: ignore[attr-defined]
     assert sorted(reasons) == ["malformed", TOO_MANY_PENDING], reasons
+
+
+async def test_outbound_dialling_is_unaffected_by_an_inbound_flood(cluster: Cluster) -> None:
+    """A flooded node still reaches its peers: admission only ever touches inbound."""
+    rec_b = Recorder()
+    a = cluster.node(A, [B], Recorder(), admission=AdmissionLimits(max_waiting=2))
+    b = cluster.node(B, [A], rec_b)
+    await a.start()
+    flood = await _idle_flood(a, 40)
+    try:
+        await b.start()
+        a.send(ADDR[B], {"from": "the flooded node"})
+        await wait_until(lambda: rec_b.messages == [(ADDR[A], {"from": "the flooded node"})])
+        assert a.stats()["handshake_failures"].get(TOO_MANY_PENDING, 0) >= 38
+    finally:
+        for w in flood:
+            w.close()
