@@ -15,6 +15,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+Conn = TypeVar("Conn", bound=Hashable)
 
 # Reasons, as counted in alphaos_p2p_handshakes_rejected and net.handshake_failures.
 TOO_MANY_PENDING = "too_many_pending"
@@ -35,20 +38,20 @@ class AdmissionLimits:
 
 
 @dataclass(frozen=True)
-class Arrival:
+class Arrival(Generic[Conn]):
     """What to do with a new connection: it is always admitted; ``evict`` must be closed."""
 
-    evict: tuple[Hashable, ...]
+    evict: tuple[Conn, ...]
     reason: str = ""
 
 
-class Admission:
+class Admission(Generic[Conn]):
     def __init__(self, limits: AdmissionLimits, is_preferred: Callable[[str], bool]) -> None:
         self._limits = limits
         self._is_preferred = is_preferred
         # Insertion order is arrival order, so the first entry is the oldest.
-        self._waiting: dict[Hashable, str] = {}
-        self._handshaking: dict[Hashable, str] = {}
+        self._waiting: dict[Conn, str] = {}
+        self._handshaking: dict[Conn, str] = {}
         self._waiting_by: Counter[str] = Counter()
         self._handshaking_by: Counter[str] = Counter()
 
@@ -60,10 +63,10 @@ class Admission:
     def handshaking(self) -> int:
         return len(self._handshaking)
 
-    def arrive(self, conn: Hashable, source: str) -> Arrival:
+    def arrive(self, conn: Conn, source: str) -> Arrival[Conn]:
         """Admit ``conn`` to the waiting pool, naming the connections it displaces."""
         lim = self._limits
-        evict: list[Hashable] = []
+        evict: list[Conn] = []
         reason = ""
         if (
             not self._is_preferred(source)
@@ -82,7 +85,7 @@ class Admission:
         self._waiting_by[source] += 1
         return Arrival(tuple(evict), reason)
 
-    def hello(self, conn: Hashable) -> str:
+    def hello(self, conn: Conn) -> str:
         """``conn`` sent its hello: move it to the handshake stage; a reason if refused."""
         source = self._waiting.get(conn)
         if source is None:
@@ -100,7 +103,7 @@ class Admission:
         self._handshaking_by[source] += 1
         return ""
 
-    def leave(self, conn: Hashable) -> None:
+    def leave(self, conn: Conn) -> None:
         """``conn`` is authenticated, refused or closed: its slot is free (idempotent)."""
         for pool, by in (
             (self._waiting, self._waiting_by),
@@ -112,5 +115,5 @@ class Admission:
                 if by[source] <= 0:
                     del by[source]
 
-    def _oldest(self, match: Callable[[str], bool]) -> Hashable | None:
+    def _oldest(self, match: Callable[[str], bool]) -> Conn | None:
         return next((c for c, s in self._waiting.items() if match(s)), None)

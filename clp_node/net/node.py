@@ -102,7 +102,7 @@ class P2PNetwork:
         self._known_sources = {
             info.endpoint_host for info in self._peers.values() if _is_ip(info.endpoint_host)
         }
-        self._admission = Admission(
+        self._admission: Admission[asyncio.StreamWriter] = Admission(
             admission or AdmissionLimits(), self._known_sources.__contains__
         )
         self._evicted: set[asyncio.StreamWriter] = set()
@@ -280,10 +280,9 @@ class P2PNetwork:
         source = str(remote[0]) if isinstance(remote, tuple) and remote else "?"
         arrival = self._admission.arrive(writer, source)
         for victim in arrival.evict:
-            assert isinstance(victim, asyncio.StreamWriter)
             self._evicted.add(victim)
             victim.transport.abort()
-            self._refused("handshake", arrival.reason, remote=source)
+            self._refused("handshake", arrival.reason, remote=victim.get_extra_info("peername"))
         set_nodelay(writer)
         try:
             # One deadline from accept to authenticated, whatever the stage.
