@@ -53,7 +53,7 @@ class NodeMetrics:
         )
         self.p2p_rejected = Counter(
             "alphaos_p2p_frames_rejected",
-            "Inbound frames or handshakes refused, by reason",
+            "Inbound frames refused after the handshake, by reason (transport or message)",
             ["reason"],
             registry=r,
         )
