@@ -4,10 +4,11 @@ A connection is *waiting* from accept until its hello frame arrives (the dialer 
 first, at once), then *handshaking* until it is authenticated. Both stages are bounded in
 number, in total and per source address; sources the node knows as its peers' addresses
 (the endpoints it dials, which are also where its peers' links come from) have no
-per-source bound. When the waiting pool is full the oldest waiting connection goes, from
-an unknown source first: an idle flood only ever evicts itself, while a real peer leaves
-the pool within one round trip. Time is bounded by the caller (one handshake deadline
-from accept). Pure bookkeeping, no I/O, so the policy is tested on its own.
+per-source bound. When a pool is full its oldest connection goes, from an unknown source
+first, and an unknown source at its bound displaces its own oldest: a flood, idle or
+stalling after its hello, only ever evicts itself, while a real peer passes each stage
+within one round trip. Time is bounded by the caller (one handshake deadline from
+accept). Pure bookkeeping, no I/O, so the policy is tested on its own.
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ class AdmissionLimits:
 
 @dataclass(frozen=True)
 class Arrival(Generic[Conn]):
-    """What to do with a new connection: it is always admitted; ``evict`` must be closed."""
+    """The outcome of entering a stage: ``evict`` must be closed, for ``reason``."""
 
-    evict: tuple[Conn, ...]
+    evict: tuple[Conn, ...] = ()
     reason: str = ""
+    refused: bool = False  # the entering connection itself has no slot (it was evicted)
 
 
 class Admission(Generic[Conn]):
@@ -66,42 +68,51 @@ class Admission(Generic[Conn]):
     def arrive(self, conn: Conn, source: str) -> Arrival[Conn]:
         """Admit ``conn`` to the waiting pool, naming the connections it displaces."""
         lim = self._limits
-        evict: list[Conn] = []
-        reason = ""
-        if (
-            not self._is_preferred(source)
-            and self._waiting_by[source] >= lim.max_waiting_per_source
-        ):
-            own = self._oldest(lambda s: s == source)
-            evict.extend([] if own is None else [own])
-            reason = SOURCE_LIMIT
-        elif len(self._waiting) >= lim.max_waiting:
-            victim = self._oldest(lambda s: not self._is_preferred(s))
-            evict.append(victim if victim is not None else next(iter(self._waiting)))
-            reason = TOO_MANY_PENDING
-        for victim in evict:
-            self.leave(victim)
+        arrival = self._make_room(
+            self._waiting, self._waiting_by, source, lim.max_waiting, lim.max_waiting_per_source
+        )
         self._waiting[conn] = source
         self._waiting_by[source] += 1
-        return Arrival(tuple(evict), reason)
+        return arrival
 
-    def hello(self, conn: Conn) -> str:
-        """``conn`` sent its hello: move it to the handshake stage; a reason if refused."""
+    def hello(self, conn: Conn) -> Arrival[Conn]:
+        """``conn`` sent its hello: move it to the handshake stage, displacing as needed."""
         source = self._waiting.get(conn)
         if source is None:
-            return TOO_MANY_PENDING  # evicted meanwhile
+            return Arrival(reason=TOO_MANY_PENDING, refused=True)  # evicted meanwhile
         self.leave(conn)
         lim = self._limits
-        if (
-            not self._is_preferred(source)
-            and self._handshaking_by[source] >= lim.max_handshakes_per_source
-        ):
-            return SOURCE_LIMIT
-        if len(self._handshaking) >= lim.max_handshakes:
-            return TOO_MANY_PENDING
+        arrival = self._make_room(
+            self._handshaking,
+            self._handshaking_by,
+            source,
+            lim.max_handshakes,
+            lim.max_handshakes_per_source,
+        )
         self._handshaking[conn] = source
         self._handshaking_by[source] += 1
-        return ""
+        return arrival
+
+    def _make_room(
+        self,
+        pool: dict[Conn, str],
+        by: Counter[str],
+        source: str,
+        total: int,
+        per_source: int,
+    ) -> Arrival[Conn]:
+        victim: Conn | None = None
+        reason = ""
+        if not self._is_preferred(source) and by[source] >= per_source:
+            victim, reason = _oldest(pool, lambda s: s == source), SOURCE_LIMIT
+        elif len(pool) >= total:
+            victim = _oldest(pool, lambda s: not self._is_preferred(s))
+            victim = victim if victim is not None else next(iter(pool))
+            reason = TOO_MANY_PENDING
+        if victim is None:
+            return Arrival()
+        self.leave(victim)
+        return Arrival((victim,), reason)
 
     def leave(self, conn: Conn) -> None:
         """``conn`` is authenticated, refused or closed: its slot is free (idempotent)."""
@@ -115,5 +126,7 @@ class Admission(Generic[Conn]):
                 if by[source] <= 0:
                     del by[source]
 
-    def _oldest(self, match: Callable[[str], bool]) -> Conn | None:
-        return next((c for c, s in self._waiting.items() if match(s)), None)
+
+def _oldest(pool: dict[Conn, str], match: Callable[[str], bool]) -> Conn | None:
+    """Insertion order is arrival order, so the first match is the oldest."""
+    return next((c for c, s in pool.items() if match(s)), None)

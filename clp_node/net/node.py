@@ -17,7 +17,7 @@ from typing import Any
 
 from clp_node.chain.keys import ValidatorKey
 from clp_node.logs import LogLimiter, log_event
-from clp_node.net.admission import Admission, AdmissionLimits
+from clp_node.net.admission import Admission, AdmissionLimits, Arrival
 from clp_node.net.framing import (
     DEFAULT_MAX_FRAME_BYTES,
     KEEPALIVE_FRAME,
@@ -271,6 +271,12 @@ class P2PNetwork:
             event = "p2p.inbound_refused" if stage == "handshake" else "p2p.frame_rejected"
             log_event(self._log, logging.WARNING, event, reason=reason, suppressed=held, **fields)
 
+    def _evict(self, arrival: Arrival[asyncio.StreamWriter]) -> None:
+        for victim in arrival.evict:
+            self._evicted.add(victim)
+            victim.transport.abort()
+            self._refused("handshake", arrival.reason, remote=victim.get_extra_info("peername"))
+
     async def _serve_inbound(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
@@ -278,19 +284,16 @@ class P2PNetwork:
             return
         remote = writer.get_extra_info("peername")
         source = str(remote[0]) if isinstance(remote, tuple) and remote else "?"
-        arrival = self._admission.arrive(writer, source)
-        for victim in arrival.evict:
-            self._evicted.add(victim)
-            victim.transport.abort()
-            self._refused("handshake", arrival.reason, remote=victim.get_extra_info("peername"))
+        self._evict(self._admission.arrive(writer, source))
         set_nodelay(writer)
         try:
             # One deadline from accept to authenticated, whatever the stage.
             async with asyncio.timeout(self._cfg.handshake_timeout):
                 first = await read_hello(reader)
-                refusal = self._admission.hello(writer)
-                if refusal:
-                    raise HandshakeError(refusal, "no handshake slot free")
+                step = self._admission.hello(writer)
+                self._evict(step)
+                if step.refused:
+                    raise HandshakeError(step.reason, "no handshake slot free")
                 peer = await listen_handshake(
                     reader,
                     writer,

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 import pytest
-from net_helpers import KEYS, Cluster, Recorder, wait_until
+from net_helpers import CHAIN_ID, KEYS, Cluster, Recorder, wait_until
 
 from clp_node.logs import LogLimiter
 from clp_node.net import P2PNetwork
@@ -16,6 +16,8 @@ from clp_node.net.admission import (
     Admission,
     AdmissionLimits,
 )
+from clp_node.net.framing import encode_frame
+from clp_node.net.handshake import hello_message, new_nonce
 
 ADDR = [k.address for k in KEYS]
 A, B = 0, 1
@@ -49,16 +51,21 @@ def test_unknown_source_is_bounded_per_source_and_only_displaces_itself() -> Non
 
 
 def test_handshake_stage_is_bounded_per_source_and_in_total() -> None:
+    """A flood that sends a hello (a validator's public key is public) and then stalls."""
     adm = _admission(max_handshakes=2, max_handshakes_per_source=1)
     for conn, source in (("u1", "6.6.6.6"), ("u2", "6.6.6.6"), ("k1", KNOWN), ("k2", KNOWN)):
         adm.arrive(conn, source)
-    assert adm.hello("u1") == ""
-    assert adm.hello("u2") == SOURCE_LIMIT
-    assert adm.hello("k1") == ""
-    assert adm.hello("k2") == TOO_MANY_PENDING
-    adm.leave("u1")
+    assert adm.hello("u1").evict == ()
+    step = adm.hello("u2")  # the unknown source displaces its own oldest
+    assert step.evict == ("u1",) and step.reason == SOURCE_LIMIT and not step.refused
+    assert adm.hello("k1").evict == ()
+    step = adm.hello("k2")  # full: an unknown source's connection goes first
+    assert step.evict == ("u2",) and step.reason == TOO_MANY_PENDING
+    assert adm.handshaking == 2 and adm.waiting == 0
+    assert adm.hello("u1").refused  # it was evicted: no slot
     adm.leave("k1")
-    assert adm.handshaking == 0 and adm.waiting == 0
+    adm.leave("k2")
+    assert adm.handshaking == 0
 
 
 def test_log_limiter_lets_one_line_per_interval_and_reports_the_rest() -> None:
@@ -165,4 +172,28 @@ async def test_outbound_dialling_is_unaffected_by_an_inbound_flood(cluster: Clus
         assert a.stats()["handshake_failures"].get(TOO_MANY_PENDING, 0) >= 38
     finally:
         for w in flood:
+            w.close()
+
+
+async def test_stalled_hellos_do_not_starve_a_real_peer(cluster: Cluster) -> None:
+    """Connections that send a valid-looking hello and then never authenticate."""
+    rec_a = Recorder()
+    a = cluster.node(
+        A, [B], rec_a, handshake_timeout=5.0, admission=AdmissionLimits(max_handshakes=4)
+    )
+    await a.start()
+    stalled = []
+    for _ in range(12):
+        r, w = await asyncio.open_connection("127.0.0.1", a.listen_port)
+        w.write(encode_frame(hello_message(CHAIN_ID, KEYS[B].public_key, new_nonce())))
+        await r.readexactly(4)  # A answered our hello: we hold a handshake slot
+        stalled.append(w)
+    try:
+        assert a.stats()["handshake_failures"].get(TOO_MANY_PENDING) == 8
+        b = cluster.node(B, [A], Recorder())
+        await b.start()
+        b.send(ADDR[A], {"past": "stalled hellos"})
+        await wait_until(lambda: len(rec_a.messages) == 1, what="B's message")
+    finally:
+        for w in stalled:
             w.close()
