@@ -36,7 +36,7 @@ class JsonFormatter(logging.Formatter):
 
 # Libraries that log on their own (aiohttp's access and error logs, asyncio's "Task
 # exception was never retrieved"): their records are JSON lines too, tracebacks included.
-LIBRARY_LOGGERS = ("aiohttp", "asyncio")
+LIBRARY_LOGGERS = ("aiohttp", "asyncio", "py.warnings")
 
 
 def setup_json_logging(node: str, level: str = "info", stream: TextIO | None = None) -> None:
@@ -48,6 +48,17 @@ def setup_json_logging(node: str, level: str = "info", stream: TextIO | None = N
         logger.handlers[:] = [handler]
         logger.propagate = False
         logger.setLevel(level.upper() if name == "clp_node" else logging.WARNING)
+    # warnings.warn would write plain text to stderr. Off first: capturing twice keeps a
+    # stale hook when something (a test runner) replaced it in between.
+    logging.captureWarnings(False)
+    logging.captureWarnings(True)
+    crash = logging.getLogger("clp_node.crash")
+
+    def log_uncaught(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+        # A bug that escapes everything still ends the process, but as one JSON line.
+        crash.critical("node.crashed", exc_info=(kind, exc, tb))
+
+    sys.excepthook = log_uncaught
 
 
 def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:

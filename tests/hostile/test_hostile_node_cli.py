@@ -13,6 +13,7 @@ import logging
 import socket
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -151,8 +152,9 @@ def test_no_traceback_from_the_real_process(net: TestnetManifest) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_library_logs_are_json_lines_too() -> None:
+def test_library_logs_are_json_lines_too(monkeypatch: pytest.MonkeyPatch) -> None:
     """aiohttp's error log used to print a bare multi-line traceback on stdout."""
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
     out = io.StringIO()
     setup_json_logging("v9", stream=out)
     try:
@@ -160,8 +162,17 @@ def test_library_logs_are_json_lines_too() -> None:
     except RuntimeError:
         logging.getLogger("aiohttp.server").exception("Error handling request")
     logging.getLogger("asyncio").error("Task exception was never retrieved")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("unclosed transport", ResourceWarning, stacklevel=1)
+    try:
+        raise ValueError("escaped\nall handlers")
+    except ValueError as exc:
+        sys.excepthook(ValueError, exc, exc.__traceback__)
     lines = out.getvalue().splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 4, lines
     records = [json.loads(line) for line in lines]
     assert records[0]["event"] == "Error handling request" and "boom" in records[0]["exception"]
     assert records[1]["node"] == "v9"
+    assert "unclosed transport" in records[2]["event"]
+    assert records[3]["event"] == "node.crashed" and "escaped" in records[3]["exception"]
