@@ -248,3 +248,35 @@ async def test_issue_requests_are_4xx_with_json(
     assert resp.json()["error"], resp.text
     if status == 405:
         assert resp.headers["Allow"], resp.headers
+
+
+async def test_a_claimed_height_does_not_pin_peer_heights(c: LocalBackend) -> None:
+    """One authenticated peer used to pin another's entry at 2**63-1 for good."""
+    nemesis = Nemesis(c, c.fault_api())
+    await nemesis.cut(IMPERSONATED, TARGET)  # only our connection speaks for v3
+    address = c.address(IMPERSONATED)
+    client = c.client(TARGET)
+
+    async def claim(height: int) -> int | None:
+        _reader, writer, auth = await authenticate_as(c, IMPERSONATED)
+        writer.write(auth + fuzz_frame({"type": "status", "height": height}))
+        await writer.drain()
+
+        async def noted() -> int | None:
+            seen = (await client.consensus_status())["peer_heights"].get(address)
+            return seen if seen is not None and seen != before else None
+
+        try:
+            return await c.wait_for(noted, timeout=5, what=f"the claim {height}")
+        finally:
+            writer.close()
+
+    try:
+        before = (await client.consensus_status())["peer_heights"].get(address)
+        huge = await claim(2**62)
+        assert huge == 2**62
+        before = huge
+        ours = await client.height()
+        assert await claim(ours) == ours, "a later, lower claim must replace the huge one"
+    finally:
+        await nemesis.heal()
