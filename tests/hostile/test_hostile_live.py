@@ -11,12 +11,12 @@ Every figure is printed (pytest -s) so the suite's cost stays visible.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -85,17 +85,15 @@ async def test_chain_finalizes_through_an_idle_flood_with_links_dropped_and_rest
     nemesis = Nemesis(c, c.fault_api())
     ports = [n.p2p_port for n in c.manifest.nodes]
     async with IdleFlood(ports, FLOOD_PER_NODE) as flood:
-        await c.wait_for(
-            lambda: _ready(flood.opened >= flood.size), timeout=10, what="the flood to open"
-        )
+        await c.wait_for(lambda: flood.opened >= flood.size, timeout=10, what="the flood to open")
         start, t0 = await top(c), time.monotonic()
         cycles = 0
         while time.monotonic() - t0 < FLOOD_S - 8:
             await nemesis.partition([[n] for n in c.names])  # every link dropped
-            await c.wait_for(lambda: _maybe(no_links(c)), timeout=10, what="every link down")
+            await c.wait_for(lambda: no_links(c), timeout=10, what="every link down")
             await nemesis.heal()  # and restored: every node must handshake again
             await c.wait_for(
-                lambda: _maybe(full_mesh(c)),
+                lambda: full_mesh(c),
                 timeout=10,
                 what="every link back up through the flood" + logs_hint(c),
             )
@@ -120,20 +118,6 @@ async def test_chain_finalizes_through_an_idle_flood_with_links_dropped_and_rest
     assert metric(metrics, "alphaos_p2p_handshakes_rejected_total").get("timeout", 0) >= 1
 
 
-def _ready(value: bool) -> Any:
-    async def check() -> bool | None:
-        return True if value else None
-
-    return check()
-
-
-def _maybe(aw: Any) -> Any:
-    async def check() -> bool | None:
-        return True if await aw else None
-
-    return check()
-
-
 async def authenticate_as(
     c: LocalBackend, name: str
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
@@ -152,8 +136,6 @@ async def authenticate_as(
     await writer.drain()
     async with asyncio.timeout(5):
         n = int.from_bytes(await reader.readexactly(4), "big")
-        import json
-
         theirs = json.loads(await reader.readexactly(n))
     sig = key.sign(
         sign_bytes(chain_id, nonce, bytes.fromhex(theirs["nonce"]), "dialer", key.public_key)
