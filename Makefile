@@ -1,8 +1,8 @@
 # The two commands of the README:
 #   make demo   a live 5-validator testnet: partition, slash, ejection, verdict
-#   make test   lint, types, unit tests, the integration suite on local processes, the
-#               browser tests of the run report (headless Chromium), then the Docker suite
-#               (images built here, no registry needed; Docker is required)
+#   make test   lint, types, unit tests, the hostile suite, the integration suite on local
+#               processes, the browser tests of the run report (headless Chromium), then
+#               the Docker suite (images built here, no registry needed; Docker is required)
 # Both create the virtualenv in .venv on first use.
 
 PYTHON ?= python3
@@ -10,7 +10,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration browser integration-docker clean
+.PHONY: demo test lint unit hostile integration browser integration-docker clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/clp-testnet demo
 
-test: lint unit integration browser integration-docker
+test: lint unit hostile integration browser integration-docker
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -31,6 +31,11 @@ lint: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q --junitxml=reports/unit.xml --cov=clp_node/clp --cov-report=term --cov-fail-under=95
+
+# What a hostile outsider can do: floods, fuzzed frames and REST requests, schemathesis
+# against a live node, bad configs and CLI input, signals. Prints its figures (-s).
+hostile: $(STAMP)
+	$(BIN)/pytest tests/hostile -q -s --junitxml=reports/hostile.xml
 
 # promtool checks the node's /metrics; Prometheus itself backs the --monitor test.
 integration: $(STAMP) monitoring

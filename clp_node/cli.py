@@ -13,6 +13,7 @@ from clp_node.chain.genesis import GenesisError
 from clp_node.chain.keys import KeyFileError, ValidatorKey
 from clp_node.config import ConfigError, NodeConfig
 from clp_node.logs import setup_json_logging
+from clp_node.preflight import NodeError, check_listen
 from clp_node.store.sqlite import StoreError
 
 EPILOG = """\
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         return run_node(args.config)
-    except (ConfigError, KeyFileError, GenesisError, StoreError) as exc:
+    except (ConfigError, KeyFileError, GenesisError, StoreError, NodeError) as exc:
         print(f"clp-node: error: {exc}", file=sys.stderr)
         return 2
 
@@ -78,29 +79,27 @@ def keygen(out: Path, seed_text: str | None, force: bool) -> int:
 
 
 def check_config(path: Path) -> int:
-    from clp_node.node import NodeError, ValidatorNode
+    """Everything start-up checks, short of starting: the same errors, the same exit code."""
+    from clp_node.node import ValidatorNode
 
     config = NodeConfig.load(path)
+    check_listen(config)
+    node = ValidatorNode(config)
     try:
-        node = ValidatorNode(config)
-    except NodeError as exc:
-        print(f"clp-node: error: {exc}", file=sys.stderr)
-        return 2
-    node.store.close()
+        node.replay()
+    finally:
+        node.store.close()
     print(f"ok: {config.name} {node.address} chain {node.genesis.chain_id}")
     return 0
 
 
 def run_node(path: Path) -> int:
-    from clp_node.node import NodeError, ValidatorNode
+    from clp_node.node import ValidatorNode
 
     config = NodeConfig.load(path)
+    check_listen(config)
     setup_json_logging(config.name, config.log_level)
-    try:
-        node = ValidatorNode(config)
-    except NodeError as exc:
-        print(f"clp-node: error: {exc}", file=sys.stderr)
-        return 2
+    node = ValidatorNode(config)
 
     async def main_async() -> None:
         loop = asyncio.get_running_loop()
@@ -111,8 +110,11 @@ def run_node(path: Path) -> int:
         finally:
             await node.close()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main_async())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main_async())
+    except OSError as exc:  # a listener lost the race for its port after check_listen
+        raise NodeError(f"{config.source}: listen: cannot start ({exc.strerror or exc})") from exc
     return 0
 
 

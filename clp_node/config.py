@@ -14,6 +14,16 @@ from typing import Any
 from clp_node.chain.keys import is_address
 from clp_node.net.framing import DEFAULT_MAX_FRAME_BYTES
 
+MIN_HOOKS_TOKEN = 16
+SECTION_KEYS = {
+    "node": frozenset({"name", "key_file", "genesis_file", "data_dir"}),
+    "listen": frozenset({"p2p", "api"}),
+    "test_hooks": frozenset({"enabled", "token"}),
+    "log": frozenset({"level"}),
+    "p2p": frozenset({"max_frame_bytes"}),
+}
+PEER_KEYS = frozenset({"name", "address", "endpoint"})
+
 
 class ConfigError(ValueError):
     """A node config that cannot be used; the message names the file and the field."""
@@ -57,15 +67,19 @@ class NodeConfig:
     api_listen: HostPort
     peers: tuple[PeerConfig, ...]
     test_hooks: bool = False
+    hooks_token: str = ""
     log_level: str = "info"
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    source: str = "node config"  # the file it came from, for error messages
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
         try:
-            raw = tomllib.loads(path.read_text())
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
         return cls.from_dict(raw, base=path.parent, source=str(path))
@@ -79,7 +93,16 @@ class NodeConfig:
             value = raw.get(name, {})
             if not isinstance(value, dict):
                 raise err(name, "must be a table")
+            only(value, name, SECTION_KEYS[name])
             return value
+
+        def only(value: dict[str, Any], where: str, allowed: frozenset[str]) -> None:
+            # A misspelt key (key_flie) must not silently fall back to a default.
+            for key in value:
+                if key not in allowed:
+                    raise err(
+                        f"{where}.{key}", f"unknown key (known: {', '.join(sorted(allowed))})"
+                    )
 
         known = {"node", "listen", "peers", "test_hooks", "log", "p2p"}
         for key in raw:
@@ -109,6 +132,7 @@ class NodeConfig:
             where = f"peers[{i}]"
             if not isinstance(p, dict):
                 raise err(where, "must be a table")
+            only(p, where, PEER_KEYS)
             address = p.get("address")
             if not is_address(address):
                 raise err(f"{where}.address", "40 lowercase hex characters are required")
@@ -124,6 +148,12 @@ class NodeConfig:
         enabled = hooks.get("enabled", False)
         if not isinstance(enabled, bool):
             raise err("test_hooks.enabled", "must be true or false")
+        token = hooks.get("token", "")
+        if not isinstance(token, str) or (enabled and len(token) < MIN_HOOKS_TOKEN):
+            raise err(
+                "test_hooks.token",
+                f"enabled hooks need a token of at least {MIN_HOOKS_TOKEN} characters",
+            )
         log = table("log")
         level = log.get("level", "info")
         if level not in ("debug", "info", "warning", "error"):
@@ -141,8 +171,10 @@ class NodeConfig:
             api_listen=api,
             peers=tuple(peers),
             test_hooks=enabled,
+            hooks_token=token,
             log_level=level,
             max_frame_bytes=max_frame,
+            source=source,
         )
 
     def to_toml_dict(self) -> dict[str, Any]:
@@ -155,7 +187,8 @@ class NodeConfig:
             },
             "listen": {"p2p": str(self.p2p_listen), "api": str(self.api_listen)},
             "p2p": {"max_frame_bytes": self.max_frame_bytes},
-            "test_hooks": {"enabled": self.test_hooks},
+            "test_hooks": {"enabled": self.test_hooks}
+            | ({"token": self.hooks_token} if self.hooks_token else {}),
             "log": {"level": self.log_level},
             "peers": [
                 {"name": p.name, "address": p.address, "endpoint": str(p.endpoint)}

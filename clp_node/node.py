@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sqlite3
 import time
 from typing import Any
 
@@ -41,7 +42,9 @@ from clp_node.logs import log_event
 from clp_node.net.framing import FrameError
 from clp_node.net.node import P2PNetwork
 from clp_node.net.peer import PeerInfo
-from clp_node.store.sqlite import BlockStore
+from clp_node.preflight import NodeError
+from clp_node.store.sqlite import BlockStore, StoreError
+from clp_node.sync import PeerHeights
 from clp_node.wire import (
     decode_certificate,
     decode_consensus,
@@ -59,10 +62,6 @@ FUTURE_RESPONSES_MAX = 4096
 MAX_CLOCK_DRIFT_MS = 2_000
 
 
-class NodeError(RuntimeError):
-    """The node cannot start with this configuration; the message says why."""
-
-
 class ValidatorNode:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -78,13 +77,20 @@ class ValidatorNode:
         self.metrics = NodeMetrics()
         self._last_block_ms: int | None = None  # for the block interval gauge
         self.faults: TestFaults | None = TestFaults() if config.test_hooks else None
+        for i, p in enumerate(config.peers):
+            if p.address == self.address:
+                raise NodeError(
+                    f"{config.key_file}: key {self.address} is that of peers[{i}] ({p.name}) "
+                    "in the config: a node cannot be its own peer"
+                )
         self.store = BlockStore(config.data_dir / "chain.sqlite")
         self.store.check_genesis(self.genesis.hash().hex())
         self.state = ChainState(self.genesis)
         self.pool: dict[tuple[int, str], ClpResponse] = {}
         self.future: dict[tuple[int, str], ClpResponse] = {}
-        self.peer_heights: dict[str, int] = {}
+        self.peer_heights = PeerHeights()
         self._sync_inflight_until = 0.0
+        self._sync_asked: tuple[str, int] | None = None  # (peer, our height) of the last ask
         self._next_height_handle: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
@@ -108,7 +114,10 @@ class ValidatorNode:
         for p in config.peers:
             gv = self.genesis.validator(p.address)
             if gv is None:
-                raise NodeError(f"peer {p.name} ({p.address}) is not a validator of genesis")
+                raise NodeError(
+                    f"peers.{p.name}.address: {p.address} is not a validator of genesis "
+                    f"{config.genesis_file}"
+                )
             peers[p.address] = PeerInfo(p.address, gv.public_key, p.endpoint.host, p.endpoint.port)
         self.net = P2PNetwork(
             self.key,
@@ -119,19 +128,31 @@ class ValidatorNode:
             self._on_message,
             max_frame_bytes=config.max_frame_bytes,
             logger=logging.getLogger("clp_node.net"),
+            on_rejected=self.metrics.count_transport_rejection,
         )
         self.metrics.watch(self)  # per-validator and per-peer series, read at scrape time
-        self.api = ApiServer(self)
+        self.api = ApiServer(self, config.hooks_token)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
     def replay(self) -> int:
         """Rebuild state from the store; every stored block is re-validated as it is applied."""
         head = self.store.head_height()
-        for start in range(1, head + 1, 256):
-            for stored in self.store.range(start, min(start + 255, head)):
-                block = Block.from_json(stored.block)
-                self._apply(block, replay=True)
+        try:
+            for start in range(1, head + 1, 256):
+                for stored in self.store.range(start, min(start + 255, head)):
+                    self._apply(Block.from_json(stored.block), replay=True)
+        except (
+            MalformedBlock,
+            InvalidBlock,
+            sqlite3.Error,
+            ValueError,
+            KeyError,
+            TypeError,
+        ) as exc:
+            raise StoreError(
+                f"{self.store.path}: the stored chain does not replay ({exc})"
+            ) from exc
         return head
 
     async def run(self) -> None:
@@ -481,26 +502,35 @@ class ValidatorNode:
             )
 
     def _note_peer_height(self, peer: str, height: object) -> None:
-        if isinstance(height, int) and not isinstance(height, bool) and height >= 0:
-            self.peer_heights[peer] = max(self.peer_heights.get(peer, 0), height)
+        if self.peer_heights.note(peer, height):
             self._maybe_sync()
 
     def _maybe_sync(self) -> None:
-        ahead = {p: h for p, h in self.peer_heights.items() if h > self.state.height}
         now = time.monotonic()
-        if not ahead or now < self._sync_inflight_until:
+        if now < self._sync_inflight_until:
+            return
+        if self._sync_asked is not None and self._sync_asked[1] == self.state.height:
+            # The last ask brought nothing within SYNC_RETRY_S: that claim was not served.
+            self.peer_heights.unanswered(*self._sync_asked)
+        self._sync_asked = None
+        ahead = self.peer_heights.ahead_of(self.state.height)
+        if not ahead:
             return
         peer = random.choice(sorted(ahead))
         start = self.state.height + 1
         end = min(ahead[peer], start + SYNC_BATCH - 1)
         self._sync_inflight_until = now + SYNC_RETRY_S
+        self._sync_asked = (peer, self.state.height)
         self.net.send(peer, {"type": "sync_request", "from": start, "to": end})
 
     def _serve_sync(self, sender: str, msg: dict[str, Any]) -> None:
         start, end = msg.get("from"), msg.get("to")
         if not (isinstance(start, int) and isinstance(end, int)) or not 1 <= start <= end:
             raise ValueError("sync_request needs 1 <= from <= to")
-        end = min(end, start + SYNC_BATCH - 1)
+        # Never past our head: also keeps a hostile 2**70 from reaching SQLite.
+        end = min(end, start + SYNC_BATCH - 1, self.state.height)
+        if start > end:
+            return
         blocks = [
             {"block": b.block, "certificate": b.certificate} for b in self.store.range(start, end)
         ]
@@ -562,7 +592,7 @@ class ValidatorNode:
             **{f"core_{k}": v for k, v in self.core.status().to_json().items()},
             "peers_connected": sorted(self.net.connected_peers()),
             "peers_inbound": sorted(self.net.inbound_peers()),
-            "peer_heights": self.peer_heights,
+            "peer_heights": self.peer_heights.to_json(),
             "pool": len(self.pool),
             "net": self.net.stats(),
             "faults": self.faults.to_json() if self.faults else None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from harness import signals
 from harness.cluster.docker import DockerUnavailable
 from harness.cluster.testnet import TestnetError
 from harness.commands import (
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    signals.stop_like_ctrl_c()
     try:
         code: int = args.handler(args)
         return code
@@ -86,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]clp-testnet: error:[/] {exc}")
         return 2
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted; everything was stopped[/]")
-        return 130
+        console.print(f"[yellow]interrupted; everything was stopped ({signals.stopped_by()})[/]")
+        return signals.exit_code()
 
 
 if __name__ == "__main__":

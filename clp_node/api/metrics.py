@@ -63,7 +63,15 @@ class NodeMetrics:
         )
         self.p2p_rejected = Counter(
             "alphaos_p2p_frames_rejected",
-            "Inbound frames or handshakes refused, by reason",
+            "Inbound frames refused after the handshake, by reason (transport or message)",
+            ["reason"],
+            registry=r,
+        )
+        # Transport refusals: frames after authentication join the message-level reasons of
+        # p2p_rejected; connections refused before it are counted on their own.
+        self.p2p_handshakes_rejected = Counter(
+            "alphaos_p2p_handshakes_rejected",
+            "Inbound connections refused before authentication, by reason",
             ["reason"],
             registry=r,
         )
@@ -95,6 +103,11 @@ class NodeMetrics:
     def watch(self, node: Any) -> None:
         """Per-validator and per-peer series, read from ``node`` at each scrape."""
         self.registry.register(_NodeCollector(node))
+
+    def count_transport_rejection(self, stage: str, reason: str) -> None:
+        """P2PNetwork's on_rejected: ``stage`` is "handshake" or "frame"."""
+        counter = self.p2p_handshakes_rejected if stage == "handshake" else self.p2p_rejected
+        counter.labels(reason=reason).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,12 +6,24 @@ from typing import Any
 
 from clp_node.clp.types import ResponseRejectReason
 
+# The bounds the server enforces (server.py imports them): the document cannot drift.
+# Path and query integers are SQLite integers, so anything larger is refused before use.
+MAX_PARAM_INT = 2**63 - 1
+MAX_BODY_BYTES = 64 * 1024
+HOOKS_TOKEN_HEADER = "X-CLP-Hooks-Token"
+MAX_CLOCK_OFFSET_MS = 3_600_000
+
 
 def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "object", "properties": props, "required": required or list(props)}
+    return {
+        "type": "object",
+        "properties": props,
+        "required": list(props) if required is None else required,
+    }
 
 
 INT = {"type": "integer"}
+PARAM_INT = {"type": "integer", "minimum": 0, "maximum": MAX_PARAM_INT}
 STR = {"type": "string"}
 BOOL = {"type": "boolean"}
 HEX = {"type": "string", "pattern": "^[0-9a-f]*$"}
@@ -27,7 +39,13 @@ def _err(description: str) -> dict[str, Any]:
     return _json({"$ref": "#/components/schemas/Error"}, description)
 
 
-RESPONSE = _obj({"challenge_height": INT, "validator": ADDRESS, "signature": HEX})
+RESPONSE = _obj(
+    {
+        "challenge_height": {"type": "integer", "minimum": 0, "maximum": 2**64 - 1},
+        "validator": ADDRESS,
+        "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
+    }
+)
 CHALLENGE = _obj(
     {
         "height": INT,
@@ -81,15 +99,29 @@ def _get(
     responses: dict[str, Any] = {"200": ok}
     for code, text in errors:
         responses[code] = _err(text)
+    responses["405"] = NOT_ALLOWED
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     if params:
         op["parameters"] = params
     return {"get": op}
 
 
+NOT_ALLOWED = _err("method not allowed on this path; the Allow header lists the methods")
+TOO_LARGE = _err(f"body over {MAX_BODY_BYTES} bytes")
+
+
 def _path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
+
+FAULTS = _obj({"lazy": BOOL, "clock_offset_ms": INT})
+HOOKS_TOKEN = {
+    "name": HOOKS_TOKEN_HEADER,
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "the per-testnet token of the node config's [test_hooks] section",
+}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -114,7 +146,7 @@ OPENAPI: dict[str, Any] = {
             ),
             ("400", "height is not an integer"),
             ("404", "no block at that height"),
-            params=[_path_param("height", INT)],
+            params=[_path_param("height", PARAM_INT)],
         ),
         "/alpha/committee": _get(
             "Committee of an epoch with stakes (default: current epoch)",
@@ -133,7 +165,7 @@ OPENAPI: dict[str, Any] = {
             ),
             ("400", "epoch is not an integer"),
             ("404", "committee not known yet"),
-            params=[{"name": "epoch", "in": "query", "required": False, "schema": INT}],
+            params=[{"name": "epoch", "in": "query", "required": False, "schema": PARAM_INT}],
         ),
         "/alpha/consensus/status": _get(
             "Consensus round state and peers", _json({"type": "object"}, "status")
@@ -165,7 +197,7 @@ OPENAPI: dict[str, Any] = {
             _json(EPOCH_RESULT, "result"),
             ("400", "epoch is not an integer"),
             ("404", "epoch not evaluated yet"),
-            params=[_path_param("epoch", INT)],
+            params=[_path_param("epoch", PARAM_INT)],
         ),
         "/alpha/clp/response": {
             "post": {
@@ -180,6 +212,8 @@ OPENAPI: dict[str, Any] = {
                         "refused; error is one of "
                         + ", ".join(r.value for r in ResponseRejectReason)
                     ),
+                    "405": NOT_ALLOWED,
+                    "413": TOO_LARGE,
                 },
             }
         },
@@ -187,31 +221,54 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "Prometheus metrics",
                 "responses": {
-                    "200": {"description": "text", "content": {"text/plain": {"schema": STR}}}
+                    "200": {"description": "text", "content": {"text/plain": {"schema": STR}}},
+                    "405": NOT_ALLOWED,
                 },
             }
         },
         "/admin/faults": {
             "get": {
-                "summary": "Test hooks in force",
+                "summary": "Test hooks in force (docs/hooks.md)",
+                "parameters": [HOOKS_TOKEN],
                 "responses": {
-                    "200": _json({"type": "object"}, "faults"),
+                    "200": _json(FAULTS, "faults"),
+                    "401": _err("the testnet's hooks token is missing or wrong"),
                     "404": _err("test hooks disabled"),
+                    "405": NOT_ALLOWED,
                 },
             },
             "post": {
-                "summary": "Set test hooks (lazy validator, clock offset)",
+                "summary": "Set test hooks (lazy validator, clock offset); either field or both",
+                "parameters": [HOOKS_TOKEN],
                 "requestBody": {
+                    "required": True,
                     "content": {
                         "application/json": {
-                            "schema": _obj({"lazy": BOOL, "clock_offset_ms": INT}, [])
+                            "schema": {
+                                **_obj(
+                                    {
+                                        "lazy": BOOL,
+                                        "clock_offset_ms": {
+                                            "type": "integer",
+                                            "minimum": -MAX_CLOCK_OFFSET_MS,
+                                            "maximum": MAX_CLOCK_OFFSET_MS,
+                                        },
+                                    },
+                                    [],
+                                ),
+                                "additionalProperties": False,
+                            }
                         }
-                    }
+                    },
                 },
                 "responses": {
-                    "200": _json({"type": "object"}, "faults now"),
+                    "200": _json(FAULTS, "faults now"),
                     "400": _err("bad request"),
+                    "401": _err("the testnet's hooks token is missing or wrong"),
                     "404": _err("test hooks disabled"),
+                    "405": NOT_ALLOWED,
+                    "413": TOO_LARGE,
+                    "415": _err("the body is not application/json"),
                 },
             },
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -11,13 +12,20 @@ from aiohttp import web
 
 from clp_node.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from clp_node.api.metrics import NodeMetrics
-from clp_node.api.openapi import OPENAPI
+from clp_node.api.openapi import (
+    HOOKS_TOKEN_HEADER,
+    MAX_BODY_BYTES,
+    MAX_CLOCK_OFFSET_MS,
+    MAX_PARAM_INT,
+    OPENAPI,
+)
 from clp_node.chain.keys import is_address
 from clp_node.chain.state import ChainState
 from clp_node.clp.types import ResponseRejectReason, ValidatorStatus
 from clp_node.store.sqlite import BlockStore
 
-MAX_BODY_BYTES = 64 * 1024
+# No field of any body is a number this long; Python would refuse at 4300 digits anyway.
+MAX_JSON_INT_DIGITS = 24
 
 
 @dataclass
@@ -61,20 +69,55 @@ async def errors_as_json(
         if exc.status < 400:
             raise
         code = exc.reason.upper().replace(" ", "_")
-        return json_error(exc.status, code, exc.text or exc.reason)
+        resp = json_error(exc.status, code, exc.text or exc.reason)
+        if "Allow" in exc.headers:  # a 405 must say which methods the resource has
+            resp.headers["Allow"] = exc.headers["Allow"]
+        return resp
 
 
 def _int_param(text: str, name: str) -> int:
     # isascii: str.isdigit() is also true for non-ASCII digits such as U+00B2 (int() raises).
-    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > MAX_PARAM_INT:
         # Plain text: errors_as_json wraps it as {"error": "BAD_REQUEST", "detail": text}.
-        raise web.HTTPBadRequest(text=f"{name} must be a non-negative integer")
+        raise web.HTTPBadRequest(text=f"{name} must be an integer in 0..{MAX_PARAM_INT}")
     return int(text)
 
 
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits")
+    return int(text)
+
+
+def _number(text: str) -> int | float:
+    """JSON Schema counts 3.0 as an integer, and so does the OpenAPI document: so do we."""
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) <= MAX_PARAM_INT else value
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+class BadJson(ValueError):
+    pass
+
+
+async def read_json(request: web.Request) -> object:
+    """The body as JSON, refusing what json.loads would choke on (huge ints, deep nesting)."""
+    body = await request.read()  # over client_max_size: 413 via errors_as_json
+    try:
+        return json.loads(
+            body, parse_int=_bounded_int, parse_float=_number, parse_constant=_reject_constant
+        )
+    except (ValueError, RecursionError) as exc:  # JSON, UTF-8 and int-size errors
+        raise BadJson(str(exc)[:200]) from exc
+
+
 class ApiServer:
-    def __init__(self, node: NodeApi) -> None:
+    def __init__(self, node: NodeApi, hooks_token: str = "") -> None:
         self.node = node
+        self._hooks_token = hooks_token
         self.app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY_BYTES)
         r = self.app.router
         r.add_get("/health", self.health)
@@ -192,33 +235,44 @@ class ApiServer:
 
     async def post_response(self, request: web.Request) -> web.Response:
         try:
-            data = json.loads(await request.read())
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            # RecursionError: a deeply nested body ("[[[[...") is not JSON we accept.
+            data = await read_json(request)
+        except BadJson as exc:
             self.node.metrics.responses_rejected.labels(reason="MALFORMED").inc()
-            return json_error(400, "MALFORMED", "the body is not JSON")
+            return json_error(400, "MALFORMED", f"the body is not JSON we accept ({exc})")
         reason = self.node.submit_response(data)
         if reason is not None:
             return json_error(400, reason.value, f"response refused: {reason.value}")
         return web.json_response({"accepted": True}, status=202)
 
-    def _hooks(self) -> TestFaults:
-        """The node's test hooks, or a JSON 404 when its config leaves them off."""
-        if self.node.faults is None:
+    def _hooks(self, request: web.Request) -> TestFaults:
+        """The node's test hooks for a caller holding the testnet's token (docs/hooks.md).
+
+        A JSON 404 when the config leaves them off; 401 without the token. A browser cannot
+        send a custom header cross-site without a preflight, so a web page cannot flip them.
+        """
+        if self.node.faults is None or not self._hooks_token:
             raise web.HTTPNotFound(
                 text="test hooks are disabled in this node's config", reason="Hooks Disabled"
+            )
+        given = request.headers.get(HOOKS_TOKEN_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self._hooks_token.encode()):
+            raise web.HTTPUnauthorized(
+                text=f"test hooks need the testnet's token in the {HOOKS_TOKEN_HEADER} header",
+                reason="Hooks Token Required",
             )
         return self.node.faults
 
     async def get_faults(self, request: web.Request) -> web.Response:
-        return web.json_response(self._hooks().to_json())
+        return web.json_response(self._hooks(request).to_json())
 
     async def post_faults(self, request: web.Request) -> web.Response:
-        faults = self._hooks()
+        faults = self._hooks(request)
+        if request.content_type != "application/json":
+            return json_error(415, "UNSUPPORTED_MEDIA_TYPE", "the body must be application/json")
         try:
-            data = json.loads(await request.read())
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            return json_error(400, "BAD_REQUEST", "the body is not JSON")
+            data = await read_json(request)
+        except BadJson as exc:
+            return json_error(400, "BAD_REQUEST", f"the body is not JSON we accept ({exc})")
         if not isinstance(data, dict):
             return json_error(400, "BAD_REQUEST", "the body is a JSON object")
         unknown = sorted(set(data) - {"lazy", "clock_offset_ms"})
@@ -227,7 +281,11 @@ class ApiServer:
         if "lazy" in data and not isinstance(data["lazy"], bool):
             return json_error(400, "BAD_REQUEST", "lazy must be true or false")
         offset = data.get("clock_offset_ms", faults.clock_offset_ms)
-        if not isinstance(offset, int) or isinstance(offset, bool) or abs(offset) > 3_600_000:
+        if (
+            not isinstance(offset, int)
+            or isinstance(offset, bool)
+            or abs(offset) > MAX_CLOCK_OFFSET_MS
+        ):
             return json_error(400, "BAD_REQUEST", "clock_offset_ms must be an integer within 1 h")
         faults.lazy = data.get("lazy", faults.lazy)
         faults.clock_offset_ms = offset

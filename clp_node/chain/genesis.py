@@ -17,6 +17,15 @@ from clp_node.clp.types import ClpConfig, ClpConfigError
 MAX_CHAIN_ID_LEN = 64
 
 
+def chain_id_problem(chain_id: object) -> str:
+    """Why ``chain_id`` cannot name a chain, or "" when it can (one rule for node and init)."""
+    if not isinstance(chain_id, str) or not chain_id:
+        return "a non-empty string is required"
+    if len(chain_id) > MAX_CHAIN_ID_LEN or not chain_id.isprintable():
+        return f"at most {MAX_CHAIN_ID_LEN} printable characters"
+    return ""
+
+
 class GenesisError(ValueError):
     """A genesis document that cannot start a chain; the message names the field."""
 
@@ -101,9 +110,11 @@ class Genesis:
     @classmethod
     def load(cls, path: Path) -> Genesis:
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise GenesisError(f"{path}: cannot read genesis file ({exc.strerror})") from exc
+        except UnicodeDecodeError as exc:
+            raise GenesisError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -118,10 +129,10 @@ class Genesis:
         if not isinstance(data, dict):
             raise err("(document)", "a genesis is a JSON object")
         chain_id = data.get("chain_id")
-        if not isinstance(chain_id, str) or not chain_id:
-            raise err("chain_id", "a non-empty string is required")
-        if len(chain_id) > MAX_CHAIN_ID_LEN or not chain_id.isprintable():
-            raise err("chain_id", f"at most {MAX_CHAIN_ID_LEN} printable characters")
+        problem = chain_id_problem(chain_id)
+        if problem:
+            raise err("chain_id", problem)
+        assert isinstance(chain_id, str)
 
         clp_raw = data.get("clp", {})
         if not isinstance(clp_raw, dict):

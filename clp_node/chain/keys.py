@@ -113,7 +113,7 @@ class ValidatorKey:
             data = json.loads(path.read_text())
         except FileNotFoundError as exc:
             raise KeyFileError(f"{path}: key file not found") from exc
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # ValueError: JSON or UTF-8 decoding
             raise KeyFileError(f"{path}: not a readable JSON key file ({exc})") from exc
         if not isinstance(data, dict) or not isinstance(data.get("private_key"), str):
             raise KeyFileError(f"{path}: field 'private_key' (64 hex chars) is missing")

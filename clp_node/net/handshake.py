@@ -122,6 +122,11 @@ async def _read(reader: asyncio.StreamReader) -> dict[str, Any]:
     return msg
 
 
+async def read_hello(reader: asyncio.StreamReader) -> dict[str, Any]:
+    """The dialer's first frame, read on its own so admission can see it arrive."""
+    return await _read(reader)
+
+
 async def _write(writer: asyncio.StreamWriter, msg: dict[str, Any]) -> None:
     try:
         writer.write(encode_frame(msg, HANDSHAKE_MAX_FRAME_BYTES))
@@ -184,12 +189,17 @@ async def listen_handshake(
     chain_id: str,
     allowed: Mapping[bytes, str],
     timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    hello: dict[str, Any] | None = None,
 ) -> str:
-    """Authenticate an inbound dialer against ``allowed`` (public key -> address); its address."""
+    """Authenticate an inbound dialer against ``allowed`` (public key -> address); its address.
+
+    ``hello``: the dialer's first frame when the caller has already read it.
+    """
     own_key = key.public_key
     try:
         async with asyncio.timeout(timeout):
-            their_chain, their_key, their_nonce = parse_hello(await _read(reader))
+            first = hello if hello is not None else await _read(reader)
+            their_chain, their_key, their_nonce = parse_hello(first)
             if their_chain != chain_id:
                 raise HandshakeError("wrong_chain", f"dialer is on chain {their_chain[:64]!r}")
             if their_key == own_key:

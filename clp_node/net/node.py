@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from clp_node.chain.keys import ValidatorKey
-from clp_node.logs import log_event
+from clp_node.logs import LogLimiter, log_event
+from clp_node.net.admission import Admission, AdmissionLimits, Arrival
 from clp_node.net.framing import (
     DEFAULT_MAX_FRAME_BYTES,
     KEEPALIVE_FRAME,
@@ -24,7 +26,7 @@ from clp_node.net.framing import (
     encode_frame,
     read_frame_bytes,
 )
-from clp_node.net.handshake import HandshakeError, listen_handshake
+from clp_node.net.handshake import HandshakeError, listen_handshake, read_hello
 from clp_node.net.peer import (
     NetStats,
     OutboundLink,
@@ -35,6 +37,8 @@ from clp_node.net.peer import (
 )
 
 OnMessage = Callable[[str, dict[str, Any]], None]
+# (stage, reason): stage "handshake" before authentication, "frame" after it.
+OnRejected = Callable[[str, str], None]
 
 _DEFAULT_LOGGER = logging.getLogger("clp_node.net")
 
@@ -70,7 +74,9 @@ class P2PNetwork:
         backoff_max: float = TransportSettings.backoff_max,
         keepalive_interval: float = TransportSettings.keepalive_interval,
         dead_after: float = TransportSettings.dead_after,
-        max_pending_handshakes: int = 64,
+        admission: AdmissionLimits | None = None,
+        on_rejected: OnRejected | None = None,
+        log_interval_s: float = 5.0,
     ) -> None:
         if max_frame_bytes < 1:
             raise ValueError("max_frame_bytes must be positive")
@@ -89,7 +95,17 @@ class P2PNetwork:
         self._peers = dict(peers)
         self._on_message = on_message
         self._log = logger if logger is not None else _DEFAULT_LOGGER
-        self._max_pending = max_pending_handshakes
+        self._on_rejected = on_rejected
+        self._log_limit = LogLimiter(log_interval_s)
+        # Where our peers' links come from: the endpoints we dial (literal IPs at once,
+        # names once a dial has resolved them).
+        self._known_sources = {
+            info.endpoint_host for info in self._peers.values() if _is_ip(info.endpoint_host)
+        }
+        self._admission: Admission[asyncio.StreamWriter] = Admission(
+            admission or AdmissionLimits(), self._known_sources.__contains__
+        )
+        self._evicted: set[asyncio.StreamWriter] = set()
         self._cfg = TransportSettings(
             chain_id=chain_id,
             max_frame_bytes=max_frame_bytes,
@@ -105,7 +121,9 @@ class P2PNetwork:
         self._stats = NetStats()
         self._allowed = {info.public_key: addr for addr, info in self._peers.items()}
         self._links = {
-            addr: OutboundLink(info, key, self._cfg, self._stats, self._log)
+            addr: OutboundLink(
+                info, key, self._cfg, self._stats, self._log, self._known_sources.add
+            )
             for addr, info in self._peers.items()
         }
         self._link_tasks: list[asyncio.Task[None]] = []
@@ -113,7 +131,6 @@ class P2PNetwork:
         self._bound_port: int | None = None
         self._inbound: dict[str, _Inbound] = {}
         self._inbound_tasks: set[asyncio.Task[Any]] = set()
-        self._pending_handshakes = 0
         self._started = False
         self._stopped = False
 
@@ -241,39 +258,61 @@ class P2PNetwork:
                 self._inbound_tasks.discard(task)
             await abort(writer)
 
+    def _refused(self, stage: str, reason: str, **fields: Any) -> None:
+        """Count a refusal by reason; log it, at most once per reason and interval."""
+        counter = (
+            self._stats.handshake_failures if stage == "handshake" else self._stats.rejected_frames
+        )
+        counter[reason] += 1
+        if self._on_rejected is not None:
+            self._on_rejected(stage, reason)
+        held = self._log_limit.allow(f"{stage}:{reason}")
+        if held is not None:
+            event = "p2p.inbound_refused" if stage == "handshake" else "p2p.frame_rejected"
+            log_event(self._log, logging.WARNING, event, reason=reason, suppressed=held, **fields)
+
+    def _evict(self, arrival: Arrival[asyncio.StreamWriter]) -> None:
+        for victim in arrival.evict:
+            self._evicted.add(victim)
+            victim.transport.abort()
+            self._refused("handshake", arrival.reason, remote=victim.get_extra_info("peername"))
+
     async def _serve_inbound(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         if self._stopped:
             return
         remote = writer.get_extra_info("peername")
-        if self._pending_handshakes >= self._max_pending:
-            self._stats.handshake_failures["too_many_pending"] += 1
-            return
+        source = str(remote[0]) if isinstance(remote, tuple) and remote else "?"
+        self._evict(self._admission.arrive(writer, source))
         set_nodelay(writer)
-        self._pending_handshakes += 1
         try:
-            peer = await listen_handshake(
-                reader,
-                writer,
-                key=self._key,
-                chain_id=self._cfg.chain_id,
-                allowed=self._allowed,
-                timeout=self._cfg.handshake_timeout,
-            )
-        except HandshakeError as exc:
-            self._stats.handshake_failures[exc.reason] += 1
-            log_event(
-                self._log,
-                logging.WARNING,
-                "p2p.inbound_refused",
-                remote=remote,
-                reason=exc.reason,
-                detail=exc.detail,
-            )
+            # One deadline from accept to authenticated, whatever the stage.
+            async with asyncio.timeout(self._cfg.handshake_timeout):
+                first = await read_hello(reader)
+                step = self._admission.hello(writer)
+                self._evict(step)
+                if step.refused:
+                    raise HandshakeError(step.reason, "no handshake slot free")
+                peer = await listen_handshake(
+                    reader,
+                    writer,
+                    key=self._key,
+                    chain_id=self._cfg.chain_id,
+                    allowed=self._allowed,
+                    timeout=self._cfg.handshake_timeout,
+                    hello=first,
+                )
+        except (HandshakeError, TimeoutError) as exc:
+            if writer in self._evicted:
+                return  # counted when it was evicted
+            reason = exc.reason if isinstance(exc, HandshakeError) else "timeout"
+            detail = exc.detail if isinstance(exc, HandshakeError) else ""
+            self._refused("handshake", reason, remote=source, detail=detail)
             return
         finally:
-            self._pending_handshakes -= 1
+            self._admission.leave(writer)
+            self._evicted.discard(writer)
         conn = _Inbound(peer, writer)
         old = self._inbound.get(peer)
         self._inbound[peer] = conn
@@ -318,15 +357,7 @@ class P2PNetwork:
                     continue
                 message = decode_payload(payload)
             except FrameError as exc:
-                self._stats.rejected_frames[exc.reason] += 1
-                log_event(
-                    self._log,
-                    logging.WARNING,
-                    "p2p.frame_rejected",
-                    peer=peer,
-                    reason=exc.reason,
-                    detail=exc.detail,
-                )
+                self._refused("frame", exc.reason, peer=peer, detail=exc.detail)
                 return f"rejected:{exc.reason}"
             except TimeoutError:
                 return "keepalive_timeout"
@@ -340,3 +371,11 @@ class P2PNetwork:
             except Exception as exc:
                 self._stats.callback_errors += 1
                 self._log.exception("p2p.on_message_error peer=%s error=%r", peer, exc)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

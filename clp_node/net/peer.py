@@ -14,6 +14,7 @@ import logging
 import random
 import socket
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,8 +117,10 @@ class OutboundLink:
         settings: TransportSettings,
         stats: NetStats,
         logger: logging.Logger,
+        on_resolved: Callable[[str], None] | None = None,
     ) -> None:
         self.peer = peer
+        self._on_resolved = on_resolved
         self._key = key
         self._cfg = settings
         self._stats = stats
@@ -169,6 +172,9 @@ class OutboundLink:
             return False
         try:
             set_nodelay(writer)
+            remote = writer.get_extra_info("peername")
+            if self._on_resolved is not None and isinstance(remote, tuple) and remote:
+                self._on_resolved(str(remote[0]))  # the address this peer's link comes from
             try:
                 await dial_handshake(
                     reader,

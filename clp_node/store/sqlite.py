@@ -50,12 +50,23 @@ class StoredBlock:
 
 class BlockStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"{path.parent}: node.data_dir cannot be created ({exc.strerror or exc})"
+            ) from exc
+        if not path.parent.is_dir():
+            raise StoreError(f"{path.parent}: node.data_dir is not a directory")
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+            self._db.execute("SELECT COUNT(*) FROM blocks").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: not a usable block store ({exc})") from exc
 
     def close(self) -> None:
         self._db.close()

@@ -103,7 +103,8 @@ class Cluster(ABC):
         self.clients: dict[str, NodeClient] = {}
         if self.api_urls_known_before_start:
             self.clients = {
-                n.name: NodeClient(n.name, self.api_url(n.name)) for n in manifest.nodes
+                n.name: NodeClient(n.name, self.api_url(n.name), hooks_token=manifest.hooks_token)
+                for n in manifest.nodes
             }
 
     @property
@@ -131,7 +132,9 @@ class Cluster(ABC):
         old = self.clients.pop(name, None)
         if old is not None:
             await old.close()
-        self.clients[name] = NodeClient(name, self.api_url(name))
+        self.clients[name] = NodeClient(
+            name, self.api_url(name), hooks_token=self.manifest.hooks_token
+        )
 
     @abstractmethod
     def api_url(self, name: str) -> str: ...

@@ -11,10 +11,18 @@ class NodeUnavailable(RuntimeError):
     """The node did not answer (down, paused, or cut off from the harness)."""
 
 
+# The node's test hooks want this header (docs/hooks.md); its value is the testnet's
+# ``hooks_token`` from the manifest, which ``init`` also writes into every node config.
+HOOKS_TOKEN_HEADER = "X-CLP-Hooks-Token"
+
+
 class NodeClient:
-    def __init__(self, name: str, base_url: str, timeout: float = 2.0) -> None:
+    def __init__(
+        self, name: str, base_url: str, timeout: float = 2.0, hooks_token: str = ""
+    ) -> None:
         self.name = name
         self.base_url = base_url
+        self._hooks_token = hooks_token
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
 
     async def close(self) -> None:
@@ -87,7 +95,8 @@ class NodeClient:
         return True
 
     async def set_faults(self, **faults: Any) -> dict[str, Any]:
-        resp = await self.request("POST", "/admin/faults", json=faults)
+        headers = {HOOKS_TOKEN_HEADER: self._hooks_token}
+        resp = await self.request("POST", "/admin/faults", json=faults, headers=headers)
         resp.raise_for_status()
         result: dict[str, Any] = resp.json()
         return result

@@ -71,7 +71,7 @@ def init_docker_testnet(
     seed: str | None = None,
 ) -> TestnetManifest:
     """Write a container testnet under ``root`` (same keys and genesis as the local layout)."""
-    vals = new_validators(root, validators, stakes, seed)
+    vals = new_validators(root, validators, stakes, seed, chain_id)
     names = vals.names
     nodes = [
         NodeSpec(name, vals.keys[name].address, name, P2P_PORT, API_PORT, vals.stakes[name])

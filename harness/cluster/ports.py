@@ -24,28 +24,57 @@ def ephemeral_low(default: int = 32768) -> int:
         return default
 
 
+# The kernel fallback holds every socket until all are chosen: bounded well below the
+# usual 1024 open files.
+MAX_HELD = 512
+
+
+class PortsExhausted(ValueError):
+    """More ports asked for than can be picked safely on this machine."""
+
+
 def free_ports(count: int, host: str = "127.0.0.1", rng: random.Random | None = None) -> list[int]:
-    """``count`` distinct ports that were free just now; all held open together while chosen."""
+    """``count`` distinct ports that were free just now.
+
+    Below the ephemeral range each candidate is bound and released at once: distinct
+    candidates give distinct ports, so a testnet of any size uses one socket at a time
+    (holding them all made ``init -n 200`` die of "Too many open files" at 40,201).
+    """
     rng = rng or random.Random()
     high = ephemeral_low()
-    candidates = list(range(LOWEST, high)) if high - LOWEST >= 4 * count else []
-    rng.shuffle(candidates)
+    if high - LOWEST >= 4 * count:
+        candidates = list(range(LOWEST, high))
+        rng.shuffle(candidates)
+        ports: list[int] = []
+        for port in candidates:
+            if len(ports) == count:
+                return ports
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    continue
+            ports.append(port)
+        if len(ports) == count:
+            return ports
+        raise PortsExhausted(f"only {len(ports)} of the {count} ports needed are free now")
+    if count > MAX_HELD:
+        raise PortsExhausted(
+            f"this testnet needs {count} ports; {high - LOWEST} lie below the ephemeral "
+            f"range ({LOWEST}..{high - 1}), room for {(high - LOWEST) // 4} (a proxied "
+            "testnet of n validators needs n*(n+1)+1 ports: use fewer, or --no-proxy)"
+        )
+    return _kernel_ports(count, host)
+
+
+def _kernel_ports(count: int, host: str) -> list[int]:
+    """No room below the ephemeral range: let the kernel choose, all held until chosen."""
     socks: list[socket.socket] = []
     try:
-        for port in candidates:
-            if len(socks) == count:
-                break
+        while len(socks) < count:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                s.bind((host, port))
-            except OSError:
-                s.close()
-                continue
             socks.append(s)
-        while len(socks) < count:  # no room below the ephemeral range: let the kernel choose
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind((host, 0))
-            socks.append(s)
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:

@@ -7,7 +7,9 @@ addresses, API and P2P ports, and for every ordered pair (i, j) the fault-proxy 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ from harness.cluster.ports import free_ports
 from harness.contract.genesis import (
     ConsensusParams,
     GenesisValidator,
+    chain_id_problem,
     genesis_document,
     write_genesis,
 )
@@ -82,6 +85,8 @@ class TestnetManifest:
     clp: dict[str, int] = field(default_factory=dict)
     consensus: dict[str, int] = field(default_factory=dict)
     layout: str = "local"
+    #: The token the nodes' test hooks require (docs/hooks.md); "" when they are off.
+    hooks_token: str = ""
 
     def node(self, name: str) -> NodeSpec:
         for n in self.nodes:
@@ -120,6 +125,8 @@ class TestnetManifest:
         }
         if self.layout != "local":  # local manifests keep their original shape
             data["layout"] = self.layout
+        if self.hooks_token:
+            data["hooks_token"] = self.hooks_token
         (self.root / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
 
     @classmethod
@@ -141,6 +148,7 @@ class TestnetManifest:
                 clp=data.get("clp", {}),
                 consensus=data.get("consensus", {}),
                 layout=data.get("layout", "local"),
+                hooks_token=str(data.get("hooks_token", "")),
             )
         except (KeyError, TypeError) as exc:
             raise TestnetError(f"{path}: malformed manifest ({exc})") from exc
@@ -153,19 +161,35 @@ class Validators:
     names: list[str]
     keys: dict[str, ValidatorKey]
     stakes: dict[str, int]
+    hooks_token: str
 
 
 def new_validators(
-    root: Path, validators: int, stakes: list[int] | None, seed: str | None
+    root: Path,
+    validators: int,
+    stakes: list[int] | None,
+    seed: str | None,
+    chain_id: str = "clp-testnet",
 ) -> Validators:
     """Check the request, claim ``root`` and make the keys (derived from ``seed`` when given)."""
+    problem = chain_id_problem(chain_id)
+    if problem:
+        raise TestnetError(f"chain id {chain_id!r}: {problem}")
     if validators < 1:
         raise TestnetError("a testnet needs at least one validator")
     if stakes is not None and len(stakes) != validators:
         raise TestnetError(f"{len(stakes)} stakes given for {validators} validators")
     if stakes is not None and any(s <= 0 for s in stakes):
         raise TestnetError(f"stakes must be positive integers, got {stakes}")
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".clp-testnet-write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise TestnetError(
+            f"{root}: cannot create the testnet here ({exc.strerror or exc})"
+        ) from exc
     if (root / MANIFEST).exists():
         raise TestnetError(f"{root} already holds a testnet (remove it or choose another dir)")
     names = [f"v{i}" for i in range(validators)]
@@ -174,7 +198,13 @@ def new_validators(
         for name in names
     }
     stake_of = dict(zip(names, stakes or [DEFAULT_STAKE] * validators, strict=True))
-    return Validators(names, keys, stake_of)
+    # Per testnet, so a token seen in one testnet opens no other; reproducible with a seed.
+    token = (
+        hashlib.sha256(f"{seed}/test-hooks".encode()).hexdigest()[:32]
+        if seed
+        else secrets.token_hex(16)
+    )
+    return Validators(names, keys, stake_of, token)
 
 
 class NodeLayout:
@@ -216,10 +246,11 @@ def init_testnet(
     seed: str | None = None,
 ) -> TestnetManifest:
     """Write a complete testnet under ``root``; keys are derived from ``seed`` when given."""
-    vals = new_validators(root, validators, stakes, seed)
-    names = vals.names
     n_links = validators * (validators - 1) if proxied else 0
-    ports = free_ports(2 * validators + n_links + (1 if proxied else 0), host)
+    # Ports first: a testnet too big for the port range is refused before anything is written.
+    ports = free_ports(max(0, 2 * validators + n_links + (1 if proxied else 0)), host)
+    vals = new_validators(root, validators, stakes, seed, chain_id)
+    names = vals.names
     nodes = [
         NodeSpec(
             name, vals.keys[name].address, host, ports[2 * i], ports[2 * i + 1], vals.stakes[name]
@@ -282,6 +313,7 @@ def write_testnet(
         clp.to_dict(),
         consensus.to_dict(),
         layout.name,
+        vals.hooks_token if test_hooks else "",
     )
     for node in nodes:
         write_node_files(manifest, node, vals.keys[node.name], test_hooks, layout)
@@ -313,6 +345,7 @@ def write_node_files(
             if p.name != node.name
         ],
         test_hooks=test_hooks,
+        hooks_token=manifest.hooks_token if test_hooks else "",
     )
     path = manifest.config_path(node.name)
     write_node_config(path, doc)

@@ -12,8 +12,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from harness.contract.params import ClpParams
-from harness.contract.schemas import validate
+from harness.contract.schemas import schema, validate
+
+
+def chain_id_problem(chain_id: object) -> str:
+    """Why ``chain_id`` cannot name a chain, or "" when it can (the genesis schema's rule)."""
+    rule = schema("genesis")["properties"]["chain_id"]
+    errors = list(Draft202012Validator(rule).iter_errors(chain_id))
+    if not errors:
+        return ""
+    return f"{rule['minLength']} to {rule['maxLength']} printable ASCII characters are required"
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ def node_config_document(
     api_listen: HostPort,
     peers: Iterable[Peer],
     test_hooks: bool,
+    hooks_token: str = "",
     log_level: str = "info",
 ) -> dict[str, Any]:
     """The config as a TOML document; relative paths are relative to the config's directory."""
@@ -52,7 +53,7 @@ def node_config_document(
             "data_dir": str(data_dir),
         },
         "listen": {"p2p": str(p2p_listen), "api": str(api_listen)},
-        "test_hooks": {"enabled": test_hooks},
+        "test_hooks": {"enabled": test_hooks} | ({"token": hooks_token} if hooks_token else {}),
         "log": {"level": log_level},
         "peers": [
             {"name": p.name, "address": p.address, "endpoint": str(p.endpoint)} for p in peers

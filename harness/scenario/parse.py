@@ -18,6 +18,7 @@ from typing import Any
 from harness.contract.genesis import ConsensusParams
 from harness.contract.params import ClpParams as ClpConfig
 from harness.contract.params import ClpParamsError as ClpConfigError
+from harness.scenario.feasibility import unreachable_step
 from harness.scenario.locate import KeyLocator, Path_, format_path
 from harness.scenario.model import (
     ACTION_FIELDS,
@@ -234,6 +235,9 @@ class _Parser:
         until = c.integer(run["until_epoch"], ("run", "until_epoch"), lo=0)
         steps_raw = c.array(raw.get("steps", []), ("steps",))
         steps = tuple(self.step(s, i) for i, s in enumerate(steps_raw))
+        unreachable = unreachable_step(steps, until, self.cfg)
+        if unreachable is not None:
+            raise c.error(("steps", unreachable[0].index, "at"), unreachable[1])
         expects_raw = c.array(raw.get("expect", []), ("expect",))
         expects = tuple(self.expect(e, i, until) for i, e in enumerate(expects_raw))
         quiet_raw = c.table(raw.get("quiet", {}), ("quiet",), {"blocks": False})

@@ -7,6 +7,7 @@ plugin stays silent (its result carries everything), tests record the events.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
@@ -44,20 +45,40 @@ def show_heights(heights: dict[str, int | None]) -> str:
     return "  ".join(f"{n}:{h if h is not None else '-'}" for n, h in heights.items())
 
 
-class RichReporter:
-    """Events as timestamped lines; a spinner line with every node's height while waiting."""
+# Without a terminal (CI logs, a pipe) there is no spinner: a wait prints a line when it
+# begins and again this often, so a long wait is never silent.
+WAIT_LINE_S = 10.0
 
-    def __init__(self, console: Console, prefix: str = "") -> None:
+
+class RichReporter:
+    """Events as timestamped lines; while waiting, what for and every node's height.
+
+    On a terminal that is one spinner line; elsewhere a "waiting:" line at the start of
+    each wait and every WAIT_LINE_S seconds (so a CI log shows what a run waits for).
+    """
+
+    def __init__(
+        self, console: Console, prefix: str = "", clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.console = console
         self.prefix = escape(prefix)
-        self.t0 = time.monotonic()
+        self.clock = clock
+        self.t0 = clock()
         self._status: Status | None = None
+        self._printed: tuple[str, float] | None = None  # (what, when) of the last wait line
 
     def event(self, text: str) -> None:
-        elapsed = time.monotonic() - self.t0
+        elapsed = self.clock() - self.t0
         self.console.print(f"[dim]{elapsed:6.1f}s[/] {self.prefix}{escape(text)}")
 
     def waiting(self, what: str, heights: dict[str, int | None]) -> None:
+        if not self.console.is_terminal:
+            now = self.clock()
+            last = self._printed
+            if last is None or last[0] != what or now - last[1] >= WAIT_LINE_S:
+                self._printed = (what, now)
+                self.event(f"waiting: {what}  ({show_heights(heights)})")
+            return
         text = f"{self.prefix}{escape(what)}   [dim]{escape(show_heights(heights))}[/]"
         if self._status is None:
             self._status = self.console.status(text)

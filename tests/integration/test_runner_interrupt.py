@@ -1,4 +1,7 @@
-"""Ctrl-C during ``clp-testnet run`` stops every process and frees every port."""
+"""Ctrl-C, SIGTERM or SIGHUP during ``clp-testnet run`` stops every process, frees every port.
+
+SIGTERM (CI runners, ``timeout``) used to kill the CLI alone and leave the nodes running.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,15 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.cluster.ports import port_is_bound
 
 SMOKE = Path(__file__).resolve().parent / "scenarios_smoke" / "happy.toml"
 
 
-async def test_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=str)
+async def test_interrupt_leaves_nothing_running(tmp_path: Path, sig: signal.Signals) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -35,7 +41,7 @@ async def test_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
                 chunk = await proc.stdout.read(4096)
                 assert chunk, f"run ended before its steps: {seen.decode()}"
                 seen += chunk
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         async with asyncio.timeout(30):
             rest, _ = await proc.communicate()
     finally:
@@ -43,7 +49,7 @@ async def test_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
             proc.kill()
             await proc.wait()
     output = (seen + rest).decode()
-    assert proc.returncode == 130, output
+    assert proc.returncode == 128 + sig, output
     (run_dir,) = tmp_path.iterdir()
     result = json.loads((run_dir / "result.json").read_text())
     assert result["status"] == "error" and result["error"] == "interrupted", result
@@ -51,7 +57,7 @@ async def test_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
     ports = [p for n in manifest["nodes"] for p in (n["api_port"], n["p2p_port"])]
     ports += [link["listen_port"] for link in manifest["links"]] + [manifest["toxiproxy_port"]]
     bound = [p for p in ports if port_is_bound(p)]
-    assert not bound, f"ports still bound after Ctrl-C: {bound}\n{output}"
+    assert not bound, f"ports still bound after {sig.name}: {bound}\n{output}"
     leftovers = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:

@@ -151,9 +151,9 @@ def processes_of(manifest: TestnetManifest, cli_pid: int) -> list[ProcessId]:
 
 
 async def interrupt_cli(
-    args: list[str], manifest_dir: Path, twice: bool = False
+    args: list[str], manifest_dir: Path, twice: bool = False, sig: int = signal.SIGINT
 ) -> tuple[int, str]:
-    """Run the CLI until its testnet produces blocks, SIGINT it, return (exit code, output).
+    """Run the CLI until its testnet produces blocks, signal it, return (exit code, output).
 
     ``twice``: a second SIGINT as soon as the first node has gone, i.e. in the middle of
     the teardown (the proxy server is stopped after every node), as an impatient user does.
@@ -178,7 +178,7 @@ async def interrupt_cli(
         )
         tracked = processes_of(manifest, proc.pid)
         assert len(tracked) == VALIDATORS + 1, tracked
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         if twice:
             await wait_until(
                 lambda: not all(is_alive(p) for p in tracked),
@@ -186,7 +186,7 @@ async def interrupt_cli(
                 "the teardown to begin",
                 interval=0.01,
             )
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(sig)
         out, _ = await asyncio.to_thread(proc.communicate, timeout=STOP_BUDGET)
     finally:
         if proc.poll() is None:
@@ -210,4 +210,20 @@ async def test_ctrl_c_on_up_stops_everything(tmp_path: Path, twice: bool) -> Non
     proxied_testnet(root, "up-ctrl-c")
     code, out = await interrupt_cli(["up", "--dir", str(root)], root, twice)
     assert code == 130, out
+    assert not (root / "run.json").exists(), "a stopped foreground run left run.json"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
+async def test_sigterm_and_sighup_on_the_demo_and_up_stop_everything(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """CI runners and `timeout` send SIGTERM, a closed terminal SIGHUP: both as Ctrl-C."""
+    code, out = await interrupt_cli(
+        ["demo", "--dir", str(tmp_path / "demo")], tmp_path / "demo" / "testnet", sig=sig
+    )
+    assert code == 128 + sig and f"everything was stopped ({sig.name})" in out, out
+    root = tmp_path / "net"
+    proxied_testnet(root, f"up-{sig.name}")
+    code, out = await interrupt_cli(["up", "--dir", str(root)], root, sig=sig)
+    assert code == 128 + sig, out
     assert not (root / "run.json").exists(), "a stopped foreground run left run.json"

@@ -22,12 +22,18 @@ async def test_hooks_disabled_is_a_json_404_on_get_and_post() -> None:
             assert (await resp.json())["error"] == "HOOKS_DISABLED"
 
 
+TOKEN = "t" * 32
+AUTH = {"X-CLP-Hooks-Token": TOKEN}
+
+
 async def test_hooks_enabled_apply_and_validate() -> None:
     faults = TestFaults()
-    async with TestClient(TestServer(ApiServer(StubNode(faults)).app)) as client:  # type: ignore[arg-type]
-        resp = await client.post("/admin/faults", json={"lazy": True, "clock_offset_ms": 500})
+    async with TestClient(TestServer(ApiServer(StubNode(faults), TOKEN).app)) as client:  # type: ignore[arg-type]
+        resp = await client.post(
+            "/admin/faults", json={"lazy": True, "clock_offset_ms": 500}, headers=AUTH
+        )
         assert resp.status == 200 and faults.lazy and faults.clock_offset_ms == 500
-        bad = await client.post("/admin/faults", json={"lazy": "yes"})
+        bad = await client.post("/admin/faults", json={"lazy": "yes"}, headers=AUTH)
         assert bad.status == 400 and faults.lazy is True
-        unknown = await client.post("/admin/faults", json={"explode": 1})
+        unknown = await client.post("/admin/faults", json={"explode": 1}, headers=AUTH)
         assert unknown.status == 400 and "explode" in (await unknown.json())["detail"]
