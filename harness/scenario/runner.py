@@ -124,7 +124,7 @@ class _Run:
             ex = ActionExecutor(cluster, nemesis, opts.seed)
             await self._steps(ex)
             await self._until(ex)
-            await self._quiet(nemesis, ex)
+            await self._quiet(nemesis)
             await ex.check_forgeries()
             checks = await self._checks(cluster, nemesis)
             expectations = await evaluate(cluster, sc.expects)
@@ -218,13 +218,12 @@ class _Run:
         except WaitTimeout as exc:
             self.failures.append(ExpectationOutcome(what, False, str(exc)))
 
-    async def _quiet(self, nemesis: Nemesis, ex: ActionExecutor) -> None:
+    async def _quiet(self, nemesis: Nemesis) -> None:
         """Clear every fault, then every node converges and the chain goes on N blocks."""
         assert self.cluster is not None
         c = self.cluster
         self.reporter.event("quiet period: every fault cleared, killed nodes restarted")
-        await nemesis.clear()
-        ex.forget_faults()
+        await nemesis.reset()
         target = top_height(await c.heights()) + self.sc.quiet.blocks
         what = (
             f"quiet: every node at height {target} ({self.sc.quiet.blocks} blocks after the faults)"
