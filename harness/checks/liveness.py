@@ -3,7 +3,8 @@
 The fault log says when which nodes could talk to each other; the blocks' times say when
 the chain advanced. Within each stretch where a strongly connected group of running nodes
 held > 2/3 of the committee's stake and no toxic, packet loss or clock fault was active, no
-gap between blocks may exceed a budget of a few consensus rounds (plus a redial after the stretch began).
+gap between blocks may exceed a budget of a few consensus rounds (plus a redial after the
+stretch began).
 """
 
 from __future__ import annotations

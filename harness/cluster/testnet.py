@@ -20,6 +20,7 @@ from clp_node.chain.keys import ValidatorKey
 from clp_node.clp.types import ClpConfig
 from clp_node.config import HostPort, NodeConfig, PeerConfig
 from harness.cluster.ports import free_ports
+from harness.faults.state import link_name
 
 MANIFEST = "manifest.json"
 DEFAULT_STAKE = 100_000
@@ -29,10 +30,6 @@ class TestnetError(ValueError):
     """A testnet definition that cannot be generated or loaded."""
 
     __test__ = False
-
-
-def link_name(src: str, dst: str) -> str:
-    return f"{src}_to_{dst}"
 
 
 @dataclass(frozen=True)

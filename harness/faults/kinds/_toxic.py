@@ -64,7 +64,7 @@ class ToxicKind(FaultKind):
 
     def plan(self, req: Request) -> dict[str, Toxic]:
         """The toxic each link gets; its name is unique in the log (kind and record seq)."""
-        from harness.cluster.testnet import link_name
+        from harness.faults.state import link_name
 
         a = req.args
         if "link" in a:

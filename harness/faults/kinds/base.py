@@ -77,9 +77,9 @@ class Field:
             ok = _is_int(value) and (lo is None or value >= lo) and (hi is None or value <= hi)
             if not ok:
                 bound = (
-                    f" in {lo:g}..{hi:g}"
+                    f" in {_num(lo)}..{_num(hi)}"
                     if lo is not None and hi is not None
-                    else f" >= {lo:g}"
+                    else f" >= {_num(lo)}"
                     if lo is not None
                     else ""
                 )
@@ -91,6 +91,10 @@ class Field:
                 raise FieldError((self.name,), f"want a number in 0..1, got {show(value)}")
             return float(value)
         raise AssertionError(f"field type {t!r}")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def _node(value: Any, path: tuple[str | int, ...], names: Sequence[str]) -> str:
@@ -153,7 +157,7 @@ class Context:
         return self.api
 
     async def set_links(self, kind: str, links: Sequence[tuple[str, str]], enabled: bool) -> None:
-        from harness.cluster.testnet import link_name
+        from harness.faults.state import link_name
 
         api = self.need_api(kind)
         for src, dst in links:

@@ -17,7 +17,7 @@ class Clear(FaultKind):
         return state.without_toxics()
 
     async def inject(self, ctx: Context, req: Request) -> None:
-        from harness.cluster.testnet import link_name
+        from harness.faults.state import link_name
 
         api = ctx.need_api(self.name)
         for s, d in req.links():

@@ -34,7 +34,7 @@ def test_stall_while_no_group_holds_two_thirds_passes(net: Net) -> None:
 
 def test_stall_under_a_toxic_is_unknown(net: Net) -> None:
     plain = build(net, 40, delays_ms={STALL_AT: STALL_MS})
-    faults = [record("latency", time_s(plain, 1) - 0.5, 0, nodes=["v0"], link=[], latency=50)]
+    faults = [record("latency", time_s(plain, 1) - 0.5, 0, node="v0", ms=50)]
     r = liveness.check(build(net, 40, delays_ms={STALL_AT: STALL_MS}, faults=faults).history)
     assert r.verdict == "unknown", r.evidence
     assert any("not decidable" in e for e in r.evidence)
