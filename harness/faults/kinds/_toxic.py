@@ -30,6 +30,7 @@ class Attribute:
 class ToxicKind(FaultKind):
     group = "toxics"
     undone_by = "clear"
+    changes = "toxics[link] += the toxic (type, stream, toxicity, attributes), per link"
 
     def __init__(
         self,

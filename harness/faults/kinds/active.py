@@ -10,6 +10,7 @@ class Active(NodeKind):
     name = "active"
     group = "hooks"
     summary = "a lazy validator answers challenges again"
+    changes = "hooks[node].lazy = false (a node with all hooks off leaves hooks)"
 
     def effect(self, state: FaultState, req: Request) -> FaultState:
         return state.with_hook(req.args["node"], lazy=False)

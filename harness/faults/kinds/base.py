@@ -174,6 +174,7 @@ class FaultKind:
     name: str = ""
     group: str = ""  # links | toxics | processes | hooks | network | all
     summary: str = ""  # one line: the CLI help and the docs
+    changes: str = ""  # its effect on the fault state, in words (the docs)
     fields: tuple[Field, ...] = ()
     undone_by: str | None = None  # the kind that takes this fault away again
     backends: tuple[str, ...] = ("local", "docker")
@@ -247,10 +248,11 @@ class ProcessKind(FaultKind):
 
     group = "processes"
 
-    def __init__(self, name: str, summary: str, undone_by: str | None) -> None:
+    def __init__(self, name: str, summary: str, undone_by: str | None, changes: str) -> None:
         self.name = name
         self.summary = summary
         self.undone_by = undone_by
+        self.changes = changes
         self.fields = (Field("node", "node", "the node", required=True, positional=True),)
         self.example = "v1"
 

@@ -12,6 +12,7 @@ class Clear(FaultKind):
     name = "clear"
     group = "toxics"
     summary = "remove every toxic (toxics only: disabled links stay, see heal and reset)"
+    changes = "toxics = {}"
 
     def effect(self, state: FaultState, req: Request) -> FaultState:
         return state.without_toxics()

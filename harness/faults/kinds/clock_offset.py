@@ -27,6 +27,7 @@ class ClockOffset(FaultKind):
         ),
     )
     undone_by = "clock_offset"
+    changes = "hooks[node].clock_offset_ms = ms"
     example = "v1 --ms -250"
 
     def undo_args(self, args: Mapping[str, Any]) -> dict[str, Any]:

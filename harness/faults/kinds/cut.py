@@ -19,6 +19,7 @@ class Cut(FaultKind):
         Field("to", "node", "the receiver", required=True, positional=True),
     )
     undone_by = "heal"
+    changes = "links_down += from_to_to"
     example = "v0 v1"
 
     def check(self, args: Mapping[str, Any], names: Sequence[str]) -> None:

@@ -10,6 +10,7 @@ class Heal(FaultKind):
     name = "heal"
     group = "links"
     summary = "enable every link again (links only: toxics stay, see clear and reset)"
+    changes = "links_down = []"
 
     def effect(self, state: FaultState, req: Request) -> FaultState:
         return state.with_links(req.links(), down=False)

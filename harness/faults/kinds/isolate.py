@@ -11,6 +11,7 @@ class Isolate(NodeKind):
     group = "links"
     summary = "disable every link to and from the node"
     undone_by = "heal"
+    changes = "links_down += every link of the node, both ways"
 
     def effect(self, state: FaultState, req: Request) -> FaultState:
         return state.with_links(links_of(req.args["node"], req.names), down=True)

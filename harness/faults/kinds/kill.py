@@ -18,4 +18,9 @@ class Kill(ProcessKind):
         await ctx.cluster.kill(node)
 
 
-KIND = Kill("kill", "kill the node's process (SIGKILL; docker kill)", undone_by="restart")
+KIND = Kill(
+    "kill",
+    "kill the node's process (SIGKILL; docker kill)",
+    undone_by="restart",
+    changes="killed += node, paused -= node",
+)

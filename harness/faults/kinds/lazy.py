@@ -11,6 +11,7 @@ class Lazy(NodeKind):
     group = "hooks"
     summary = "the validator stops answering challenges (keeps voting)"
     undone_by = "active"
+    changes = "hooks[node].lazy = true"
 
     def effect(self, state: FaultState, req: Request) -> FaultState:
         return state.with_hook(req.args["node"], lazy=True)

@@ -11,6 +11,7 @@ class Mute(NodeKind):
     group = "links"
     summary = "disable every outbound link of the node"
     undone_by = "heal"
+    changes = "links_down += every outbound link of the node"
 
     def effect(self, state: FaultState, req: Request) -> FaultState:
         return state.with_links(links_of(req.args["node"], req.names, inbound=False), down=True)

@@ -45,6 +45,7 @@ class Netem(FaultKind):
         ),
     )
     undone_by = "netem"
+    changes = "netem[node] = the non-zero fields (none: removed)"
     backends = ("docker",)
     example = "v1 --delay-ms 100 --jitter-ms 20"
 

@@ -29,6 +29,7 @@ class PacketLoss(FaultKind):
         ),
     )
     undone_by = "packet_loss"
+    changes = "packet_loss[node] = probability (0: removed)"
     backends = ("docker",)
     example = "v1 --probability 0.3"
 

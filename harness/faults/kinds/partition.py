@@ -28,6 +28,7 @@ class Partition(FaultKind):
         ),
     )
     undone_by = "heal"
+    changes = "links_down += every link between two groups"
     example = "v0,v1 v2,v3"
 
     def effect(self, state: FaultState, req: Request) -> FaultState:

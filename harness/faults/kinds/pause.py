@@ -18,4 +18,6 @@ class Pause(ProcessKind):
         await ctx.cluster.pause(node)
 
 
-KIND = Pause("pause", "freeze the node (SIGSTOP; docker pause)", undone_by="resume")
+KIND = Pause(
+    "pause", "freeze the node (SIGSTOP; docker pause)", undone_by="resume", changes="paused += node"
+)

@@ -16,6 +16,7 @@ class Reset(FaultKind):
     name = "reset"
     group = "all"
     summary = "undo every fault: links, toxics, packet loss, stopped processes, hooks"
+    changes = "the empty state"
 
     def effect(self, state: FaultState, req: Request) -> FaultState:
         return FaultState()

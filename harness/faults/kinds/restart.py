@@ -20,4 +20,9 @@ class Restart(ProcessKind):
         await ctx.cluster.restart(req.args["node"])
 
 
-KIND = Restart("restart", "start the node again on its data (kills it first if it runs)", None)
+KIND = Restart(
+    "restart",
+    "start the node again on its data (kills it first if it runs)",
+    None,
+    "killed, paused -= node; its hooks, packet loss and netem are gone",
+)

@@ -18,4 +18,9 @@ class Resume(ProcessKind):
         await ctx.cluster.resume(node)
 
 
-KIND = Resume("resume", "thaw a paused node (SIGCONT; docker unpause)", undone_by=None)
+KIND = Resume(
+    "resume",
+    "thaw a paused node (SIGCONT; docker unpause)",
+    undone_by=None,
+    changes="paused -= node",
+)
