@@ -176,7 +176,8 @@ async def test_packet_loss_drops_packets_inside_the_container_and_is_undone(
             line.split() for line in rules.splitlines() if "DROP" in line and "statistic" in line
         ]
         assert drop and int(drop[0][0]) > 0, f"no packet dropped:\n{rules}"
-        assert "0.30000" in rules, rules
+        probability = float(drop[0][drop[0].index("probability") + 1])
+        assert abs(probability - 0.3) < 1e-6, rules
     finally:
         undone = await nemesis.apply("packet_loss", node=victim, probability=0)
     assert undone.state.packet_loss == {}
