@@ -1,8 +1,9 @@
 # The two commands of the README:
 #   make demo   a live 5-validator testnet: partition, slash, ejection, verdict
 #   make test   lint, types, unit tests, the hostile suite, the integration suite on local
-#               processes, the browser tests of the run report (headless Chromium), then
-#               the Docker suite (images built here, no registry needed; Docker is required)
+#               processes, the browser tests of the run report (headless Chromium), the
+#               Docker suite (images built here, no registry needed; Docker is required),
+#               then the official-Toxiproxy stage (when the official binary is at hand)
 # Both create the virtualenv in .venv on first use.
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit hostile integration browser integration-docker clean
+.PHONY: demo test lint unit hostile integration browser integration-docker official-toxiproxy clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/clp-testnet demo
 
-test: lint unit hostile integration browser integration-docker
+test: lint unit hostile integration browser integration-docker official-toxiproxy
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -50,6 +51,19 @@ browser: $(STAMP) browser-deps
 # reports/runs-*/ for CI to upload.
 integration-docker: $(STAMP) images
 	$(BIN)/pytest tests/integration/docker tests/integration/test_scenarios.py -q --backend docker --junitxml=reports/integration-docker.xml --basetemp=reports/runs-docker
+
+# The official Toxiproxy in the loop: its server against the conformance tests, then every
+# scenario once with it on the local backend. OFFICIAL_TOXIPROXY is the binary (default: the
+# copy in ../shared/tools/toxiproxy); without it this stage says so in one line and passes.
+OFFICIAL_TOXIPROXY ?= ../shared/tools/toxiproxy/toxiproxy-server
+
+official-toxiproxy: $(STAMP)
+	@if [ -x "$(OFFICIAL_TOXIPROXY)" ]; then \
+	  export TOXIPROXY_SERVER="$(abspath $(OFFICIAL_TOXIPROXY))"; \
+	  echo "official Toxiproxy: $$($$TOXIPROXY_SERVER --version 2>&1 | head -1)"; \
+	  $(BIN)/pytest tests/unit/toxiproxy -q --junitxml=reports/toxiproxy-official.xml && \
+	  $(BIN)/pytest tests/integration/test_scenarios.py -q --junitxml=reports/scenarios-official.xml; \
+	else echo "no official toxiproxy-server at $(OFFICIAL_TOXIPROXY): official-Toxiproxy stage skipped"; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -87,7 +87,7 @@ class Demo:
         partition_at = E // 4
         self.say(f"waiting for height {partition_at} (inside epoch 0)")
         await self.progress_until(c.wait_for_height(partition_at), "chain starting")
-        await self.nemesis.isolate(victim)
+        await self.nemesis.apply("isolate", node=victim)
         self.say(f"[bold]partitioned {victim}[/] away from the other {len(self.others)} validators")
 
         results0 = await self.progress_until(
@@ -126,7 +126,7 @@ class Demo:
         )
         self.say(f"epoch 1 closed: ejected {[c.name_of(a) for a in r1['ejected']]}")
 
-        await self.nemesis.heal()
+        await self.nemesis.apply("heal")
         self.say("[bold]partition healed[/]; waiting for the victim to sync")
         heads = await c.heights(self.others)
         target = max(h for h in heads.values() if h is not None)

@@ -10,7 +10,7 @@ command, also as JUnit properties.
 
     async def test_lazy(clp_cluster_factory):
         async with clp_cluster_factory(validators=4, clp={"epoch_length": 30}) as (c, nemesis):
-            await nemesis.lazy("v3")
+            await nemesis.apply("lazy", node="v3")
             await c.wait_for_epoch_result(0)
 """
 

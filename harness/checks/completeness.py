@@ -16,7 +16,6 @@ from harness.checks.analysis import Analysis
 from harness.checks.faultview import FaultView
 from harness.checks.history import History
 from harness.checks.recompute import Challenge
-from harness.checks.timeline import unrecognized_actions
 from harness.checks.verdict import CheckResult, combine
 from harness.contract.params import BPS_MAX
 
@@ -92,9 +91,6 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
     unknowns: list[str] = []
     passes: list[str] = []
     buckets = {"fail": fails, "unknown": unknowns, "pass": passes}
-    odd = unrecognized_actions(history.faults)
-    if odd:
-        passes.append(f"fault actions {odd} are not modelled: they only count as 'may impair'")
     epochs = sorted(j.ref.results)
     if not epochs:
         return CheckResult(NAME, "unknown", ["no epoch was evaluated on the collected chain"])

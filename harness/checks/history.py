@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.checks.timeline import records as fault_records
+
 if TYPE_CHECKING:  # the cluster package imports the node; only its type is needed here
     from harness.cluster.base import Cluster
     from harness.cluster.client import NodeClient
@@ -103,11 +105,10 @@ class History:
                 results[node] = {int(e): r for e, r in per_epoch.items()}
             except ValueError as exc:
                 raise HistoryError(f"results.{node}: epoch keys must be integers") from exc
-        for i, f in enumerate(data["faults"]):
-            if not isinstance(f, dict) or not isinstance(f.get("action"), str):
-                raise HistoryError(f"faults[{i}]: an object with an action is required")
-            if not isinstance(f.get("time"), int | float):
-                raise HistoryError(f"faults[{i}]: time (seconds) is required")
+        try:
+            fault_records(data["faults"])
+        except ValueError as exc:  # OldLog included: one clear line
+            raise HistoryError(str(exc)) from exc
         collected = data.get("collected_at")
         return cls(
             chain_id=data["chain_id"],

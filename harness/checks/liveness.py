@@ -2,8 +2,9 @@
 
 The fault log says when which nodes could talk to each other; the blocks' times say when
 the chain advanced. Within each stretch where a strongly connected group of running nodes
-held > 2/3 of the committee's stake and no toxic or clock fault was active, no gap between
-blocks may exceed a budget of a few consensus rounds (plus a redial after the stretch began).
+held > 2/3 of the committee's stake and no toxic, packet loss or clock fault was active, no
+gap between blocks may exceed a budget of a few consensus rounds (plus a redial after the
+stretch began).
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
         stake = view.stakes_by_name(committee)
         total = sum(stake.values())
         st = seg.state
-        if st.toxic or any(st.offsets.values()) or st.unrecognized:
+        if st.toxic or any(st.offsets.values()) or st.lossy:
             unknowns.append(
-                f"{seg.opened_by}..: toxics, clock offsets or unmodelled faults active: "
+                f"{seg.opened_by}..: toxics, clock offsets or packet loss active: "
                 "liveness not decidable"
             )
             continue

@@ -1,12 +1,11 @@
 """The fault log turned into who could reach whom, when — with the uncertainty kept.
 
-A fault record carries the harness's wall time and the highest chain height seen when it
-was written. For most actions the record is written *after* the action took effect (so
-the effect happened at most at ``time``, while every node was at most at ``height``); for
-kill and pause it is written *before* (the effect came just after ``time``). Each record
-thus bounds its effect to a window [t_lo, t_hi]; the checkers only call a validator
-certainly cut off when the fault surely covered a whole interval, and only possibly
-impaired when some fault touching it may have overlapped.
+Every record (FAULTLOG format 2) carries the full fault state after its action and the
+wall-time window [t_start, t_end] in which the action took effect, plus the highest chain
+height a running node reported once it had (so every node was at most there when it
+happened). The state is read as it is recorded; nothing is rebuilt from action names. The
+checkers only call a validator certainly cut off when a state surely covered a whole
+interval, and only possibly impaired when some state touching it may have overlapped.
 """
 
 from __future__ import annotations
@@ -15,17 +14,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-ACTION_S = 0.5  # a fault action plus the height query of its record, on a healthy host
-QUERY_TIMEOUT_S = 2.5  # a paused node makes the record's height query wait this long
-BEFORE_ACTION = frozenset({"kill", "pause"})
-LINK_ACTIONS = frozenset({"partition", "cut", "isolate", "mute"})
-TOXIC_ACTIONS = frozenset({"latency", "bandwidth", "timeout", "reset_peer"})
-NON_FAULTS = frozenset({"post_response", "expect_stalled", "expect_progress"})
-KNOWN = (
-    LINK_ACTIONS
-    | TOXIC_ACTIONS
-    | NON_FAULTS
-    | {"heal", "clear", "kill", "pause", "resume", "restart", "lazy", "active", "clock_offset"}
+from harness.faults.kinds import KINDS
+from harness.faults.kinds._toxic import ToxicKind
+from harness.faults.log import FaultRecord
+from harness.faults.state import FaultState, link_ends
+
+# Toxics that cut or end a connection hurt both ends of the link; the others degrade the
+# data of one direction (the sender: src for upstream, dst for downstream).
+BREAKS_CONNECTION = frozenset(
+    k.toxic_type for k in KINDS.values() if isinstance(k, ToxicKind) and k.breaks_connection
 )
 
 
@@ -40,7 +37,7 @@ class NetState:
     lazy: set[str] = field(default_factory=set)
     toxic: set[str] = field(default_factory=set)  # nodes some toxic touches
     offsets: dict[str, int] = field(default_factory=dict)
-    unrecognized: set[str] = field(default_factory=set)  # nodes named by unknown actions
+    lossy: set[str] = field(default_factory=set)  # packet loss or netem on its interface
 
     def copy(self) -> NetState:
         return NetState(
@@ -51,7 +48,7 @@ class NetState:
             set(self.lazy),
             set(self.toxic),
             dict(self.offsets),
-            set(self.unrecognized),
+            set(self.lossy),
         )
 
     def running(self, name: str) -> bool:
@@ -115,8 +112,8 @@ class NetState:
             return "a toxic on its links"
         if self.offsets.get(name):
             return f"clock offset {self.offsets[name]} ms"
-        if name in self.unrecognized:
-            return "named by an unrecognized fault"
+        if name in self.lossy:
+            return "packet loss or netem on its interface"
         return None
 
 
@@ -134,100 +131,57 @@ class Segment:
     opened_by: str
 
 
-def _names(params: Mapping[str, Any]) -> set[str]:
+def state_of(state: FaultState, nodes: Iterable[str]) -> NetState:
+    """The recorded fault state as the checkers' reachability model."""
+    toxic: set[str] = set()
+    for link, toxics in state.toxics.items():
+        src, dst = link_ends(link)
+        for t in toxics:
+            if t.type in BREAKS_CONNECTION:
+                toxic |= {src, dst}
+            else:
+                toxic.add(src if t.stream == "upstream" else dst)
+    return NetState(
+        tuple(nodes),
+        state.down_pairs(),
+        set(state.killed),
+        set(state.paused),
+        state.lazy(),
+        toxic,
+        {n: o for n, o in state.clock_offsets().items() if o},
+        set(state.packet_loss) | set(state.netem),
+    )
+
+
+def records(faults: Iterable[Mapping[str, Any]]) -> list[FaultRecord]:
+    """The log's records in the order they took effect; ValueError (OldLog) names a bad one."""
+    out = [FaultRecord.from_json(f, f"faults[{i}]") for i, f in enumerate(faults)]
+    return sorted(out, key=lambda r: (r.t_start, r.seq))
+
+
+def _who(args: Mapping[str, Any]) -> str:
     out: set[str] = set()
-    for key in ("node", "src", "dst", "via"):
-        if isinstance(params.get(key), str):
-            out.add(params[key])
-    for key in ("nodes", "link"):
-        if isinstance(params.get(key), list):
-            out |= {x for x in params[key] if isinstance(x, str)}
-    for g in params.get("groups") or []:
-        if isinstance(g, list):
-            out |= {x for x in g if isinstance(x, str)}
-    return out
 
+    def walk(v: Any) -> None:
+        if isinstance(v, str) and v.startswith("v") and v[1:].isdigit():
+            out.add(v)
+        elif isinstance(v, list | tuple):
+            for x in v:
+                walk(x)
 
-def apply_record(state: NetState, action: str, params: Mapping[str, Any]) -> NetState:
-    s = state.copy()
-    node = params.get("node")
-    if action == "partition":
-        groups = [list(g) for g in params.get("groups") or []]
-        named = {x for g in groups for x in g}
-        rest = [x for x in s.nodes if x not in named]
-        if rest:
-            groups.append(rest)
-        group_of = {x: i for i, g in enumerate(groups) for x in g}
-        s.down |= {
-            (a, b)
-            for a in s.nodes
-            for b in s.nodes
-            if a != b and group_of.get(a, -1) != group_of.get(b, -1)
-        }
-    elif action == "cut":
-        s.down.add((str(params.get("src")), str(params.get("dst"))))
-    elif action == "isolate":
-        s.down |= {(a, b) for a in s.nodes for b in s.nodes if a != b and node in (a, b)}
-    elif action == "mute":
-        s.down |= {(str(node), b) for b in s.nodes if b != node}
-    elif action == "heal":
-        s.down.clear()
-        s.toxic.clear()
-    elif action in TOXIC_ACTIONS:
-        s.toxic |= _names(params)
-    elif action == "kill":
-        s.killed.add(str(node))
-    elif action == "pause":
-        s.paused.add(str(node))
-    elif action == "resume":
-        s.paused.discard(str(node))
-    elif action == "restart":
-        s.killed.discard(str(node))
-        s.paused.discard(str(node))
-    elif action == "lazy":
-        if params.get("on", True):
-            s.lazy.add(str(node))
-        else:
-            s.lazy.discard(str(node))
-    elif action == "active":
-        s.lazy.discard(str(node))
-    elif action == "clock_offset":
-        s.offsets[str(node)] = int(params.get("ms", 0))
-    elif action == "clear":
-        return NetState(s.nodes)
-    elif action not in NON_FAULTS:
-        s.unrecognized |= _names(params) or set(s.nodes)
-    return s
-
-
-def _effect_window(
-    records: list[dict[str, Any]], i: int, paused_before: bool
-) -> tuple[float, float]:
-    r = records[i]
-    t = float(r["time"])
-    if r["action"] in BEFORE_ACTION:
-        return t, t + ACTION_S
-    if r["action"] == "clear":  # heal, resumes and restarts ran before this record
-        prev = float(records[i - 1]["time"]) if i > 0 else t - 60.0
-        return min(prev, t) - ACTION_S, t
-    return t - ACTION_S - (QUERY_TIMEOUT_S if paused_before else 0.0), t
+    for v in args.values():
+        walk(v)
+    return " ".join(sorted(out))
 
 
 def segments(
-    faults: Iterable[dict[str, Any]], nodes: Iterable[str], first_time: float
+    faults: Iterable[Mapping[str, Any]], nodes: Iterable[str], first_time: float
 ) -> list[Segment]:
     """The fault states in order; segment 0 is the fault-free start of the run."""
-    records = sorted(
-        (f for f in faults if isinstance(f, dict) and isinstance(f.get("time"), int | float)),
-        key=lambda f: float(f["time"]),
-    )
-    state = NetState(tuple(nodes))
-    windows: list[tuple[float, float]] = []
-    states = [state]
-    for i, r in enumerate(records):
-        windows.append(_effect_window(records, i, bool(state.paused)))
-        state = apply_record(state, str(r.get("action")), r.get("params") or {})
-        states.append(state)
+    recs = records(faults)
+    names = tuple(nodes)
+    states = [NetState(names)] + [state_of(r.state, names) for r in recs]
+    windows = [(r.t_start, r.t_end) for r in recs]
     out = []
     inf = float("inf")
     for k, st in enumerate(states):
@@ -236,28 +190,18 @@ def segments(
             height: int | None = 0
             opened = "start"
         else:
-            r = records[k - 1]
+            r = recs[k - 1]
             s_lo, s_hi = windows[k - 1]
-            raw_h = r.get("height")
-            after = r["action"] not in BEFORE_ACTION and r["action"] != "clear"
-            height = int(raw_h) if after and isinstance(raw_h, int) else None
-            who = " ".join(sorted(_names(r.get("params") or {})))
-            at = f"height {raw_h}, " if isinstance(raw_h, int) else ""
-            opened = f"{r['action']}{' ' + who if who else ''} ({at}t={float(r['time']):.2f})"
+            height = r.height
+            who = _who(r.args)
+            at = f"height {r.height}, " if r.height is not None else ""
+            opened = f"{r.kind}{' ' + who if who else ''} ({at}t={r.t_start:.2f})"
         e_lo, e_hi = windows[k] if k < len(windows) else (inf, inf)
         out.append(Segment(k, st, s_lo, s_hi, height, e_lo, e_hi, opened))
     return out
 
 
-def unrecognized_actions(faults: Iterable[dict[str, Any]]) -> list[str]:
-    return sorted({str(f.get("action")) for f in faults if f.get("action") not in KNOWN})
-
-
-def max_offset_s(faults: Iterable[dict[str, Any]]) -> float:
-    """The largest clock offset ever applied: how far a block's time may be off."""
-    offsets = [
-        abs(int((f.get("params") or {}).get("ms", 0)))
-        for f in faults
-        if f.get("action") == "clock_offset"
-    ]
+def max_offset_s(faults: Iterable[Mapping[str, Any]]) -> float:
+    """The largest clock offset any recorded state held: how far a block's time may be off."""
+    offsets = [abs(o) for r in records(faults) for o in r.state.clock_offsets().values()]
     return max(offsets, default=0) / 1000

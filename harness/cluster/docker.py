@@ -293,7 +293,7 @@ def images_from_env() -> Images | None:
         raise TestnetError(
             "set both CLP_TESTNET_NODE_IMAGE and CLP_TESTNET_TOXIPROXY_IMAGE, or neither"
         )
-    return Images(node, tox, "shopify/toxiproxy" in tox)
+    return Images(node, tox, "shopify/toxiproxy" in tox or "toxiproxy-official" in tox)
 
 
 def published_port(container: Container, port: int) -> int | None:
@@ -450,6 +450,7 @@ class DockerBackend(Cluster):
                 entrypoint=NODE_ENTRYPOINT,
                 command=node_command(name),
                 volumes={volume.name: {"bind": DATA_DIR, "mode": "rw"}},
+                cap_add=["NET_ADMIN"],  # packet loss and netem act on the node's interface
             )
             c.put_archive("/", files_archive(node_files(self.manifest, name)))
             self.containers[name] = c
@@ -468,6 +469,7 @@ class DockerBackend(Cluster):
         entrypoint: list[str] | None,
         command: list[str] | None,
         volumes: dict[str, dict[str, str]] | None,
+        cap_add: list[str] | None = None,
     ) -> Container:
         endpoint = self.docker.api.create_endpoint_config(aliases=[alias])
         return self.docker.containers.create(
@@ -482,6 +484,7 @@ class DockerBackend(Cluster):
             ports={f"{publish}/tcp": (PUBLISH_HOST, None)},
             volumes=volumes,
             environment={"PYTHONUNBUFFERED": "1"},
+            cap_add=cap_add,
         )
 
     async def _start_container(self, c: Container, log_name: str, port: int) -> int:
@@ -573,6 +576,13 @@ class DockerBackend(Cluster):
     async def resume(self, name: str) -> None:
         if await asyncio.to_thread(self._status, name) == "paused":
             await asyncio.to_thread(self._container(name).unpause)
+
+    async def node_exec(self, name: str, command: list[str]) -> tuple[int, str]:
+        """Run ``command`` as root inside the node's container: (exit code, output). The
+        node itself runs unprivileged; root there holds the container's NET_ADMIN."""
+        c = self._container(name)
+        code, out = await asyncio.to_thread(c.exec_run, command, user="0")
+        return int(code), out.decode(errors="replace") if isinstance(out, bytes) else str(out)
 
     async def restart(self, name: str) -> None:
         """``docker start`` of the same container: same volume, same files, new API port."""

@@ -26,6 +26,7 @@ from harness.contract.genesis import (
 from harness.contract.keys import ValidatorKey
 from harness.contract.node_config import HostPort, Peer, node_config_document, write_node_config
 from harness.contract.params import ClpParams
+from harness.faults.state import link_name
 
 MANIFEST = "manifest.json"
 DEFAULT_STAKE = 100_000
@@ -35,10 +36,6 @@ class TestnetError(ValueError):
     """A testnet definition that cannot be generated or loaded."""
 
     __test__ = False
-
-
-def link_name(src: str, dst: str) -> str:
-    return f"{src}_to_{dst}"
 
 
 @dataclass(frozen=True)

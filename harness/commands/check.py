@@ -1,4 +1,5 @@
-"""``clp-testnet check HISTORY.json``: re-run the CLP_SPEC §10 checkers on a saved history.
+"""``clp-testnet check HISTORY.json`` / ``check --dir DIR``: the CLP_SPEC §10 checkers on a
+saved history, or on one collected now from a running testnet and its ``faults.jsonl``.
 
 Exit 0 when no check failed, 1 when one did, 2 when the file cannot be read as a history.
 """
@@ -6,6 +7,7 @@ Exit 0 when no check failed, 1 when one did, 2 when the file cannot be read as a
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,40 @@ def register(sub: Any) -> None:
         description="Re-run every docs/protocol.md §15 checker on a history saved by a run. "
         "Exit 0 if none failed, 1 if any failed, 2 if the file is not a readable history.",
     )
-    p.add_argument("history", type=Path, metavar="HISTORY.json", help="a saved run history")
+    p.add_argument(
+        "history", type=Path, nargs="?", metavar="HISTORY.json", help="a saved run history"
+    )
+    p.add_argument(
+        "--dir",
+        type=Path,
+        help="instead: collect the history of this running testnet (its chains and "
+        "DIR/faults.jsonl), save it as DIR/history.json and check it",
+    )
     p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     p.set_defaults(handler=run)
+
+
+async def collect_from(root: Path) -> Path:
+    """Collect a running local testnet's history with its fault log into root/history.json."""
+    from harness.checks import collect_history
+    from harness.cluster.local import LocalBackend
+    from harness.cluster.testnet import TestnetManifest
+    from harness.faults.cli import FAULT_LOG
+    from harness.faults.log import FaultLog, OldLog
+
+    manifest = TestnetManifest.load(root)
+    try:
+        faults = FaultLog.load(root / FAULT_LOG).to_json()
+    except (OldLog, ValueError) as exc:
+        raise HistoryError(str(exc)) from exc
+    cluster = LocalBackend(manifest)
+    try:
+        history = await collect_history(cluster, faults)
+    finally:
+        await cluster.close_clients()
+    path = root / "history.json"
+    path.write_text(json.dumps(history.to_json(), indent=1, default=str) + "\n")
+    return path
 
 
 def verdict_table(results: list[CheckResult], title: str) -> Table:
@@ -43,7 +76,12 @@ def verdict_table(results: list[CheckResult], title: str) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
+    if (args.history is None) == (args.dir is None):
+        console.print("[red]clp-testnet check: error:[/] give HISTORY.json or --dir DIR")
+        return 2
     try:
+        if args.dir is not None:
+            args.history = asyncio.run(collect_from(args.dir))
         history = History.load(args.history)
     except HistoryError as exc:
         console.print(f"[red]clp-testnet check: error:[/] {exc}")

@@ -1,14 +1,18 @@
 """`clp-testnet fault`: one fault against a running testnet, from another shell.
 
-Every fault is appended to ``FAULT_LOG`` in the testnet directory (one JSON line each:
-time, height, action, params), so faults from separate invocations leave one trail.
+Every fault is appended to ``FAULT_LOG`` in the testnet directory, so faults from separate
+invocations leave one trail; each invocation continues from the last record's fault state.
+Process faults act on the processes ``up`` recorded in ``run.json``; ``restart`` starts a
+new process and records its pid there.
 """
 
 from __future__ import annotations
 
-import argparse
+import asyncio
 import json
 import signal
+import time
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -18,80 +22,91 @@ from harness.cluster.leftovers import cmdline
 from harness.cluster.local import LocalBackend
 from harness.cluster.process import signal_group
 from harness.cluster.testnet import TestnetManifest
-from harness.faults.nemesis import FaultError, FaultLog, Nemesis
+from harness.faults.errors import FaultError
+from harness.faults.kinds.base import FaultKind
+from harness.faults.log import FaultLog, OldLog
+from harness.faults.nemesis import Nemesis
 from harness.faults.toxiproxy_api import ToxiproxyApi, ToxiproxyError
 
-PROCESS_SIGNALS = {"kill": signal.SIGKILL, "pause": signal.SIGSTOP, "resume": signal.SIGCONT}
 FAULT_LOG = "faults.jsonl"
+RUN_FILE = "run.json"  # harness.commands.RUN_FILE, written by `up`
 
 
-async def run_fault(manifest: TestnetManifest, args: argparse.Namespace, console: Console) -> int:
-    cluster = LocalBackend(manifest)
+class DetachedLocal(LocalBackend):
+    """The node processes of a testnet that ``up`` started, driven by their recorded pids."""
+
+    def __init__(self, manifest: TestnetManifest) -> None:
+        super().__init__(manifest)
+        self.proxies = None  # the fault proxy belongs to `up`; reached through its API only
+        self.run_file = manifest.root / RUN_FILE
+
+    def _run(self) -> dict[str, Any]:
+        if not self.run_file.exists():
+            raise FaultError("process faults need a testnet started with `up --detach`")
+        run: dict[str, Any] = json.loads(self.run_file.read_text())
+        return run
+
+    def pid(self, name: str) -> int | None:
+        self.manifest.node(name)
+        pid = self._run()["pids"].get(name)
+        # The recorded pid may be dead and reused: it counts only while it runs this node.
+        if not pid or str(self.manifest.config_path(name)) not in cmdline(pid):
+            return None
+        return int(pid)
+
+    def is_running(self, name: str) -> bool:
+        return self.pid(name) is not None
+
+    def _signal(self, name: str, sig: signal.Signals) -> int:
+        pid = self.pid(name)
+        if pid is None:
+            raise FaultError(f"{name} is not running")
+        signal_group(pid, sig)
+        return pid
+
+    async def kill(self, name: str) -> None:
+        self._signal(name, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while self.is_running(name) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def pause(self, name: str) -> None:
+        self._signal(name, signal.SIGSTOP)
+
+    async def resume(self, name: str) -> None:
+        self._signal(name, signal.SIGCONT)
+
+    async def restart(self, name: str) -> None:
+        run = self._run()
+        await super().restart(name)
+        proc = self.procs[name]
+        run["pids"][name] = proc.pid
+        self.run_file.write_text(json.dumps(run))
+        self._close_log(name)  # the new process holds its own descriptor
+
+
+async def run_fault(
+    manifest: TestnetManifest, kind: FaultKind, raw: dict[str, Any], console: Console
+) -> int:
+    cluster = DetachedLocal(manifest)
     api = ToxiproxyApi(f"http://127.0.0.1:{manifest.toxiproxy_port}") if manifest.proxied else None
-    nemesis = Nemesis(cluster, api, FaultLog(path=manifest.root / FAULT_LOG))
-    targets: list[str] = args.targets
-    action: str = args.action
     try:
-        if action in PROCESS_SIGNALS:
-            run_file = manifest.root / "run.json"
-            if not run_file.exists():
-                raise FaultError("process faults need a testnet started with `up --detach`")
-            pids = json.loads(run_file.read_text())["pids"]
-            for name in _need(targets, 1, action):
-                nemesis.check([name])
-                pid = pids.get(name)
-                # The recorded pid may be dead and reused: signal it only while it runs this node.
-                if not pid or str(manifest.config_path(name)) not in cmdline(pid):
-                    raise FaultError(f"{name} is not running")
-                if action != "resume":
-                    await nemesis.record(action, node=name)
-                signal_group(pid, PROCESS_SIGNALS[action])
-                if action == "resume":
-                    await nemesis.record(action, node=name)
-        elif action == "partition":
-            groups = [t.split(",") for t in _need(targets, 1, action)]
-            await nemesis.partition(groups)
-        elif action == "cut":
-            src, dst = _need(targets, 2, action)
-            await nemesis.cut(src, dst)
-        elif action in ("isolate", "mute"):
-            for name in _need(targets, 1, action):
-                await (nemesis.isolate(name) if action == "isolate" else nemesis.mute(name))
-        elif action == "heal":
-            await nemesis.heal()
-        elif action == "latency":
-            await nemesis.latency(args.ms, args.jitter, nodes=_need(targets, 1, action))
-        elif action == "bandwidth":
-            await nemesis.bandwidth(args.rate, nodes=_need(targets, 1, action))
-        elif action == "timeout":
-            await nemesis.timeout(args.ms, nodes=_need(targets, 1, action))
-        elif action == "reset-peer":
-            await nemesis.reset_peer(args.ms, nodes=_need(targets, 1, action))
-        elif action in ("lazy", "active"):
-            for name in _need(targets, 1, action):
-                await nemesis.lazy(name, on=action == "lazy")
-        elif action == "clock-offset":
-            for name in _need(targets, 1, action):
-                await nemesis.clock_offset(name, args.ms)
-        console.print(f"{action} {' '.join(targets)}: done")
+        log = FaultLog.load(manifest.root / FAULT_LOG)
+        nemesis = Nemesis(cluster, api, log)
+        record = await nemesis.apply(kind.name, raw)
+        console.print(f"{kind.describe(record.args)}: done")
         return 0
-    except FaultError as exc:
-        console.print(f"[red]clp-testnet fault: error:[/] {exc}")
+    except (FaultError, OldLog) as exc:
+        console.print(f"[red]clp-testnet fault: error:[/] {kind.cli_name}: {exc}")
         return 2
     except (httpx.HTTPError, ToxiproxyError, NodeUnavailable) as exc:
         where = api.base_url if api is not None else "the nodes"
         console.print(
-            f"[red]clp-testnet fault: error:[/] {action} failed talking to {where}: {exc} "
-            f"(is the testnet running? `clp-testnet status --dir {manifest.root}`)"
+            f"[red]clp-testnet fault: error:[/] {kind.cli_name} failed talking to {where}: "
+            f"{exc} (is the testnet running? `clp-testnet status --dir {manifest.root}`)"
         )
         return 1
     finally:
         await cluster.close_clients()
         if api is not None:
             api.close()
-
-
-def _need(targets: list[str], n: int, action: str) -> list[str]:
-    if len(targets) < n:
-        raise FaultError(f"{action} needs at least {n} node name(s)")
-    return targets

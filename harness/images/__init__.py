@@ -9,6 +9,7 @@ Debian base made here with debootstrap; the project goes in from wheels built on
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -26,6 +27,8 @@ OFFICIAL_TOXIPROXY = "ghcr.io/shopify/toxiproxy:2.12.0"
 NODE_REPO = "clp-testnet/node"
 TOXIPROXY_REPO = "clp-testnet/toxiproxy"
 DOCKERFILES = {"node": "node.Dockerfile", "toxiproxy": "toxiproxy.Dockerfile"}
+OFFICIAL_DOCKERFILE = "toxiproxy-official.Dockerfile"
+OFFICIAL_FROM_BINARY_REPO = "clp-testnet/toxiproxy-official"
 PULL_TIMEOUT = 30.0
 
 
@@ -168,6 +171,39 @@ def official_toxiproxy(pull_timeout: float, progress: Progress) -> str | None:
     return ref if _have_or_pull(ref, pull_timeout, progress) is not None else None
 
 
+def official_from_binary(base: Base, progress: Progress, detail: Progress) -> str | None:
+    """An image of the official server built from the binary the local backend would run
+    (TOXIPROXY_SERVER or toxiproxy-server on PATH), tagged by the binary's content."""
+    from harness.cluster.proxies import find_official_server
+
+    binary = find_official_server()
+    if binary is None:
+        return None
+    dockerfile_path = dockerfile(OFFICIAL_DOCKERFILE)
+    digest = hashlib.sha256(Path(binary).read_bytes())
+    digest.update(dockerfile_path.read_bytes())
+    digest.update(base.image_id.encode())
+    ref = f"{OFFICIAL_FROM_BINARY_REPO}:{digest.hexdigest()[:12]}"
+    if docker_cli.image_id(ref) is not None:
+        return ref
+    progress(f"building {ref} from {binary}")
+    context = cache_dir() / "build" / "toxiproxy-official"
+    shutil.rmtree(context, ignore_errors=True)
+    context.mkdir(parents=True)
+    try:
+        shutil.copy2(binary, context / "toxiproxy-server")
+        docker_cli.build(
+            dockerfile_path,
+            context,
+            [ref],
+            {"BASE_IMAGE": base.ref, "CONTENT_TAG": ref.rsplit(":", 1)[1]},
+            detail,
+        )
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
+    return ref
+
+
 def ensure_images(
     progress: Progress | None = None,
     *,
@@ -190,7 +226,11 @@ def ensure_images(
         base = resolve_base(base_image, step, lines, pull_timeout)
         tag = content_tag(base)
         node_ref = f"{NODE_REPO}:{tag}"
-        official = official_toxiproxy(pull_timeout, step) if prefer_official_toxiproxy else None
+        official = None
+        if prefer_official_toxiproxy:
+            official = official_from_binary(base, step, lines) or official_toxiproxy(
+                pull_timeout, step
+            )
         tox_ref = official or f"{TOXIPROXY_REPO}:{tag}"
         wanted = [node_ref] if official else [node_ref, tox_ref]
         missing = [ref for ref in wanted if docker_cli.image_id(ref) is None]

@@ -21,7 +21,8 @@ from harness.images.docker_cli import ImagesError, Lines
 
 SUITE = "bookworm"  # Python 3.11, the host's: wheels built here fit the image
 VARIANT = "minbase"
-INCLUDE = ("python3", "python3-venv", "ca-certificates")
+# iptables and iproute2: the packet-loss and netem fault kinds act inside node containers
+INCLUDE = ("python3", "python3-venv", "ca-certificates", "iptables", "iproute2")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BASE_REPO = "clp-testnet/debian-base"
 APT_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))

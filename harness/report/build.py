@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.checks.history import History, HistoryError
-from harness.report.faultwindows import FaultLogError, as_format2, fault_windows
+from harness.report.faultwindows import FaultLogError, fault_windows
 from harness.report.html import render_html
 from harness.report.svg import Scale, render_series, render_timeline
 from harness.report.timeline import Timeline, build_timeline
@@ -104,7 +104,7 @@ def write_report(run_dir: Path) -> Path:
     nodes = sorted(result.get("logs") or {}) or (sorted(history.chains) if history else [])
     raw = result.get("fault_log") or (history.faults if history else [])
     try:
-        faults = as_format2(raw, nodes)
+        faults = [dict(r) for r in raw]
         windows = fault_windows(faults)
     except (FaultLogError, KeyError, TypeError, ValueError) as exc:
         raise ReportError(f"{result_path}: fault_log: {exc}") from exc

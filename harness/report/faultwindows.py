@@ -2,8 +2,7 @@
 
 The input is the fault log in format 2 (each record carries the full fault ``state`` after
 its action): a fault's window runs from the record that first shows it to the first later
-record that no longer shows it. ``from_format1`` below turns today's older records into
-that shape so the report works on runs made before the format changed.
+record that no longer shows it. An older log is refused with one clear error.
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from harness.checks.timeline import TOXIC_ACTIONS, NetState, apply_record
 
 FORMAT = 2
 # Window kinds, in the order the legend lists them.
@@ -117,74 +114,3 @@ def fault_windows(records: Iterable[Mapping[str, Any]]) -> list[Window]:
             open_.setdefault(key, (detail, r))
     out += [window(key, detail, first) for key, (detail, first) in open_.items()]
     return sorted(out, key=lambda w: (w.start, w.node, w.kind))
-
-
-# ---- old-format adapter: remove once every log is written in format 2 -------------------
-
-_BEFORE = {"kill", "pause"}  # old records of these were written before the action
-_ACTION_S = 0.05  # what an action typically takes on a quiet host (old records lack it)
-
-
-def from_format1(
-    records: Iterable[Mapping[str, Any]], nodes: Iterable[str]
-) -> list[dict[str, Any]]:
-    """OLD-FORMAT ADAPTER: today's FaultRecord dicts (time, height, action, params) as
-    format-2 records, the state replayed with the checkers' own reading of each action."""
-    names = tuple(sorted(nodes))
-    state = NetState(names)
-    toxics: dict[str, list[dict[str, Any]]] = {}
-    out = []
-    for seq, r in enumerate(sorted(records, key=lambda r: float(r["time"]))):
-        action, params = str(r.get("action")), dict(r.get("params") or {})
-        state = apply_record(state, action, params)
-        if action in ("clear", "clear_toxics") or (
-            action == "heal" and not params.get("links_only")
-        ):
-            toxics = {}
-        elif action in TOXIC_ACTIONS:
-            link = params.get("link") or []
-            srcs = [link[0]] if link else list(params.get("nodes") or [])
-            attrs = {
-                k: v for k, v in params.items() if k not in ("nodes", "link") and v is not None
-            }
-            for src in srcs:
-                dsts = [link[1]] if link else [n for n in names if n != src]
-                for dst in dsts:
-                    toxics.setdefault(f"{src}_to_{dst}", []).append(
-                        {"name": f"{action}_{seq}", "type": action, "attributes": attrs}
-                    )
-        t = float(r["time"])
-        hooks: dict[str, dict[str, Any]] = {}
-        for n in state.lazy:
-            hooks.setdefault(n, {"lazy": False, "clock_offset_ms": 0})["lazy"] = True
-        for n, ms in state.offsets.items():
-            if ms:
-                hooks.setdefault(n, {"lazy": False, "clock_offset_ms": 0})["clock_offset_ms"] = ms
-        out.append(
-            {
-                "format": FORMAT,
-                "seq": seq,
-                "kind": action,
-                "args": params,
-                "height": r.get("height"),
-                "t_start": t if action in _BEFORE else t - _ACTION_S,
-                "t_end": t + _ACTION_S if action in _BEFORE else t,
-                "state": {
-                    "links_down": sorted(f"{a}_to_{b}" for a, b in state.down),
-                    "toxics": {k: list(v) for k, v in sorted(toxics.items())},
-                    "killed": sorted(state.killed),
-                    "paused": sorted(state.paused),
-                    "hooks": hooks,
-                    "packet_loss": {},
-                },
-            }
-        )
-    return out
-
-
-def as_format2(records: Iterable[Mapping[str, Any]], nodes: Iterable[str]) -> list[dict[str, Any]]:
-    """A run's fault log in format 2: as it is, or through the old-format adapter."""
-    recs = [dict(r) for r in records]
-    if recs and all("format" not in r and "action" in r for r in recs):
-        return from_format1(recs, nodes)
-    return recs

@@ -1,9 +1,9 @@
 """A scenario's actions on a running cluster: faults through the Nemesis, plus assertions.
 
-Faults go through ``Nemesis`` so every one lands in the fault log the checkers read. The
-executor also remembers what it did (paused, killed, lazy, cut-off nodes) so the runner
-knows which nodes are live, and it records the outcome of every in-run assertion
-(``expect_stalled``, ``expect_progress``, ``post_response``).
+Faults go through ``Nemesis.apply`` (the registry's kinds), so every one lands in the fault
+log the checkers read, and the Nemesis's fault state says which nodes are live. The
+executor records the outcome of every in-run assertion (``expect_stalled``,
+``expect_progress``, ``post_response``).
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from typing import Any
 
 from harness.cluster.base import Cluster, WaitTimeout
 from harness.cluster.client import NodeClient, NodeUnavailable
-from harness.cluster.testnet import link_name
 from harness.contract.formats import response_digest as response_message
 from harness.contract.keys import ValidatorKey
+from harness.faults.errors import FaultError
 from harness.faults.nemesis import Nemesis
-from harness.faults.toxiproxy_api import ToxiproxyApi
 from harness.scenario.model import Action, Step
 from harness.scenario.results import ExpectationOutcome
 from harness.scenario.triggers import is_challenge_height
@@ -46,143 +45,37 @@ class ActionExecutor:
         self.nemesis = nemesis
         self.rng = random.Random(f"{seed}/actions")
         self.seed = seed
-        self.paused: set[str] = set()
-        self.lazy: set[str] = set()
-        self.disabled: set[tuple[str, str]] = set()
         self.outcomes: list[ExpectationOutcome] = []  # the in-run assertions
         self.forgeries: list[Forgery] = []
 
-    # ---- what the runner asks ----------------------------------------------------------
+    # ---- what the runner asks (from the Nemesis's fault state) --------------------------
 
     def live(self) -> list[str]:
         """Running and not paused."""
+        st = self.nemesis.state
         return [
-            n for n in self.cluster.names if self.cluster.is_running(n) and n not in self.paused
+            n
+            for n in self.cluster.names
+            if self.cluster.is_running(n) and n not in st.paused and n not in st.killed
         ]
 
     def unfaulted(self) -> list[str]:
         """Live and with no disabled link to or from it: nodes that must keep up."""
-        touched = {n for link in self.disabled for n in link}
+        touched = {n for link in self.nemesis.state.down_pairs() for n in link}
         return [n for n in self.live() if n not in touched]
-
-    def forget_faults(self) -> None:
-        """After ``Nemesis.clear``: every fault is gone."""
-        self.paused.clear()
-        self.lazy.clear()
-        self.disabled.clear()
 
     async def run(self, step: Step) -> None:
         a = step.action
+        if a.is_fault:
+            try:
+                await self.nemesis.apply(a.kind, a.args)
+            except FaultError as exc:
+                raise ActionError(f"{step.label}: {exc}") from exc
+            return
         handler = getattr(self, f"_do_{a.kind}", None)
         if handler is None:
             raise ActionError(f"{step.label}: no handler for action {a.kind!r}")
         await handler(a, step)
-
-    # ---- link faults -------------------------------------------------------------------
-
-    def _all_links(self) -> list[tuple[str, str]]:
-        names = self.cluster.names
-        return [(s, d) for s in names for d in names if s != d]
-
-    async def _do_partition(self, a: Action, step: Step) -> None:
-        await self.nemesis.partition([list(g) for g in a.groups])
-        group_of = {n: i for i, g in enumerate(a.groups) for n in g}
-        rest = len(a.groups)  # the nodes no group names form one more group
-        for s, d in self._all_links():
-            if group_of.get(s, rest) != group_of.get(d, rest):
-                self.disabled.add((s, d))
-
-    async def _do_cut(self, a: Action, step: Step) -> None:
-        assert a.src is not None and a.dst is not None
-        await self.nemesis.cut(a.src, a.dst)
-        self.disabled.add((a.src, a.dst))
-
-    async def _do_isolate(self, a: Action, step: Step) -> None:
-        assert a.node is not None
-        await self.nemesis.isolate(a.node)
-        self.disabled |= {link for link in self._all_links() if a.node in link}
-
-    async def _do_mute(self, a: Action, step: Step) -> None:
-        assert a.node is not None
-        await self.nemesis.mute(a.node)
-        self.disabled |= {link for link in self._all_links() if link[0] == a.node}
-
-    async def _do_heal(self, a: Action, step: Step) -> None:
-        """Re-enable every link; toxics stay (``clear`` removes those)."""
-        api = self._api()
-        for s, d in self._all_links():
-            await asyncio.to_thread(api.set_enabled, link_name(s, d), True)
-        self.disabled.clear()
-        await self.nemesis.record("heal", links_only=True)
-
-    async def _do_clear(self, a: Action, step: Step) -> None:
-        """Remove every toxic; links stay as they are (``heal`` re-enables those)."""
-        api = self._api()
-        removed = 0
-        for s, d in self._all_links():
-            proxy = link_name(s, d)
-            for toxic in await asyncio.to_thread(api.toxics, proxy):
-                await asyncio.to_thread(api.remove_toxic, proxy, toxic["name"])
-                removed += 1
-        await self.nemesis.record("clear_toxics", removed=removed)
-
-    def _api(self) -> ToxiproxyApi:
-        if self.nemesis.api is None:
-            raise ActionError("link faults need the fault proxy (testnet without proxies)")
-        return self.nemesis.api
-
-    async def _do_latency(self, a: Action, step: Step) -> None:
-        assert a.ms is not None
-        await self.nemesis.latency(a.ms, a.jitter, nodes=_nodes(a), link=a.link)
-
-    async def _do_bandwidth(self, a: Action, step: Step) -> None:
-        assert a.rate_kb is not None
-        await self.nemesis.bandwidth(a.rate_kb, nodes=_nodes(a), link=a.link)
-
-    async def _do_timeout(self, a: Action, step: Step) -> None:
-        assert a.ms is not None
-        await self.nemesis.timeout(a.ms, nodes=_nodes(a), link=a.link)
-
-    async def _do_reset_peer(self, a: Action, step: Step) -> None:
-        await self.nemesis.reset_peer(a.ms or 0, nodes=_nodes(a), link=a.link)
-
-    # ---- process faults and test hooks -------------------------------------------------
-
-    async def _do_kill(self, a: Action, step: Step) -> None:
-        assert a.node is not None
-        await self.nemesis.kill(a.node)
-        self.paused.discard(a.node)
-
-    async def _do_pause(self, a: Action, step: Step) -> None:
-        assert a.node is not None
-        await self.nemesis.pause(a.node)
-        self.paused.add(a.node)
-
-    async def _do_resume(self, a: Action, step: Step) -> None:
-        assert a.node is not None
-        await self.nemesis.resume(a.node)
-        self.paused.discard(a.node)
-
-    async def _do_restart(self, a: Action, step: Step) -> None:
-        assert a.node is not None
-        await self.nemesis.restart(a.node)
-        self.paused.discard(a.node)
-        # a restarted node starts with its hooks off
-        self.lazy.discard(a.node)
-
-    async def _do_lazy(self, a: Action, step: Step) -> None:
-        assert a.node is not None
-        await self.nemesis.lazy(a.node, on=True)
-        self.lazy.add(a.node)
-
-    async def _do_active(self, a: Action, step: Step) -> None:
-        assert a.node is not None
-        await self.nemesis.lazy(a.node, on=False)
-        self.lazy.discard(a.node)
-
-    async def _do_clock_offset(self, a: Action, step: Step) -> None:
-        assert a.node is not None and a.ms is not None
-        await self.nemesis.clock_offset(a.node, a.ms)
 
     # ---- assertions --------------------------------------------------------------------
 
@@ -277,10 +170,6 @@ class ActionExecutor:
                 self.outcomes.append(
                     ExpectationOutcome(what, False, f"could not read the chain: {exc}")
                 )
-
-
-def _nodes(a: Action) -> list[str] | None:
-    return [a.node] if a.node is not None else None
 
 
 def top_height(heights: dict[str, int | None]) -> int:
@@ -393,7 +282,7 @@ class Forger:
             r.get("validator") for _, r in onchain if r.get("challenge_height") == ch["height"]
         }
         candidates = [n for n in self.c.names if self.c.address(n) in expected - answered]
-        for preferred in (sorted(self.ex.lazy), self._cut_off()):
+        for preferred in (sorted(self.ex.nemesis.state.lazy()), self._cut_off()):
             for n in preferred:
                 if n in candidates:
                     return n
@@ -402,7 +291,7 @@ class Forger:
         return self.c.names[-1]
 
     def _cut_off(self) -> list[str]:
-        return sorted({s for s, _ in self.ex.disabled})
+        return sorted({s for s, _ in self.ex.nemesis.state.down_pairs()})
 
     async def _duplicate(self) -> tuple[dict[str, Any], str]:
         """Re-post a response that is on chain while its window is still open."""

@@ -9,39 +9,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from harness.contract.genesis import ConsensusParams
 from harness.contract.params import ClpParams as ClpConfig
+from harness.faults.kinds import KINDS
 
 TRIGGER_KINDS = ("height", "epoch", "challenge", "after_s")
 
-# action -> (required fields, optional fields). "node | link" actions take exactly one of them.
-LINK_TOXICS = ("latency", "bandwidth", "timeout", "reset_peer")
-PROCESS_ACTIONS = ("kill", "pause", "resume", "restart")
-HOOK_ACTIONS = ("lazy", "active")
-ACTION_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "partition": (("groups",), ()),
-    "cut": (("from", "to"), ()),
-    "isolate": (("node",), ()),
-    "mute": (("node",), ()),
-    "heal": ((), ()),
-    "latency": (("ms",), ("node", "link", "jitter")),
-    "bandwidth": (("rate_kb",), ("node", "link")),
-    "timeout": (("ms",), ("node", "link")),
-    "reset_peer": ((), ("node", "link", "ms")),
-    "clear": ((), ()),
-    "kill": (("node",), ()),
-    "pause": (("node",), ()),
-    "resume": (("node",), ()),
-    "restart": (("node",), ()),
-    "lazy": (("node",), ()),
-    "active": (("node",), ()),
-    "clock_offset": (("node", "ms"), ()),
+# The fault kinds come from the registry (harness.faults.kinds); the scenario adds its
+# assertions: action -> (required fields, optional fields).
+ASSERTION_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "post_response": (("via", "forge"), ("expect_reason", "validator")),
     "expect_stalled": (("blocks",), ("nodes",)),
     "expect_progress": (("blocks",), ("nodes",)),
 }
-ACTIONS = tuple(ACTION_FIELDS)
+ACTIONS = (*KINDS, *ASSERTION_FIELDS)
 
 FORGES = (
     "bad_signature",
@@ -90,42 +73,30 @@ class Trigger:
 
 @dataclass(frozen=True)
 class Action:
-    """One fault or assertion; only the fields its kind takes are set (see ACTION_FIELDS)."""
+    """One fault (a registry kind with its validated ``args``) or one assertion (only the
+    fields its kind takes are set, see ASSERTION_FIELDS)."""
 
     kind: str
-    node: str | None = None
+    args: Mapping[str, Any] = field(default_factory=dict)
     nodes: tuple[str, ...] | None = None
-    groups: tuple[tuple[str, ...], ...] = ()
-    src: str | None = None
-    dst: str | None = None
-    link: tuple[str, str] | None = None
-    ms: int | None = None
-    jitter: int = 0
-    rate_kb: int | None = None
     via: str | None = None
     forge: str | None = None
     expect_reason: str | None = None
     validator: str | None = None
     blocks: int | None = None
 
+    @property
+    def is_fault(self) -> bool:
+        return self.kind in KINDS
+
     def describe(self) -> str:
+        if self.is_fault:
+            return KINDS[self.kind].describe(self.args)
         parts = [self.kind]
-        if self.groups:
-            parts.append(" | ".join(",".join(g) for g in self.groups))
-        if self.src is not None:
-            parts.append(f"{self.src}->{self.dst}")
-        if self.node is not None:
-            parts.append(self.node)
-        if self.link is not None:
-            parts.append(f"link {self.link[0]}->{self.link[1]}")
         if self.nodes is not None:
             parts.append(",".join(self.nodes))
-        for name in ("ms", "rate_kb", "blocks"):
-            value = getattr(self, name)
-            if value is not None:
-                parts.append(f"{name}={value}")
-        if self.jitter:
-            parts.append(f"jitter={self.jitter}")
+        if self.blocks is not None:
+            parts.append(f"blocks={self.blocks}")
         if self.forge is not None:
             parts.append(f"via {self.via} forge={self.forge} want {self.expect_reason}")
         return " ".join(parts)

@@ -18,14 +18,15 @@ from typing import Any
 from harness.contract.genesis import ConsensusParams
 from harness.contract.params import ClpParams as ClpConfig
 from harness.contract.params import ClpParamsError as ClpConfigError
+from harness.faults import kinds
+from harness.faults.errors import FieldError
 from harness.scenario.feasibility import unreachable_step
 from harness.scenario.locate import KeyLocator, Path_, format_path
 from harness.scenario.model import (
-    ACTION_FIELDS,
     ACTIONS,
+    ASSERTION_FIELDS,
     DEFAULT_REASON,
     FORGES,
-    LINK_TOXICS,
     REASONS,
     STATUSES,
     TRIGGER_KINDS,
@@ -40,7 +41,6 @@ from harness.scenario.model import (
 from harness.scenario.triggers import trigger_error
 
 NAME_RE = re.compile(r"[a-z0-9-]+")
-MAX_CLOCK_OFFSET_MS = 3_600_000  # the node's test hook refuses more (one hour)
 MAX_DELAY_S = 3600.0
 
 TOP_KEYS = {"name": True, "description": False, "cluster": True, "run": True}
@@ -301,16 +301,20 @@ class _Parser:
         for key in ("at", "do"):
             if key not in raw:
                 raise c.error((*p, key), "required, missing")
+        if raw["do"] in kinds.RENAMED:
+            new = kinds.RENAMED[raw["do"]]
+            raise c.error((*p, "do"), f'"{raw["do"]}" is now called "{new}"')
         kind = c.choice(raw["do"], (*p, "do"), ACTIONS)
-        required, optional = ACTION_FIELDS[kind]
-        takes = {*required, *optional}
-        for key in raw:
-            if key not in takes and key not in ("at", "do"):
-                fields_text = ", ".join((*required, *optional)) or "no fields"
-                raise c.error((*p, key), f'not a field of "{kind}" (it takes: {fields_text})')
-        for key in required:
-            if key not in raw:
-                raise c.error((*p, key), f'required by "{kind}", missing')
+        if kind in ASSERTION_FIELDS:
+            required, optional = ASSERTION_FIELDS[kind]
+            takes = {*required, *optional}
+            for key in raw:
+                if key not in takes and key not in ("at", "do"):
+                    fields_text = ", ".join((*required, *optional)) or "no fields"
+                    raise c.error((*p, key), f'not a field of "{kind}" (it takes: {fields_text})')
+            for key in required:
+                if key not in raw:
+                    raise c.error((*p, key), f'required by "{kind}", missing')
         trigger = self.trigger(raw["at"], (*p, "at"))
         action = self.action(kind, raw, p)
         return Step(index=i, line=c.where.line_of(p), trigger=trigger, action=action)
@@ -339,35 +343,16 @@ class _Parser:
 
     def action(self, kind: str, raw: dict[str, Any], p: Path_) -> Action:
         c, names = self.c, self.names
+        if kind in kinds.KINDS:
+            fields = {k: v for k, v in raw.items() if k not in ("at", "do")}
+            try:
+                req = kinds.KINDS[kind].request(fields, names)
+            except FieldError as exc:
+                raise c.error((*p, *exc.path), exc.message) from exc
+            return Action(kind=kind, args=req.args)
         args: dict[str, Any] = {}
-        if "node" in raw:
-            args["node"] = c.node(raw["node"], (*p, "node"), names)
-        if "link" in raw:
-            args["link"] = self.link(raw["link"], (*p, "link"))
-        if kind in LINK_TOXICS and ("node" in raw) == ("link" in raw):
-            raise c.error(p, f'"{kind}" takes exactly one of node or link')
         if "nodes" in raw:
             args["nodes"] = c.node_list(raw["nodes"], (*p, "nodes"), names, min_len=1)
-        if kind == "partition":
-            args["groups"] = self.groups(raw["groups"], (*p, "groups"))
-        if kind == "cut":
-            src = c.node(raw["from"], (*p, "from"), names)
-            dst = c.node(raw["to"], (*p, "to"), names)
-            if src == dst:
-                raise c.error((*p, "to"), f"want a node other than {_show(src)}")
-            args |= {"src": src, "dst": dst}
-        if "ms" in raw:
-            if kind == "clock_offset":
-                bound = MAX_CLOCK_OFFSET_MS
-                args["ms"] = c.integer(raw["ms"], (*p, "ms"), lo=-bound, hi=bound)
-            else:
-                args["ms"] = c.integer(raw["ms"], (*p, "ms"), lo=0)
-        elif kind == "reset_peer":
-            args["ms"] = 0
-        if "jitter" in raw:
-            args["jitter"] = c.integer(raw["jitter"], (*p, "jitter"), lo=0)
-        if "rate_kb" in raw:
-            args["rate_kb"] = c.integer(raw["rate_kb"], (*p, "rate_kb"), lo=0)
         if "blocks" in raw:
             args["blocks"] = c.integer(raw["blocks"], (*p, "blocks"), lo=1)
         if kind == "post_response":
@@ -380,29 +365,6 @@ class _Parser:
             if "validator" in raw:
                 args["validator"] = c.node(raw["validator"], (*p, "validator"), names)
         return Action(kind=kind, **args)
-
-    def link(self, raw: Any, p: Path_) -> tuple[str, str]:
-        c = self.c
-        items = c.array(raw, p)
-        if len(items) != 2:
-            raise c.error(p, f'want ["from", "to"] (two node names), got {_show(raw)}')
-        a, b = (c.node(v, (*p, i), self.names) for i, v in enumerate(items))
-        if a == b:
-            raise c.error(p, f"want two different nodes, got {_show(raw)}")
-        return a, b
-
-    def groups(self, raw: Any, p: Path_) -> tuple[tuple[str, ...], ...]:
-        c = self.c
-        items = c.array(raw, p, min_len=1)
-        groups = tuple(c.node_list(g, (*p, i), self.names, min_len=1) for i, g in enumerate(items))
-        named = [n for g in groups for n in g]
-        twice = sorted({n for n in named if named.count(n) > 1})
-        if twice:
-            raise c.error(p, f"a node is in two groups: {', '.join(twice)}")
-        rest = len(self.names) - len(named)
-        if len(groups) + (1 if rest else 0) < 2:
-            raise c.error(p, "want at least two groups (nodes not named form one more group)")
-        return groups
 
     # ---- [[expect]] --------------------------------------------------------------------
 

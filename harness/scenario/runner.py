@@ -23,11 +23,12 @@ from typing import TypeVar
 
 from harness.cluster.backends import init_for_backend, make_cluster
 from harness.cluster.base import Cluster, WaitTimeout
+from harness.faults.kinds import KINDS
 from harness.faults.nemesis import Nemesis
 from harness.monitor import Monitor
 from harness.scenario.actions import ActionExecutor, top_height
 from harness.scenario.expect import evaluate
-from harness.scenario.model import HOOK_ACTIONS, Scenario
+from harness.scenario.model import Scenario
 from harness.scenario.progress import NullReporter, Reporter
 from harness.scenario.results import CheckOutcome, ExpectationOutcome, ScenarioResult
 from harness.scenario.triggers import trigger_height
@@ -38,7 +39,7 @@ DEFAULT_SEED = 1
 
 def needs_test_hooks(scenario: Scenario) -> bool:
     """Whether a step drives the node's optional test hooks (POST /admin/faults)."""
-    return any(s.action.kind in (*HOOK_ACTIONS, "clock_offset") for s in scenario.steps)
+    return any(s.action.is_fault and KINDS[s.action.kind].group == "hooks" for s in scenario.steps)
 
 
 @dataclass
@@ -167,7 +168,7 @@ class _Run:
             ex = ActionExecutor(cluster, nemesis, opts.seed)
             await self._steps(ex)
             await self._until(ex)
-            await self._quiet(nemesis, ex)
+            await self._quiet(nemesis)
             await ex.check_forgeries()
             checks = await self._checks(cluster, nemesis)
             expectations = await evaluate(cluster, sc.expects)
@@ -275,13 +276,12 @@ class _Run:
         except WaitTimeout as exc:
             self.failures.append(ExpectationOutcome(what, False, str(exc)))
 
-    async def _quiet(self, nemesis: Nemesis, ex: ActionExecutor) -> None:
+    async def _quiet(self, nemesis: Nemesis) -> None:
         """Clear every fault, then every node converges and the chain goes on N blocks."""
         assert self.cluster is not None
         c = self.cluster
         self.reporter.event("quiet period: every fault cleared, killed nodes restarted")
-        await nemesis.clear()
-        ex.forget_faults()
+        await nemesis.reset()
         target = top_height(await c.heights()) + self.sc.quiet.blocks
         what = (
             f"quiet: every node at height {target} ({self.sc.quiet.blocks} blocks after the faults)"

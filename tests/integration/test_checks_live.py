@@ -31,10 +31,10 @@ async def test_checks_pass_on_a_live_isolation(tmp_path: Path) -> None:
         async with cluster:
             nemesis = Nemesis(cluster, cluster.fault_api())
             await cluster.wait_for_height(E + 1)  # first block of epoch 1
-            await nemesis.isolate(CUT)
+            await nemesis.apply("isolate", node=CUT)
             others = [n for n in cluster.names if n != CUT]
             await cluster.wait_for_epoch_result(1, names=others)
-            await nemesis.heal()
+            await nemesis.apply("heal")
             await cluster.wait_for_epoch_result(1)  # the isolated node resyncs and evaluates
             top = max(h for h in (await cluster.heights()).values() if h is not None)
             await cluster.wait_for_height(top + QUIET_BLOCKS)

@@ -270,14 +270,41 @@ def test_fault_kill_ends_the_process(net: Net) -> None:
     assert r.returncode == 2 and "v3 is not running" in output(r), output(r)
 
 
+def test_fault_restart_brings_the_node_back_and_the_run_checks_clean(net: Net) -> None:
+    """Regression: a killed node could only be restarted by hand, which never reached the
+    fault log, so ``check`` judged the node dead for the rest of the run."""
+    r = cli("fault", "--dir", str(net.root), "restart", "v3")
+    assert r.returncode == 0, output(r)
+    pid = json.loads((net.root / RUN_FILE).read_text())["pids"]["v3"]
+    p = process_id(pid)
+    assert p is not None and p != net.tracked["v3"], "restart recorded a new v3 process"
+    net.tracked["v3-restarted"] = p
+    top = max(h for h in net.heights().values() if h is not None)
+    epoch = net.manifest.clp_config().epoch_length
+
+    def v3_caught_up_an_epoch_later() -> int | None:
+        hs = net.heights()
+        h = hs["v3"]
+        return h if h is not None and h >= top + epoch + 2 else None
+
+    wait_until_sync(v3_caught_up_an_epoch_later, net.clock.blocks(epoch + 8), "v3 back")
+    r = cli("check", "--dir", str(net.root), "--json")
+    assert r.returncode == 0, output(r)
+    verdicts = {c["name"]: c["verdict"] for c in json.loads(r.stdout)}
+    assert "fail" not in verdicts.values(), verdicts
+    assert (net.root / "history.json").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["isolate", "v9"], "unknown node(s): v9"),
-        (["kill", "nobody"], "unknown node(s): nobody"),
-        (["cut", "v0"], "cut needs at least 2 node name(s)"),
-        (["partition", "v0,v1,v2,v3,v4"], "a partition needs at least two groups"),
-        (["latency"], "latency needs at least 1 node name(s)"),
+        (["isolate", "v9"], "field 'node': want a node name (v0..v4), got \"v9\""),
+        (["kill", "nobody"], "field 'node': want a node name (v0..v4), got \"nobody\""),
+        (["cut", "v0"], "field 'to': required by \"cut\", missing"),
+        (["partition", "v0,v1,v2,v3,v4"], "want at least two groups"),
+        (["latency", "--ms", "5"], '"latency" takes exactly one of node or link'),
+        (["latency", "v1", "--ms", "-5"], "field 'ms': want an integer >= 0, got -5"),
+        (["packet-loss", "v1", "--probability", "0.3"], "packet_loss needs the Docker backend"),
         (["explode", "v0"], "invalid choice: 'explode'"),
     ],
 )
@@ -290,16 +317,23 @@ def test_bad_fault_requests_are_refused_clearly(net: Net, args: list[str], messa
 
 def test_every_fault_is_in_the_fault_log(net: Net) -> None:
     records = net.faults()
-    assert [(f["action"], f["params"]) for f in records] == [
+    assert [(f["kind"], f["args"]) for f in records] == [
         ("isolate", {"node": "v4"}),
         ("heal", {}),
         ("pause", {"node": "v2"}),
         ("resume", {"node": "v2"}),
         ("kill", {"node": "v3"}),
+        ("restart", {"node": "v3"}),
     ]
+    assert [f["seq"] for f in records] == [0, 1, 2, 3, 4, 5]  # one trail across invocations
     for f in records:
-        assert isinstance(f["time"], float) and abs(f["time"] - time.time()) < 3600
+        assert f["format"] == 2
+        assert abs(f["t_start"] - time.time()) < 3600 and f["t_start"] <= f["t_end"]
         assert isinstance(f["height"], int) and f["height"] >= 1
+    assert len(records[0]["state"]["links_down"]) == 8  # v4's four links each way
+    assert records[1]["state"]["links_down"] == []
+    assert records[2]["state"]["paused"] == ["v2"] and records[3]["state"]["paused"] == []
+    assert records[4]["state"]["killed"] == ["v3"] and records[5]["state"]["killed"] == []
     heights = [f["height"] for f in records]
     assert heights == sorted(heights), heights
 
@@ -329,7 +363,7 @@ HELP_MENTIONS = {
     "up": ["--dir", "--detach", "Ctrl-C"],
     "down": ["--dir"],
     "status": ["--dir", "--json"],
-    "fault": ["--dir", "isolate", "partition", "heal", "kill", "--ms", "faults.jsonl"],
+    "fault": ["--dir", "isolate", "partition", "heal", "clear", "reset", "restart", "faults.jsonl"],
     "toxiproxy": ["--host", "--port"],
     "demo": ["--validators", "--dir", "--backend"],
 }

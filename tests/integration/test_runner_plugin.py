@@ -20,8 +20,8 @@ async def test_cluster_factory_starts_and_stops(
         assert c.names == ["v0", "v1", "v2", "v3"]
         assert c.manifest.clp["epoch_length"] == 24
         await c.wait_for_height(3)
-        await nemesis.lazy("v3")
-        assert [r.action for r in nemesis.log.records] == ["lazy"]
+        await nemesis.apply("lazy", node="v3")
+        assert [r.kind for r in nemesis.log.records] == ["lazy"]
     assert not any(c.is_running(n) for n in c.names), "the factory stops its cluster on exit"
 
 

@@ -18,12 +18,16 @@ from typing import Any
 import pytest
 
 from harness.cluster.docker import (
+    OWNER_LABEL,
     DockerUnavailable,
     Labelled,
     Removed,
     docker_client,
     images_from_env,
     labelled,
+    object_labels,
+    owner_alive,
+    owner_id,
 )
 from harness.images import Images
 
@@ -51,7 +55,20 @@ def docker_api() -> Iterator[Any]:
 def nothing_left_behind(docker_api: Any) -> Iterator[None]:
     before = labelled(docker_api)
     yield
-    after = labelled(docker_api)
+    # Only what this session made: objects of a live process other than this one (another
+    # test run on a shared daemon) are not ours to judge or remove.
+    found = Labelled.find(docker_api)
+    theirs = {
+        o.name
+        for o in found.all
+        if (owner := object_labels(o).get(OWNER_LABEL, "")) != owner_id() and owner_alive(owner)
+    }
+    names = found.names()
+    after = Removed(
+        [n for n in names.containers if n not in theirs],
+        [n for n in names.networks if n not in theirs],
+        [n for n in names.volumes if n not in theirs],
+    )
     left = Removed(
         sorted(set(after.containers) - set(before.containers)),
         sorted(set(after.networks) - set(before.networks)),

@@ -28,6 +28,7 @@ from harness.cluster.docker import (
     Labelled,
     object_labels,
 )
+from harness.faults.errors import FaultError
 from harness.faults.nemesis import Nemesis
 from harness.images import Images
 
@@ -116,7 +117,7 @@ async def test_isolated_node_stalls_and_catches_up_after_heal(c: DockerBackend) 
     assert len(api.proxies()) == VALIDATORS * (VALIDATORS - 1)
     nemesis = Nemesis(c, api)
     victim, others = "v2", ["v0", "v1", "v3"]
-    await nemesis.isolate(victim)
+    await nemesis.apply("isolate", node=victim)
     try:
         stalled_at = (await c.heights([victim]))[victim]
         assert stalled_at is not None, f"{victim} stopped answering{hint(c, victim)}"
@@ -127,7 +128,7 @@ async def test_isolated_node_stalls_and_catches_up_after_heal(c: DockerBackend) 
             f"{victim} went from {stalled_at} to {now} while cut off{hint(c, victim)}"
         )
     finally:
-        await nemesis.heal()
+        await nemesis.apply("heal")
     target = await head_of(c, others)
     reached = await c.wait_for_height(target, [victim])
     assert reached[victim] >= target > stalled_at + 1
@@ -154,3 +155,51 @@ async def test_killed_node_restarts_from_its_volume(c: DockerBackend) -> None:
     target = await head_of(c, others)
     await c.wait_for_height(target, [victim])
     print(f"{victim}: height {before} before kill, replayed {replays[-1]['height']}; {old_url}")
+
+
+async def test_packet_loss_drops_packets_inside_the_container_and_is_undone(
+    c: DockerBackend,
+) -> None:
+    nemesis = Nemesis(c, c.fault_api())
+    victim = "v1"
+    rec = await nemesis.apply("packet_loss", node=victim, probability=0.3)
+    try:
+        assert rec.state.packet_loss == {victim: 0.3}
+        others = [n for n in c.names if n != victim]
+        start = await head_of(c, others)
+        await c.wait_for_height(start + 5, others)  # traffic crossed v1's interface meanwhile
+        code, rules = await c.node_exec(
+            victim, ["iptables", "-w", "-L", "CLP_LOSS", "-v", "-n", "-x"]
+        )
+        assert code == 0, rules
+        drop = [
+            line.split() for line in rules.splitlines() if "DROP" in line and "statistic" in line
+        ]
+        assert drop and int(drop[0][0]) > 0, f"no packet dropped:\n{rules}"
+        probability = float(drop[0][drop[0].index("probability") + 1])
+        assert abs(probability - 0.3) < 1e-6, rules
+    finally:
+        undone = await nemesis.apply("packet_loss", node=victim, probability=0)
+    assert undone.state.packet_loss == {}
+    code, rules = await c.node_exec(victim, ["iptables", "-w", "-S"])
+    assert code == 0 and "CLP_LOSS" not in rules, rules
+    target = await head_of(c, [n for n in c.names if n != victim])
+    await c.wait_for_height(target, [victim])
+
+
+async def test_netem_works_or_says_the_kernel_lacks_it(c: DockerBackend) -> None:
+    """This machine's kernel has no netem qdisc: one clear error and nothing recorded;
+    where it has one, the qdisc is set and removed again."""
+    nemesis = Nemesis(c, c.fault_api())
+    code, out = await c.node_exec("v0", ["sh", "-c", "tc qdisc add dev lo root netem delay 1ms"])
+    has_netem = code == 0
+    if has_netem:
+        await c.node_exec("v0", ["tc", "qdisc", "del", "dev", "lo", "root"])
+        rec = await nemesis.apply("netem", node="v0", delay_ms=20, jitter_ms=5)
+        assert rec.state.netem == {"v0": {"delay_ms": 20, "jitter_ms": 5}}
+        assert (await nemesis.apply("netem", node="v0")).state.netem == {}
+        return
+    assert "qdisc kind is unknown" in out, out
+    with pytest.raises(FaultError, match="this kernel has no netem qdisc"):
+        await nemesis.apply("netem", node="v0", delay_ms=20)
+    assert nemesis.log.records == []

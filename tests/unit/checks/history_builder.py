@@ -23,6 +23,9 @@ from clp_node.clp.response import response_message
 from clp_node.clp.types import ClpConfig, ClpResponse
 from clp_node.consensus.types import VoteType, vote_sign_bytes
 from harness.checks.history import History
+from harness.faults.kinds import KINDS
+from harness.faults.log import FaultRecord
+from harness.faults.state import FaultState
 
 T0_MS = 1_700_000_000_000
 BLOCK_MS = 200
@@ -173,7 +176,7 @@ def build(
         chains={nm: copy.deepcopy(entries) for nm in net.names},
         results={nm: copy.deepcopy(results) for nm in net.names},
         statuses={nm: copy.deepcopy(status) for nm in net.names},
-        faults=list(faults or []),
+        faults=fault_log(net.names, list(faults or [])),
         consensus=g["consensus"],
         collected_at=(t + 300) / 1000,
     )
@@ -185,9 +188,27 @@ def time_s(built_or_entries: Built | list[dict[str, Any]], height: int) -> float
     return float(entries[height - 1]["block"]["time_ms"]) / 1000
 
 
-def record(action: str, at: float, height: int, **params: Any) -> dict[str, Any]:
-    """A fault record as harness.faults.nemesis.FaultRecord.to_json writes it."""
-    return {"time": at, "height": height, "action": action, "params": params}
+ACTION_S = 0.5  # a fault's effect window: [at - ACTION_S, at]
+
+
+def record(kind: str, at: float, height: int, **args: Any) -> dict[str, Any]:
+    """One fault step of a synthetic log; ``build`` turns the steps into format-2 records."""
+    return {"step": kind, "at": at, "height": height, "args": args}
+
+
+def fault_log(names: list[str], steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Format-2 records of ``steps``, each carrying the state the kind's declared effect
+    gives (what the Nemesis would have written)."""
+    state = FaultState()
+    out = []
+    for seq, st in enumerate(steps):
+        kind = KINDS[st["step"]]
+        req = kind.request(st["args"], names, seq)
+        state = kind.effect(state, req)
+        at = float(st["at"])
+        rec = FaultRecord(seq, kind.name, req.args, st["height"], at - ACTION_S, at, state)
+        out.append(rec.to_json())
+    return out
 
 
 def reseal(net: Net, entry: dict[str, Any]) -> None:

@@ -70,7 +70,7 @@ def test_latency_only_is_unknown(net: Net) -> None:
     """A toxic may have slowed v4 enough to miss its windows, or not: the log cannot say."""
     online = offline("v4", CUT_FROM, 40)
     plain = build(net, 40, online=online)
-    faults = [record("latency", time_s(plain, 20) + 0.15, 20, nodes=["v4"], link=[], latency=900)]
+    faults = [record("latency", time_s(plain, 20) + 0.15, 20, node="v4", ms=900)]
     r = completeness.check(build(net, 40, online=online, faults=faults).history)
     assert r.verdict == "unknown", r.evidence
     assert any("may have slowed it" in e and "a toxic on its links" in e for e in r.evidence)
@@ -100,7 +100,7 @@ def test_systemic_epoch_excuses_sure_failures() -> None:
 
     plain = build(net, 40, answering=answering)
     t = time_s(plain, 20) + 0.15
-    faults = [record("lazy", t, 20, node="v3", on=True), record("lazy", t, 20, node="v4", on=True)]
+    faults = [record("lazy", t, 20, node="v3"), record("lazy", t, 20, node="v4")]
     built = build(net, 40, answering=answering, faults=faults)
     assert built.history.results["v0"][1]["systemic"] is True
     r = completeness.check(built.history)

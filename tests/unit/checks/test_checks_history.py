@@ -40,7 +40,11 @@ def test_bad_fields_are_named(quiet: Built) -> None:
     good = quiet.history.to_json()
     for edit, message in [
         (lambda d: d.update(results={"v0": {"one": {}}}), "results.v0: epoch keys"),
-        (lambda d: d["faults"].append({"action": "heal"}), r"faults\[0\]: time"),
+        (lambda d: d["faults"].append({"action": "heal"}), r"faults\[0\]: not a format-2"),
+        (
+            lambda d: d["faults"].append({"format": 2, "kind": "heal"}),
+            r"faults\[0\]: malformed",
+        ),
         (lambda d: d["genesis"].append({"address": "x"}), r"genesis\[5\]"),
         (lambda d: d["chains"].update(v0={}), "chains.v0"),
     ]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from harness.report.faultwindows import FaultLogError, as_format2, fault_windows, from_format1
+from harness.report.faultwindows import FaultLogError, fault_windows
 
 
 def rec(seq: int, t: float, kind: str, **state: Any) -> dict[str, Any]:
@@ -81,30 +81,3 @@ def test_a_changed_clock_offset_is_a_new_window() -> None:
 def test_records_without_format_2_are_rejected_with_one_error() -> None:
     with pytest.raises(FaultLogError, match="fault record 1: format None"):
         fault_windows([rec(0, 1.0, "heal"), {"time": 2.0, "action": "heal"}])
-
-
-def test_old_format_adapter_replays_the_state() -> None:
-    old = [
-        {"time": 5.0, "height": 3, "action": "isolate", "params": {"node": "v2"}},
-        {"time": 6.0, "height": 4, "action": "latency", "params": {"nodes": ["v0"], "link": []}},
-        {"time": 7.0, "height": 5, "action": "kill", "params": {"node": "v1"}},
-        {"time": 9.0, "height": 8, "action": "heal", "params": {"links_only": True}},
-        {"time": 10.0, "height": 9, "action": "clear", "params": {}},
-    ]
-    new = from_format1(old, ["v0", "v1", "v2"])
-    assert [r["format"] for r in new] == [2] * 5 and [r["seq"] for r in new] == [0, 1, 2, 3, 4]
-    assert new[0]["state"]["links_down"] == ["v0_to_v2", "v1_to_v2", "v2_to_v0", "v2_to_v1"]
-    assert sorted(new[1]["state"]["toxics"]) == ["v0_to_v1", "v0_to_v2"]
-    assert new[2]["state"]["killed"] == ["v1"] and new[2]["t_start"] == 7.0
-    assert new[2]["t_end"] > 7.0 and new[0]["t_start"] < 5.0 == new[0]["t_end"]
-    assert new[3]["state"]["links_down"] == [] and new[3]["state"]["toxics"], "links only"
-    assert new[4]["state"] == {
-        "links_down": [],
-        "toxics": {},
-        "killed": [],
-        "paused": [],
-        "hooks": {},
-        "packet_loss": {},
-    }
-    assert as_format2(old, ["v0", "v1", "v2"]) == new
-    assert as_format2(new, ["v0"]) == new, "format 2 passes through unchanged"

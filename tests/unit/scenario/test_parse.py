@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,11 @@ def test_minimal_file_gets_defaults() -> None:
     assert sc.steps == () and sc.expects == () and sc.quiet == QuietSpec(blocks=8)
 
 
+def F(kind: str, **args: Any) -> Action:
+    """A fault step's action: the kind and its validated arguments."""
+    return Action(kind, args=args)
+
+
 def test_every_key_is_parsed() -> None:
     sc = parse_file(FULL)
     assert sc.name == "every-key" and sc.description == "All keys" and sc.file == FULL
@@ -41,24 +47,24 @@ def test_every_key_is_parsed() -> None:
     assert sc.until_epoch == 2 and sc.quiet.blocks == 12
     got = [(s.trigger, s.action) for s in sc.steps]
     assert got == [
-        (Trigger("height", 5), Action("partition", groups=(("v0", "v1", "v2"), ("v3",)))),
-        (Trigger("epoch", 1), Action("cut", src="v0", dst="v1")),
-        (Trigger("epoch", 1, 3), Action("isolate", node="v4")),
-        (Trigger("challenge", 36), Action("mute", node="v3")),
-        (Trigger("challenge", 36, 4), Action("heal")),
-        (Trigger("after_s", 2.5), Action("latency", node="v2", ms=100, jitter=10)),
-        (Trigger("after_s", 1.0), Action("latency", link=("v0", "v1"), ms=50)),
-        (Trigger("height", 40), Action("bandwidth", node="v1", rate_kb=64)),
-        (Trigger("height", 41), Action("timeout", link=("v1", "v2"), ms=500)),
-        (Trigger("height", 42), Action("reset_peer", node="v3", ms=0)),
-        (Trigger("height", 43), Action("clear")),
-        (Trigger("height", 44), Action("kill", node="v1")),
-        (Trigger("height", 45), Action("restart", node="v1")),
-        (Trigger("height", 46), Action("pause", node="v2")),
-        (Trigger("height", 47), Action("resume", node="v2")),
-        (Trigger("height", 48), Action("lazy", node="v3")),
-        (Trigger("height", 49), Action("active", node="v3")),
-        (Trigger("height", 50), Action("clock_offset", node="v0", ms=-1500)),
+        (Trigger("height", 5), F("partition", groups=[["v0", "v1", "v2"], ["v3"]])),
+        (Trigger("epoch", 1), F("cut", **{"from": "v0", "to": "v1"})),
+        (Trigger("epoch", 1, 3), F("isolate", node="v4")),
+        (Trigger("challenge", 36), F("mute", node="v3")),
+        (Trigger("challenge", 36, 4), F("heal")),
+        (Trigger("after_s", 2.5), F("latency", node="v2", ms=100, jitter=10, toxicity=1.0)),
+        (Trigger("after_s", 1.0), F("latency", link=["v0", "v1"], ms=50, jitter=0, toxicity=1.0)),
+        (Trigger("height", 40), F("bandwidth", node="v1", rate_kb=64, toxicity=1.0)),
+        (Trigger("height", 41), F("timeout", link=["v1", "v2"], ms=500, toxicity=1.0)),
+        (Trigger("height", 42), F("reset_peer", node="v3", ms=0, toxicity=1.0)),
+        (Trigger("height", 43), F("clear")),
+        (Trigger("height", 44), F("kill", node="v1")),
+        (Trigger("height", 45), F("restart", node="v1")),
+        (Trigger("height", 46), F("pause", node="v2")),
+        (Trigger("height", 47), F("resume", node="v2")),
+        (Trigger("height", 48), F("lazy", node="v3")),
+        (Trigger("height", 49), F("active", node="v3")),
+        (Trigger("height", 50), F("clock_offset", node="v0", ms=-1500)),
         (
             Trigger("height", 51),
             Action(
@@ -185,7 +191,7 @@ BAD: list[tuple[str, str, int, str | None, str]] = [
         MINIMAL + '[[steps]]\nat = { height = 2 }\ndo = "explode"\n',
         8,
         "steps[0].do",
-        "want one of partition, cut",
+        "want one of cut, heal, isolate",
     ),
     (
         "height type",

@@ -1,0 +1,26 @@
+"""``resume``: thaw a paused node (SIGCONT; ``docker unpause``)."""
+
+from __future__ import annotations
+
+from harness.faults.errors import FaultError
+from harness.faults.kinds.base import Context, ProcessKind, Request
+from harness.faults.state import FaultState
+
+
+class Resume(ProcessKind):
+    def effect(self, state: FaultState, req: Request) -> FaultState:
+        return state.with_process(req.args["node"], killed=None, paused=False)
+
+    async def inject(self, ctx: Context, req: Request) -> None:
+        node = req.args["node"]
+        if not ctx.cluster.is_running(node):
+            raise FaultError(f"{node} is not running")
+        await ctx.cluster.resume(node)
+
+
+KIND = Resume(
+    "resume",
+    "thaw a paused node (SIGCONT; docker unpause)",
+    undone_by=None,
+    changes="paused -= node",
+)
