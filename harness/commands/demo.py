@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from harness.cluster.backends import BACKENDS
+from harness.cluster.backends import add_backend_options, apply_backend_options
 from harness.commands import console
 
 
@@ -15,12 +15,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the partition → slash → ejection demo and a verdict")
     p.add_argument("--validators", "-n", type=int, default=5, help="validators (default 5)")
     p.add_argument("--dir", type=Path, help="keep the testnet here (default: a temp dir)")
-    p.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="local",
-        help="where nodes run: local processes or Docker containers (default local)",
-    )
+    add_backend_options(p)
     p.set_defaults(handler=run)
 
 
@@ -29,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.validators < 4:
         raise ValueError("the demo needs at least 4 validators (an ejection must fit the cap)")
+    apply_backend_options(args)
     ok = asyncio.run(
         run_demo(
             console, args.dir, args.validators, keep=args.dir is not None, backend=args.backend
