@@ -6,8 +6,11 @@ links go through ``toxiproxy:<port>``), as swarm objects instead of containers:
   stay down until the harness restarts it) with a named volume at ``/data``, and the
   Toxiproxy service, all on one attachable overlay network; network aliases give the
   names the layout expects;
-- the files reach the tasks as swarm configs (genesis, ``node.toml``) and a secret (the
-  key), which every node of the swarm can read, so nothing depends on the host's paths;
+- the files reach the tasks as swarm configs (genesis, ``node.toml``, the key readable by
+  the node's user only), which every node of the swarm can read, so nothing depends on the
+  host's paths. Not a secret for the key: a secret's tmpfs is remounted read-only at each
+  container start, which fails now and then with EBUSY on this engine (Docker 20.10)
+  when several start at once; a config is a plain file and has no such step;
 - the API ports are published in host mode on ephemeral ports (no routing mesh, so no port
   of the 30000-32767 range is taken over on the host) and read back from the task;
 - placement spreads the services over the swarm's nodes (``node.id``); constraints come
@@ -20,7 +23,7 @@ service update (``--force``) pinned to the node that ran the task, the only way 
 new task of a service whose restart policy is "none"; the pin keeps the node's volume.
 
 Everything carries the project and run labels; ``stop`` removes the services first, then
-(once their containers are gone) the network, the volumes, the configs and the secret, and
+(once their containers are gone) the network, the volumes and the configs, and
 finally gives the swarm back (``swarm_lease``).
 """
 
@@ -78,7 +81,7 @@ if TYPE_CHECKING:
 
 START_TIMEOUT_S = 90.0
 REMOVE_TIMEOUT_S = 60.0
-NODE_UID = "10001"  # the images' user: the key secret is readable by it alone
+NODE_UID = "10001"  # the images' user: the key is readable by it alone
 FAILED_STATES = {"failed", "rejected", "orphaned", "remove", "shutdown", "complete"}
 
 
@@ -230,15 +233,13 @@ class SwarmBackend(Cluster):
                 push_images, self.docker, self.images, self.options.registry
             )
         await asyncio.to_thread(self._create_shared)
-        jobs = [asyncio.to_thread(self._create_node, n) for n in self.names]
         if self.manifest.proxied:
-            jobs.append(asyncio.to_thread(self._create_toxiproxy))
-        await settle(jobs)
-        # Tasks start together: nodes keep dialling until the proxy and their peers listen.
-        waits = [self._serve_node(n) for n in self.names]
-        if self.manifest.proxied:
-            waits.append(self._serve_toxiproxy())
-        await settle(waits)
+            # The proxy first: a node's first dials then reach it, instead of backing off
+            # while an overlay endpoint and the proxies come up (seconds on a busy host).
+            await asyncio.to_thread(self._create_toxiproxy)
+            await self._serve_toxiproxy()
+        await settle([asyncio.to_thread(self._create_node, n) for n in self.names])
+        await settle([self._serve_node(n) for n in self.names])
         await self.wait_for(self._all_healthy, START_TIMEOUT_S, "every node's /health")
 
     # ---- creation ----------------------------------------------------------------------
@@ -275,7 +276,7 @@ class SwarmBackend(Cluster):
         }
 
     def _create_node(self, name: str) -> None:
-        from docker.types import ConfigReference, Mount, SecretReference
+        from docker.types import ConfigReference, Mount
 
         assert self.images is not None
         lab = swarm_labels(self.run_id)
@@ -284,7 +285,7 @@ class SwarmBackend(Cluster):
             data=self.manifest.config_path(name).read_bytes(),
             labels=lab,
         )
-        key = self.docker.secrets.create(
+        key = self.docker.configs.create(
             name=f"clp-{self.run_id}-{name}-key",
             data=(self.manifest.node_dir(name) / "key.json").read_bytes(),
             labels=lab,
@@ -300,16 +301,14 @@ class SwarmBackend(Cluster):
                     self._genesis.id, self._genesis.name, f"{CONTAINER_ROOT}/genesis.json"
                 ),
                 ConfigReference(toml.id, toml.name, f"{CONTAINER_ROOT}/{name}/node.toml"),
-            ],
-            secrets=[
-                SecretReference(
+                ConfigReference(
                     key.id,
                     key.name,
                     f"{CONTAINER_ROOT}/{name}/key.json",
                     uid=NODE_UID,
                     gid=NODE_UID,
                     mode=0o400,
-                )
+                ),
             ],
             stop_grace_period=10 * 10**9,
             **self._service_kwargs(name, API_PORT),

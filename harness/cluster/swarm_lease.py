@@ -59,7 +59,8 @@ class LeaseState:
         doc = {"node_id": self.node_id, "users": self.users, "had_gwbridge": self.had_gwbridge}
         return json.dumps(doc) + "\n"
 
-    def live_users(self, alive: Callable[[str], bool] = owner_alive) -> list[str]:
+    def live_users(self, alive: Callable[[str], bool] | None = None) -> list[str]:
+        alive = alive or owner_alive
         return [u for u in self.users if alive(u)]
 
 
