@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration integration-docker clean
+.PHONY: demo test lint unit integration integration-docker integration-swarm clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ integration: $(STAMP)
 # The Docker backend: its own tests, the compose file, then every scenario on containers.
 integration-docker: $(STAMP) images
 	$(BIN)/pytest tests/integration/docker tests/integration/test_scenarios.py -q --backend docker --junitxml=reports/integration-docker.xml
+
+# The Swarm backend on a one-node swarm (initialised here when inactive, and left as found):
+# its own tests, then every scenario as swarm services. Not part of `make test`.
+integration-swarm: $(STAMP) images
+	$(BIN)/pytest tests/integration/swarm tests/integration/test_scenarios.py -q --backend swarm --junitxml=reports/integration-swarm.xml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -267,8 +267,11 @@ class SwarmBackend(Cluster):
             "hostname": alias,
             "networks": [NetworkAttachmentConfig(self.network_name, aliases=[alias])],
             "restart_policy": RestartPolicy(condition="none"),
+            # DNS round robin, not a virtual IP: one task per service, so a name resolves to
+            # the task itself and a restarted task is reached at once, without IPVS state
             "endpoint_spec": EndpointSpec(
-                ports=[{"TargetPort": publish, "Protocol": "tcp", "PublishMode": "host"}]
+                mode="dnsrr",
+                ports=[{"TargetPort": publish, "Protocol": "tcp", "PublishMode": "host"}],
             ),
             "constraints": list(self.options.constraints),
             "preferences": [("spread", "node.id")],
