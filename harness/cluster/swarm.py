@@ -6,11 +6,10 @@ links go through ``toxiproxy:<port>``), as swarm objects instead of containers:
   stay down until the harness restarts it) with a named volume at ``/data``, and the
   Toxiproxy service, all on one attachable overlay network; network aliases give the
   names the layout expects;
-- the files reach the tasks as swarm configs (genesis, ``node.toml``, the key readable by
-  the node's user only), which every node of the swarm can read, so nothing depends on the
-  host's paths. Not a secret for the key: a secret's tmpfs is remounted read-only at each
-  container start, which fails now and then with EBUSY on this engine (Docker 20.10)
-  when several start at once; a config is a plain file and has no such step;
+- the files reach the tasks as swarm configs (genesis, ``node.toml``) and a secret (the
+  key, readable by the node's user only), which every node of the swarm can read, so
+  nothing depends on the host's paths; a task the engine fails to start in its known
+  mount race (``ENGINE_RACE``) is replaced by a new one;
 - the API ports are published in host mode on ephemeral ports (no routing mesh, so no port
   of the 30000-32767 range is taken over on the host) and read back from the task;
 - placement spreads the services over the swarm's nodes (``node.id``); constraints come
@@ -23,7 +22,7 @@ service update (``--force``) pinned to the node that ran the task, the only way 
 new task of a service whose restart policy is "none"; the pin keeps the node's volume.
 
 Everything carries the project and run labels; ``stop`` removes the services first, then
-(once their containers are gone) the network, the volumes and the configs, and
+(once their containers are gone) the network, the volumes, the configs and the secrets, and
 finally gives the swarm back (``swarm_lease``).
 """
 
@@ -83,6 +82,10 @@ START_TIMEOUT_S = 90.0
 REMOVE_TIMEOUT_S = 60.0
 NODE_UID = "10001"  # the images' user: the key is readable by it alone
 FAILED_STATES = {"failed", "rejected", "orphaned", "remove", "shutdown", "complete"}
+# Docker 20.10 remounts a container's tmpfs of secrets and configs read-only as it starts
+# the container; with several starting at once that fails now and then with EBUSY.
+ENGINE_RACE = ("starting container failed", "remount", "device or resource busy")
+ENGINE_RACE_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -279,7 +282,7 @@ class SwarmBackend(Cluster):
         }
 
     def _create_node(self, name: str) -> None:
-        from docker.types import ConfigReference, Mount
+        from docker.types import ConfigReference, Mount, SecretReference
 
         assert self.images is not None
         lab = swarm_labels(self.run_id)
@@ -288,7 +291,7 @@ class SwarmBackend(Cluster):
             data=self.manifest.config_path(name).read_bytes(),
             labels=lab,
         )
-        key = self.docker.configs.create(
+        key = self.docker.secrets.create(
             name=f"clp-{self.run_id}-{name}-key",
             data=(self.manifest.node_dir(name) / "key.json").read_bytes(),
             labels=lab,
@@ -304,14 +307,16 @@ class SwarmBackend(Cluster):
                     self._genesis.id, self._genesis.name, f"{CONTAINER_ROOT}/genesis.json"
                 ),
                 ConfigReference(toml.id, toml.name, f"{CONTAINER_ROOT}/{name}/node.toml"),
-                ConfigReference(
+            ],
+            secrets=[
+                SecretReference(
                     key.id,
                     key.name,
                     f"{CONTAINER_ROOT}/{name}/key.json",
                     uid=NODE_UID,
                     gid=NODE_UID,
                     mode=0o400,
-                ),
+                )
             ],
             stop_grace_period=10 * 10**9,
             **self._service_kwargs(name, API_PORT),
@@ -331,10 +336,16 @@ class SwarmBackend(Cluster):
     # ---- tasks -------------------------------------------------------------------------
 
     async def _running_task(self, name: str, log_name: str, after: str = "") -> dict[str, Any]:
-        """The service's task created after ``after`` once it runs; its error if it failed."""
+        """The service's task created after ``after`` once it runs; its error if it failed.
+
+        A task whose container the engine failed to set up in the known mount race
+        (``ENGINE_RACE``) is replaced by a new one, up to ``ENGINE_RACE_RETRIES`` times.
+        """
         service = self.services[name]
+        retries = ENGINE_RACE_RETRIES
 
         def state() -> dict[str, Any] | None:
+            nonlocal after, retries
             task = latest_task(service)
             if task is None or task.get("CreatedAt", "") <= after:
                 return None
@@ -342,9 +353,16 @@ class SwarmBackend(Cluster):
             if status.get("State") == "running" and task_port(task, self._port_of(name)):
                 return task
             if status.get("State") in FAILED_STATES:
+                error = f"{status.get('Err') or status.get('Message')}"
+                if retries > 0 and all(part in error for part in ENGINE_RACE):
+                    retries -= 1
+                    after = task.get("CreatedAt", "")
+                    self._say(f"{service.name}: the engine failed to mount its files; new task")
+                    self._force_new_task(service, None)
+                    return None
                 raise RuntimeError(
-                    f"service {service.name}: task {status.get('State')}: "
-                    f"{status.get('Err') or status.get('Message')}; log {self.log_path(log_name)}"
+                    f"service {service.name}: task {status.get('State')}: {error}; "
+                    f"log {self.log_path(log_name)}"
                 )
             return None
 
@@ -353,6 +371,20 @@ class SwarmBackend(Cluster):
             START_TIMEOUT_S,
             f"a running task of {service.name}",
             interval=0.25,
+        )
+
+    def _force_new_task(self, service: Service, pin: str | None) -> None:
+        """``docker service update --force`` (with ``pin`` as its only node.id constraint)."""
+        service.reload()
+        template = dict(service.attrs["Spec"]["TaskTemplate"])
+        if pin is not None:
+            placement = dict(template.get("Placement") or {})
+            kept = [c for c in placement.get("Constraints") or [] if not c.startswith("node.id")]
+            placement["Constraints"] = [*kept, pin]
+            template["Placement"] = placement
+        template["ForceUpdate"] = int(template.get("ForceUpdate", 0)) + 1
+        self.docker.api.update_service(
+            service.id, service.version, task_template=template, fetch_current_spec=True
         )
 
     def _port_of(self, name: str) -> int:
@@ -486,19 +518,7 @@ class SwarmBackend(Cluster):
         assert last is not None, f"{name} never had a task"
         pin = f"node.id=={last['NodeID']}"
 
-        def update() -> None:
-            service.reload()
-            template = dict(service.attrs["Spec"]["TaskTemplate"])
-            placement = dict(template.get("Placement") or {})
-            kept = [c for c in placement.get("Constraints") or [] if not c.startswith("node.id")]
-            placement["Constraints"] = [*kept, pin]
-            template["Placement"] = placement
-            template["ForceUpdate"] = int(template.get("ForceUpdate", 0)) + 1
-            self.docker.api.update_service(
-                service.id, service.version, task_template=template, fetch_current_spec=True
-            )
-
-        await asyncio.to_thread(update)
+        await asyncio.to_thread(self._force_new_task, service, pin)
         await self._serve_node(name, after=last.get("CreatedAt", ""))
 
         async def healthy() -> bool:

@@ -73,7 +73,8 @@ async def test_every_node_finalizes_the_same_blocks(c: SwarmBackend) -> None:
 async def test_every_object_of_the_run_is_labelled(c: SwarmBackend, docker_api: Any) -> None:
     swarm = SwarmLabelled.find(docker_api, c.run_id)
     assert len(swarm.services) == VALIDATORS + 1  # the nodes and Toxiproxy
-    assert len(swarm.configs) == 1 + 2 * VALIDATORS  # genesis; each node's config and key
+    assert len(swarm.configs) == 1 + VALIDATORS  # genesis; each node's node.toml
+    assert len(swarm.secrets) == VALIDATORS  # each node's key
     found = Labelled.find(docker_api, c.run_id)
     assert len(found.containers) == VALIDATORS + 1  # the tasks' containers
     assert len(found.networks) == 1 and len(found.volumes) == VALIDATORS

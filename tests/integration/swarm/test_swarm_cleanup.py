@@ -1,10 +1,11 @@
 """Nothing of a swarm run outlives it, and the engine's swarm mode is given back: on
-success, on SIGTERM during a demo, and ``clp-testnet down`` removes a crashed run's
+success and on SIGTERM during a demo; ``clp-testnet down`` removes a crashed run's
 services and configs."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -16,8 +17,15 @@ from conftest import engine_state
 
 from harness.cluster import swarm_lease
 from harness.cluster.backends import init_for_backend
-from harness.cluster.docker import Labelled, labelled
-from harness.cluster.swarm import SwarmBackend, SwarmLabelled
+from harness.cluster.docker import (
+    OWNER_LABEL,
+    PROJECT,
+    PROJECT_LABEL,
+    RUN_LABEL,
+    Labelled,
+    labelled,
+)
+from harness.cluster.swarm import SwarmBackend, SwarmLabelled, remove_run
 from harness.images import Images
 
 CLI = [sys.executable, "-m", "harness.cli"]
@@ -83,3 +91,38 @@ def test_sigterm_during_a_swarm_demo_leaves_nothing(
     assert proc.returncode == 130, "".join(seen) + rest
     assert owned_by(docker_api, proc.pid) == []
     assert engine_state(docker_api) == engine_before
+
+
+def test_down_removes_a_crashed_runs_services_and_configs(
+    docker_api: Any, docker_images: Images
+) -> None:
+    from docker.types import RestartPolicy
+
+    swarm_lease.acquire(docker_api)
+    run_id = f"planted-{secrets.token_hex(3)}"
+    lab = {PROJECT_LABEL: PROJECT, RUN_LABEL: run_id, OWNER_LABEL: "gone-host:1"}
+    try:
+        docker_api.configs.create(name=f"clp-{run_id}-genesis", data=b"{}", labels=lab)
+        docker_api.services.create(
+            docker_images.node,
+            name=f"clp-{run_id}-v0",
+            args=["--help"],
+            labels=lab,
+            container_labels=lab,
+            restart_policy=RestartPolicy(condition="none"),
+        )
+        result = subprocess.run(
+            [*CLI, "down", "--run-id", run_id],
+            capture_output=True,
+            text=True,
+            env=cli_env(docker_images),
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"removed swarm object clp-{run_id}-v0" in result.stdout
+        assert f"removed swarm object clp-{run_id}-genesis" in result.stdout
+        assert SwarmLabelled.find(docker_api, run_id).all == []
+        assert labelled(docker_api, run_id).total == 0
+    finally:
+        remove_run(docker_api, run_id)
+        swarm_lease.release(docker_api)
