@@ -139,6 +139,18 @@ def push_images(client: docker.DockerClient, images: Images, registry: str) -> I
     return Images(pushed[0], pushed[1], images.toxiproxy_official)
 
 
+def by_image_id(client: docker.DockerClient, images: Images) -> Images:
+    """The local images by ID: a swarm task pulls an image named by tag before it runs it
+    (and waits on the registry's timeout when there is none); by ID it never pulls."""
+    from harness.images import Images
+
+    return Images(
+        str(client.images.get(images.node).id),
+        str(client.images.get(images.toxiproxy).id),
+        images.toxiproxy_official,
+    )
+
+
 def latest_task(service: Service) -> dict[str, Any] | None:
     tasks = service.tasks()
     return max(tasks, key=lambda t: t.get("CreatedAt", "")) if tasks else None
@@ -235,6 +247,8 @@ class SwarmBackend(Cluster):
             self.images = await asyncio.to_thread(
                 push_images, self.docker, self.images, self.options.registry
             )
+        else:
+            self.images = await asyncio.to_thread(by_image_id, self.docker, self.images)
         await asyncio.to_thread(self._create_shared)
         if self.manifest.proxied:
             # The proxy first: a node's first dials then reach it, instead of backing off
