@@ -632,11 +632,19 @@ def remove_swarm_objects(client: docker.DockerClient, found: SwarmLabelled) -> l
             s.remove()
             removed.append(s.name)
 
-    def containers_gone() -> bool:
+    def containers() -> list[str]:
         # the low-level listing: no inspect per container, which races their removal
         listed = client.api.containers(all=True, filters={"label": f"{PROJECT_LABEL}={PROJECT}"})
-        return not any((c.get("Labels") or {}).get(RUN_LABEL) in runs for c in listed)
+        return [c["Id"] for c in listed if (c.get("Labels") or {}).get(RUN_LABEL) in runs]
 
+    def containers_gone() -> bool:
+        return not containers()
+
+    # The swarm would stop each task with SIGTERM and a grace period; the run is over, so
+    # its local containers go at once, as the Docker backend's do.
+    for cid in containers() if found.services else []:
+        with contextlib.suppress(NotFound, APIError):
+            client.api.remove_container(cid, force=True, v=True)
     deadline = time.monotonic() + REMOVE_TIMEOUT_S
     while found.services and not containers_gone() and time.monotonic() < deadline:
         time.sleep(0.2)
