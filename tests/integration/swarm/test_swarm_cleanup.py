@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import engine_state
 
 from harness.cluster import swarm_lease
@@ -62,6 +63,20 @@ async def test_stop_removes_everything_and_gives_the_swarm_back(
     assert SwarmLabelled.find(docker_api, cluster.run_id).all == []
     assert engine_state(docker_api) == engine_before
     assert "node.started" in Path(cluster.log_path("v0")).read_text()
+
+
+async def test_a_failed_start_leaves_nothing(
+    tmp_path: Path, docker_api: Any, docker_images: Images, engine_before: tuple[str, bool]
+) -> None:
+    manifest = init_for_backend("swarm", tmp_path / "net", validators=2, seed="bad")
+    broken = Images("clp-testnet/no-such-image:missing", docker_images.toxiproxy, False)
+    cluster = SwarmBackend(manifest, images=broken)
+    with pytest.raises(Exception, match="no-such-image"):
+        async with cluster:
+            pass
+    assert labelled(docker_api, cluster.run_id).total == 0
+    assert SwarmLabelled.find(docker_api, cluster.run_id).all == []
+    assert engine_state(docker_api) == engine_before
 
 
 def test_sigterm_during_a_swarm_demo_leaves_nothing(
