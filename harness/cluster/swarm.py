@@ -114,10 +114,6 @@ class SwarmOptions:
         )
 
 
-def swarm_labels(run_id: str) -> dict[str, str]:
-    return labels(run_id)
-
-
 def registry_ref(registry: str, ref: str) -> str:
     """``clp-testnet/node:abc`` pushed to ``reg:5000`` is ``reg:5000/clp-testnet/node:abc``."""
     return f"{registry.rstrip('/')}/{ref}"
@@ -267,20 +263,20 @@ class SwarmBackend(Cluster):
             self.network_name,
             driver="overlay",
             attachable=True,
-            labels=swarm_labels(self.run_id),
+            labels=labels(self.run_id),
         )
         self._genesis = self.docker.configs.create(
             name=f"clp-{self.run_id}-genesis",
             data=(self.manifest.root / "genesis.json").read_bytes(),
-            labels=swarm_labels(self.run_id),
+            labels=labels(self.run_id),
         )
 
     def _service_kwargs(self, alias: str, publish: int) -> dict[str, Any]:
         from docker.types import EndpointSpec, NetworkAttachmentConfig, RestartPolicy
 
         return {
-            "labels": swarm_labels(self.run_id),
-            "container_labels": swarm_labels(self.run_id),
+            "labels": labels(self.run_id),
+            "container_labels": labels(self.run_id),
             "hostname": alias,
             "networks": [NetworkAttachmentConfig(self.network_name, aliases=[alias])],
             "restart_policy": RestartPolicy(condition="none"),
@@ -299,7 +295,7 @@ class SwarmBackend(Cluster):
         from docker.types import ConfigReference, Mount, SecretReference
 
         assert self.images is not None
-        lab = swarm_labels(self.run_id)
+        lab = labels(self.run_id)
         toml = self.docker.configs.create(
             name=f"clp-{self.run_id}-{name}-toml",
             data=self.manifest.config_path(name).read_bytes(),
