@@ -11,7 +11,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit hostile integration browser integration-docker official-toxiproxy clean
+.PHONY: demo test lint unit hostile integration browser integration-docker official-toxiproxy integration-swarm clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,11 @@ official-toxiproxy: $(STAMP)
 	  $(BIN)/pytest tests/unit/toxiproxy -q --junitxml=reports/toxiproxy-official.xml && \
 	  $(BIN)/pytest tests/integration/test_scenarios.py -q --junitxml=reports/scenarios-official.xml; \
 	else echo "no official toxiproxy-server at $(OFFICIAL_TOXIPROXY): official-Toxiproxy stage skipped"; fi
+
+# The Swarm backend on a one-node swarm (initialised here when inactive, and left as found):
+# its own tests, then every scenario as swarm services. Not part of `make test`.
+integration-swarm: $(STAMP) images
+	$(BIN)/pytest tests/integration/swarm tests/integration/test_scenarios.py -q --backend swarm --junitxml=reports/integration-swarm.xml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

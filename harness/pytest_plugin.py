@@ -1,7 +1,7 @@
 """pytest plugin of clp-testnet: backend and seed options, cluster fixtures, scenario runs.
 
 Installed as a ``pytest11`` entry point, so any suite in an environment with clp-testnet
-gets it: ``--backend local|docker`` and ``--seed N`` choose where nodes run and which
+gets it: ``--backend local|docker|swarm`` and ``--seed N`` choose where nodes run and which
 keys they get; ``clp_cluster_factory`` starts testnets and always stops them;
 ``clp_run_scenario`` runs a scenario into the test's tmp_path (report.html included). A
 failing test that started a cluster gets a report section with the node log paths and the
@@ -31,7 +31,7 @@ import pytest
 # import-time lines from coverage. They are imported where a fixture first needs them;
 # these two constants mirror harness.cluster.backends.BACKENDS and
 # harness.scenario.runner.DEFAULT_SEED (a unit test keeps them equal).
-BACKENDS = ("local", "docker")
+BACKENDS = ("local", "docker", "swarm")
 DEFAULT_SEED = 1
 
 if TYPE_CHECKING:

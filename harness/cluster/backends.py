@@ -6,13 +6,16 @@ and never name a backend class, so a scenario cannot tell which backend runs it.
 
 from __future__ import annotations
 
+import argparse
+import os
 from pathlib import Path
 from typing import Any
 
 from harness.cluster.base import Cluster
 from harness.cluster.testnet import TestnetError, TestnetManifest, init_testnet
 
-BACKENDS = ("local", "docker")
+BACKENDS = ("local", "docker", "swarm")
+CONTAINER_BACKENDS = ("docker", "swarm")  # both run the docker layout
 
 
 def check_backend(backend: str) -> str:
@@ -24,7 +27,7 @@ def check_backend(backend: str) -> str:
 def init_for_backend(backend: str, root: Path, **kwargs: Any) -> TestnetManifest:
     """Write a testnet laid out for ``backend`` (ports and peer endpoints differ)."""
     check_backend(backend)
-    if backend == "docker":
+    if backend in CONTAINER_BACKENDS:
         from harness.cluster.docker_layout import init_docker_testnet
 
         kwargs.pop("host", None)  # containers have their own addresses
@@ -38,6 +41,10 @@ def make_cluster(backend: str, manifest: TestnetManifest, log_dir: Path | None =
         from harness.cluster.docker import DockerBackend
 
         return DockerBackend(manifest, log_dir=log_dir)
+    if backend == "swarm":
+        from harness.cluster.swarm import SwarmBackend
+
+        return SwarmBackend(manifest, log_dir=log_dir)
     if manifest.layout != "local":
         raise TestnetError(
             f"{manifest.root} is laid out for {manifest.layout!r}; run it with --backend "
@@ -46,3 +53,35 @@ def make_cluster(backend: str, manifest: TestnetManifest, log_dir: Path | None =
     from harness.cluster.local import LocalBackend
 
     return LocalBackend(manifest, log_dir=log_dir)
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and the swarm's ``--registry`` and ``--constraint`` (docs/swarm.md)."""
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="where nodes run: local processes, Docker containers or Docker Swarm services "
+        "(default local)",
+    )
+    parser.add_argument(
+        "--registry",
+        metavar="HOST:PORT",
+        help="swarm: push the images to this registry so every swarm node can pull them",
+    )
+    parser.add_argument(
+        "--constraint",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="swarm: a placement constraint of every service, e.g. node.labels.clp==yes "
+        "(repeatable)",
+    )
+
+
+def apply_backend_options(args: argparse.Namespace) -> None:
+    """Hand the swarm options to ``SwarmOptions.from_env`` (also of child processes)."""
+    if getattr(args, "registry", None):
+        os.environ["CLP_SWARM_REGISTRY"] = args.registry
+    if getattr(args, "constraint", None):
+        os.environ["CLP_SWARM_CONSTRAINTS"] = ",".join(args.constraint)

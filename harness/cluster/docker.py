@@ -25,7 +25,7 @@ import socket
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -305,35 +305,35 @@ def published_port(container: Container, port: int) -> int | None:
     return None
 
 
-class LogFollower:
-    """Appends a container's output to a file from a thread, from ``since`` until it stops.
+class StreamFollower:
+    """Appends a Docker log stream to a file from a thread until the stream ends.
 
-    Its own Docker client: the SDK's HTTP session is not shared across threads.
+    Its own Docker client: the SDK's HTTP session is not shared across threads. Subclasses
+    say which stream (a container's, a swarm service's).
     """
 
-    def __init__(self, container_id: str, path: Path, since: float | None) -> None:
-        self.container_id = container_id
+    def __init__(self, path: Path, base_url: str | None = None) -> None:
         self.path = path
-        self.since = since
+        self.base_url = base_url  # the engine to read from; None: the one of the environment
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"logs-{path.stem}")
 
-    def start(self) -> LogFollower:
+    def start(self) -> StreamFollower:
         self.thread.start()
         return self
+
+    def stream(self, client: docker.DockerClient) -> Iterable[bytes]:
+        raise NotImplementedError
 
     def _run(self) -> None:
         import docker
         from docker.errors import DockerException
 
         with contextlib.suppress(DockerException, OSError, ValueError):
-            client = docker.from_env()
+            client = docker.DockerClient(base_url=self.base_url) if self.base_url else None
+            client = client or docker.from_env()
             try:
-                container = client.containers.get(self.container_id)
-                kwargs: dict[str, Any] = {"stream": True, "follow": True}
-                if self.since is not None:
-                    kwargs["since"] = self.since
                 with open(self.path, "ab") as out:
-                    for chunk in container.logs(**kwargs):
+                    for chunk in self.stream(client):
                         out.write(chunk)
                         out.flush()
             finally:
@@ -341,6 +341,25 @@ class LogFollower:
 
     def join(self, timeout: float = 5.0) -> None:
         self.thread.join(timeout)
+
+
+class LogFollower(StreamFollower):
+    """A container's output from ``since`` until it stops."""
+
+    def __init__(
+        self, container_id: str, path: Path, since: float | None, base_url: str | None = None
+    ) -> None:
+        super().__init__(path, base_url)
+        self.container_id = container_id
+        self.since = since
+
+    def stream(self, client: docker.DockerClient) -> Iterable[bytes]:
+        container = client.containers.get(self.container_id)
+        kwargs: dict[str, Any] = {"stream": True, "follow": True}
+        if self.since is not None:
+            kwargs["since"] = self.since
+        stream: Iterable[bytes] = container.logs(**kwargs)
+        return stream
 
 
 class DockerBackend(Cluster):
@@ -365,7 +384,7 @@ class DockerBackend(Cluster):
         self.toxiproxy: Container | None = None
         self._api_ports: dict[str, int] = {}
         self._fault_api: ToxiproxyApi | None = None
-        self._followers: list[LogFollower] = []
+        self._followers: list[StreamFollower] = []
         self._stopped = False
         self._started = False
 

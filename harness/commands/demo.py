@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from harness.cluster.backends import BACKENDS
+from harness.cluster.backends import add_backend_options, apply_backend_options
 from harness.commands import console
 
 
@@ -17,12 +17,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--dir", type=Path, help="use this run folder and keep its testnet (default: see --out)"
     )
-    p.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="local",
-        help="where nodes run: local processes or Docker containers (default local)",
-    )
+    add_backend_options(p)
     p.add_argument(
         "--out",
         type=Path,
@@ -46,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         prometheus_binary()  # no Prometheus: one clear error before anything starts
     if args.validators < 4:
         raise ValueError("the demo needs at least 4 validators (an ejection must fit the cap)")
+    apply_backend_options(args)
     ok = asyncio.run(
         run_demo(
             console,

@@ -3,8 +3,8 @@
 With ``--dir`` it stops the processes a detached ``up`` recorded there. With ``--docker``
 (the default when no ``--dir`` is given) it removes every container, network and volume
 labelled as the project's (or only one run's, with ``--run-id``) whose owning process is
-gone — what a crashed or killed run left behind. A run whose owner still runs on this
-host is kept unless ``--force``.
+gone — what a crashed or killed run left behind, swarm services, configs and secrets
+included. A run whose owner still runs on this host is kept unless ``--force``.
 """
 
 from __future__ import annotations
@@ -90,12 +90,18 @@ def _running(pid: int) -> bool:
 
 def remove_docker_leftovers(run_id: str | None, force: bool) -> None:
     from harness.cluster.docker import docker_client, remove_leftovers
+    from harness.cluster.swarm import remove_swarm_leftovers
 
     client = docker_client()
     try:
+        # swarm services first: their tasks' containers go with them
+        swarm_removed, swarm_kept = remove_swarm_leftovers(client, run_id, force)
         removed, kept = remove_leftovers(client, run_id, force)
     finally:
         client.close()
+    for name in swarm_removed:
+        console.print(f"removed swarm object {name}")
+    kept = {**swarm_kept, **kept}
     for kind, names in (
         ("container", removed.containers),
         ("network", removed.networks),
@@ -106,4 +112,4 @@ def remove_docker_leftovers(run_id: str | None, force: bool) -> None:
     for rid, owner in kept.items():
         console.print(f"kept run {rid}: its owner {owner} is still running (--force removes it)")
     what = f"run {run_id}" if run_id else "the project"
-    console.print(f"removed {removed.total} Docker objects of {what}")
+    console.print(f"removed {removed.total + len(swarm_removed)} Docker objects of {what}")

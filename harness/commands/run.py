@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cluster.backends import BACKENDS
+from harness.cluster.backends import add_backend_options, apply_backend_options
 from harness.commands import console
 from harness.scenario.parse import ScenarioError, load_scenarios
 from harness.scenario.results import ScenarioResult, Tally, exit_code, tally
@@ -52,6 +52,7 @@ def register(sub: Any) -> None:
   clp-testnet run scenarios/*.toml --json > results.json
   clp-testnet run scenarios/lazy-below-systemic.toml --repeat 5     passed / failed / flaky
   clp-testnet run scenarios/x.toml --seed 7 --backend docker
+  clp-testnet run scenarios/x.toml --backend swarm                  on Docker Swarm services
 
 exit codes: 0 all passed, 1 a run failed or a scenario was flaky, 2 bad input""",
     )
@@ -62,7 +63,7 @@ exit codes: 0 all passed, 1 a run failed or a scenario was flaky, 2 bad input"""
         default=DEFAULT_SEED,
         help=f"derives the keys and every random choice (default {DEFAULT_SEED})",
     )
-    p.add_argument("--backend", choices=BACKENDS, default="local", help="where nodes run")
+    add_backend_options(p)
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="run each scenario N times")
     p.add_argument(
         "--out", type=Path, default=Path("runs"), help="folder for the runs' results (default runs)"
@@ -114,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             f"[red]clp-testnet run: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
         )
         return EXIT_BAD_INPUT
+    apply_backend_options(args)
     results = asyncio.run(_run_all(scenarios, args, out))
     tallies = tally(results)
     code = exit_code(tallies)

@@ -16,20 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from docker_fixtures import docker_api, docker_images
 
 from harness.cluster.docker import (
     OWNER_LABEL,
-    DockerUnavailable,
     Labelled,
     Removed,
-    docker_client,
-    images_from_env,
     labelled,
     object_labels,
     owner_alive,
     owner_id,
 )
-from harness.images import Images
 
 _HERE = Path(__file__).resolve().parent
 
@@ -38,17 +35,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.docker)
-
-
-@pytest.fixture(scope="session")
-def docker_api() -> Iterator[Any]:
-    """A reachable daemon, or the whole session stops with the reason (never a skip)."""
-    try:
-        client = docker_client()
-    except DockerUnavailable as exc:
-        pytest.exit(f"the docker suite cannot run: {exc}", returncode=1)
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -84,11 +70,4 @@ def nothing_left_behind(docker_api: Any) -> Iterator[None]:
         pytest.fail(f"the docker suite left project objects behind: {left}", pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def docker_images(docker_api: Any) -> Images:
-    images = images_from_env()
-    if images is not None:
-        return images
-    from harness.images import ensure_images
-
-    return ensure_images(progress=lambda line: print(f"[images] {line}", flush=True))
+__all__ = ["docker_api", "docker_images"]  # the shared fixtures, used by this suite
