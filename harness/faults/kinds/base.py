@@ -175,7 +175,7 @@ class FaultKind:
     changes: str = ""  # its effect on the fault state, in words (the docs)
     fields: tuple[Field, ...] = ()
     undone_by: str | None = None  # the kind that takes this fault away again
-    backends: tuple[str, ...] = ("local", "docker")
+    backends: tuple[str, ...] = ("local", "docker", "swarm")
     example: str = ""  # CLI arguments of an example, for the docs and the walk test
 
     @property
