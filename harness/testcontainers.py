@@ -69,8 +69,8 @@ if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.network import Network
 
-    from clp_node.chain.genesis import ConsensusParams
-    from clp_node.clp.types import ClpConfig
+    from harness.contract.genesis import ConsensusParams
+    from harness.contract.params import ClpParams
     from harness.images import Images
 
 T = TypeVar("T")
@@ -315,7 +315,7 @@ class TestcontainersCluster(Cluster):
 class ClpTestnet:
     """``with ClpTestnet(validators=5) as net:`` a started container testnet, then nothing.
 
-    ``clp``/``consensus`` override the test profile (a mapping or a whole ClpConfig or
+    ``clp``/``consensus`` override the test profile (a mapping or a whole ClpParams or
     ConsensusParams, as the pytest plugin's factory takes them); the keys come from
     ``seed``; the files live in ``root`` (a temporary folder by default).
     """
@@ -324,7 +324,7 @@ class ClpTestnet:
         self,
         validators: int = 5,
         *,
-        clp: ClpConfig | Mapping[str, int] | None = None,
+        clp: ClpParams | Mapping[str, int] | None = None,
         consensus: ConsensusParams | Mapping[str, int] | None = None,
         stakes: list[int] | None = None,
         seed: str | int = "testcontainers",
@@ -348,8 +348,8 @@ class ClpTestnet:
     # ---- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> ClpTestnet:
-        from clp_node.chain.genesis import ConsensusParams
-        from clp_node.clp.types import ClpConfig
+        from harness.contract.genesis import ConsensusParams
+        from harness.contract.params import ClpParams
         from harness.pytest_plugin import _overrides
 
         if self.root is None:
@@ -358,7 +358,7 @@ class ClpTestnet:
         manifest = init_docker_testnet(
             self.root / "testnet",
             validators=self.validators,
-            clp=_overrides(ClpConfig, ClpConfig.test_profile(), self._clp),
+            clp=_overrides(ClpParams, ClpParams.test_profile(), self._clp),
             consensus=_overrides(ConsensusParams, ConsensusParams.test_profile(), self._consensus),
             stakes=self.stakes,
             proxied=self.proxied,

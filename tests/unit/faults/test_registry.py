@@ -14,6 +14,7 @@ import pytest
 import tomli_w
 
 from harness.cli import build_parser
+from harness.cluster.backends import BACKENDS
 from harness.commands.fault import raw_fields
 from harness.faults import docs
 from harness.faults.errors import FieldError
@@ -77,7 +78,7 @@ def test_every_kind_is_described(name: str) -> None:
     kind = KINDS[name]
     assert kind.summary and kind.changes and kind.group
     assert kind.undone_by is None or kind.undone_by in KINDS
-    assert set(kind.backends) <= {"local", "docker"}
+    assert set(kind.backends) <= set(BACKENDS)
     for f in kind.fields:
         assert f.help, f"{name}.{f.name} has no help"
 
