@@ -56,6 +56,10 @@ PROJECT_LABEL = "org.clp-testnet.project"
 PROJECT = "clp-testnet"
 RUN_LABEL = "org.clp-testnet.run"
 OWNER_LABEL = "org.clp-testnet.owner"
+# Set by a test suite for itself and its subprocesses: on a shared engine it then judges
+# and removes exactly the objects of its own runs, never those of other users or suites.
+SESSION_LABEL = "org.clp-testnet.session"
+SESSION_ENV = "CLP_TESTNET_SESSION"
 PUBLISH_HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
 
@@ -95,7 +99,13 @@ def new_run_id() -> str:
 
 
 def labels(run_id: str) -> dict[str, str]:
-    return {PROJECT_LABEL: PROJECT, RUN_LABEL: run_id, OWNER_LABEL: owner_id()}
+    session = os.environ.get(SESSION_ENV)
+    return {
+        PROJECT_LABEL: PROJECT,
+        RUN_LABEL: run_id,
+        OWNER_LABEL: owner_id(),
+        **({SESSION_LABEL: session} if session else {}),
+    }
 
 
 def owner_id() -> str:
@@ -146,8 +156,13 @@ class Labelled:
     volumes: list[Any]
 
     @classmethod
-    def find(cls, client: docker.DockerClient, run_id: str | None = None) -> Labelled:
+    def find(
+        cls, client: docker.DockerClient, run_id: str | None = None, session: str | None = None
+    ) -> Labelled:
+        """The project's objects: all, one run's, or those made under ``SESSION_ENV=session``."""
         flt = {"label": [f"{RUN_LABEL}={run_id}" if run_id else f"{PROJECT_LABEL}={PROJECT}"]}
+        if session:  # several labels: Docker matches objects carrying all of them
+            flt["label"].append(f"{SESSION_LABEL}={session}")
         return cls(
             client.containers.list(all=True, filters=flt),
             client.networks.list(filters=flt),

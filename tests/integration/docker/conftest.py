@@ -2,8 +2,11 @@
 
 When these tests are selected and Docker is not reachable, the session fails with the
 reason: CI has Docker, so a missing daemon is a broken machine, not an optional feature.
-After the last of them, nothing labelled as the project's may be left that was not there
-before the session (a leftover fails the session and is removed).
+After the last of them, nothing of this session's runs may be left (a leftover fails the
+session and is removed): the session names itself in CLP_TESTNET_SESSION, which the
+backend, also in the CLI subprocesses, puts on every object as a label. Only those are
+judged and removed, never the objects of other users of a shared engine (their project
+objects appear and vanish while the session runs).
 
 CLP_TESTNET_NODE_IMAGE and CLP_TESTNET_TOXIPROXY_IMAGE run the suite on given images;
 otherwise they are built (once; later runs find them by their content tag).
@@ -18,12 +21,12 @@ from typing import Any
 import pytest
 
 from harness.cluster.docker import (
+    SESSION_ENV,
     DockerUnavailable,
     Labelled,
-    Removed,
     docker_client,
     images_from_env,
-    labelled,
+    new_run_id,
 )
 from harness.images import Images
 
@@ -49,22 +52,15 @@ def docker_api() -> Iterator[Any]:
 
 @pytest.fixture(scope="session", autouse=True)
 def nothing_left_behind(docker_api: Any) -> Iterator[None]:
-    before = labelled(docker_api)
-    yield
-    after = labelled(docker_api)
-    left = Removed(
-        sorted(set(after.containers) - set(before.containers)),
-        sorted(set(after.networks) - set(before.networks)),
-        sorted(set(after.volumes) - set(before.volumes)),
-    )
-    if left.total:  # clean up, then fail: the next run must start clean
-        found = Labelled.find(docker_api)
-        Labelled(
-            [c for c in found.containers if c.name in left.containers],
-            [n for n in found.networks if n.name in left.networks],
-            [v for v in found.volumes if v.name in left.volumes],
-        ).remove()
-        pytest.fail(f"the docker suite left project objects behind: {left}", pytrace=False)
+    session = f"pytest-{new_run_id()}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(SESSION_ENV, session)
+        yield
+    left = Labelled.find(docker_api, session=session)
+    if left.all:  # clean up, then fail: the next run must start clean
+        names = left.names()
+        left.remove()
+        pytest.fail(f"the docker suite left project objects behind: {names}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,15 @@ def test_every_object_carries_project_run_and_owner_labels() -> None:
     assert d.new_run_id() != d.new_run_id()
 
 
+def test_a_session_in_the_environment_labels_every_object(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(d.SESSION_ENV, raising=False)
+    assert d.SESSION_LABEL not in d.labels("r1")
+    monkeypatch.setenv(d.SESSION_ENV, "s1")
+    assert d.labels("r1")[d.SESSION_LABEL] == "s1"
+
+
 def test_published_port_is_read_from_the_inspect_data() -> None:
     c = SimpleNamespace(
         attrs={
