@@ -320,6 +320,25 @@ def published_port(container: Container, port: int) -> int | None:
     return None
 
 
+# A host port Docker chose, taken by another process before its proxy bound it: the
+# daemon's own retries give up at times, but each new start picks another port.
+PORT_TAKEN = ("address already in use", "port is already allocated")
+START_ATTEMPTS = 5
+
+
+def start_container(c: Container, attempts: int = START_ATTEMPTS) -> None:
+    """``docker start``, again while it fails only because the host port was taken."""
+    from docker.errors import APIError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            c.start()
+            return
+        except APIError as exc:
+            if attempt == attempts or not any(t in str(exc).lower() for t in PORT_TAKEN):
+                raise
+
+
 class LogFollower:
     """Appends a container's output to a file from a thread, from ``since`` until it stops.
 
@@ -502,7 +521,7 @@ class DockerBackend(Cluster):
     async def _start_container(self, c: Container, log_name: str, port: int) -> int:
         """Start ``c``, follow its output into the log file, return its published port."""
         since = time.time()
-        await asyncio.to_thread(c.start)
+        await asyncio.to_thread(start_container, c)
 
         async def port_known() -> int | None:
             await self._check_alive(c, log_name)
@@ -600,7 +619,8 @@ class DockerBackend(Cluster):
             await self._check_alive(self.containers[name], name)
             return False
 
-        await self.wait_for(healthy, START_TIMEOUT_S, f"{name} to answer after restart")
+        what = f"{name} to answer after restart (log {self.log_path(name)})"
+        await self.wait_for(healthy, START_TIMEOUT_S, what)
 
     async def stop(self) -> None:
         if self._stopped:
