@@ -87,8 +87,10 @@ class NodeClient:
         return await self.request("POST", "/alpha/clp/response", json=body)
 
     async def has_test_hooks(self) -> bool:
-        """Whether the node serves the optional test hooks (GET /admin/faults is not 404)."""
-        resp = await self.request("GET", "/admin/faults")
+        """Whether the node serves the optional test hooks (GET /admin/faults is not 404);
+        with the token, which GET needs too."""
+        headers = {HOOKS_TOKEN_HEADER: self._hooks_token}
+        resp = await self.request("GET", "/admin/faults", headers=headers)
         if resp.status_code == 404:
             return False
         resp.raise_for_status()

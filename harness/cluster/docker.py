@@ -56,6 +56,10 @@ PROJECT_LABEL = "org.clp-testnet.project"
 PROJECT = "clp-testnet"
 RUN_LABEL = "org.clp-testnet.run"
 OWNER_LABEL = "org.clp-testnet.owner"
+# Set by a test suite for itself and its subprocesses: on a shared engine it then judges
+# and removes exactly the objects of its own runs, never those of other users or suites.
+SESSION_LABEL = "org.clp-testnet.session"
+SESSION_ENV = "CLP_TESTNET_SESSION"
 PUBLISH_HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
 
@@ -95,7 +99,13 @@ def new_run_id() -> str:
 
 
 def labels(run_id: str) -> dict[str, str]:
-    return {PROJECT_LABEL: PROJECT, RUN_LABEL: run_id, OWNER_LABEL: owner_id()}
+    session = os.environ.get(SESSION_ENV)
+    return {
+        PROJECT_LABEL: PROJECT,
+        RUN_LABEL: run_id,
+        OWNER_LABEL: owner_id(),
+        **({SESSION_LABEL: session} if session else {}),
+    }
 
 
 def owner_id() -> str:
@@ -146,8 +156,13 @@ class Labelled:
     volumes: list[Any]
 
     @classmethod
-    def find(cls, client: docker.DockerClient, run_id: str | None = None) -> Labelled:
+    def find(
+        cls, client: docker.DockerClient, run_id: str | None = None, session: str | None = None
+    ) -> Labelled:
+        """The project's objects: all, one run's, or those made under ``SESSION_ENV=session``."""
         flt = {"label": [f"{RUN_LABEL}={run_id}" if run_id else f"{PROJECT_LABEL}={PROJECT}"]}
+        if session:  # several labels: Docker matches objects carrying all of them
+            flt["label"].append(f"{SESSION_LABEL}={session}")
         return cls(
             client.containers.list(all=True, filters=flt),
             client.networks.list(filters=flt),
@@ -303,6 +318,25 @@ def published_port(container: Container, port: int) -> int | None:
         if b.get("HostPort"):
             return int(b["HostPort"])
     return None
+
+
+# A host port Docker chose, taken by another process before its proxy bound it: the
+# daemon's own retries give up at times, but each new start picks another port.
+PORT_TAKEN = ("address already in use", "port is already allocated")
+START_ATTEMPTS = 5
+
+
+def start_container(c: Container, attempts: int = START_ATTEMPTS) -> None:
+    """``docker start``, again while it fails only because the host port was taken."""
+    from docker.errors import APIError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            c.start()
+            return
+        except APIError as exc:
+            if attempt == attempts or not any(t in str(exc).lower() for t in PORT_TAKEN):
+                raise
 
 
 class StreamFollower:
@@ -509,7 +543,7 @@ class DockerBackend(Cluster):
     async def _start_container(self, c: Container, log_name: str, port: int) -> int:
         """Start ``c``, follow its output into the log file, return its published port."""
         since = time.time()
-        await asyncio.to_thread(c.start)
+        await asyncio.to_thread(start_container, c)
 
         async def port_known() -> int | None:
             await self._check_alive(c, log_name)
@@ -614,7 +648,8 @@ class DockerBackend(Cluster):
             await self._check_alive(self.containers[name], name)
             return False
 
-        await self.wait_for(healthy, START_TIMEOUT_S, f"{name} to answer after restart")
+        what = f"{name} to answer after restart (log {self.log_path(name)})"
+        await self.wait_for(healthy, START_TIMEOUT_S, what)
 
     async def stop(self) -> None:
         if self._stopped:

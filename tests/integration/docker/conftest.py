@@ -2,8 +2,11 @@
 
 When these tests are selected and Docker is not reachable, the session fails with the
 reason: CI has Docker, so a missing daemon is a broken machine, not an optional feature.
-After the last of them, nothing labelled as the project's may be left that was not there
-before the session (a leftover fails the session and is removed).
+After the last of them, nothing of this session's runs may be left (a leftover fails the
+session and is removed): the session names itself in CLP_TESTNET_SESSION, which the
+backend, also in the CLI subprocesses, puts on every object as a label. Only those are
+judged and removed, never the objects of other users of a shared engine (their project
+objects appear and vanish while the session runs).
 
 CLP_TESTNET_NODE_IMAGE and CLP_TESTNET_TOXIPROXY_IMAGE run the suite on given images;
 otherwise they are built (once; later runs find them by their content tag).
@@ -19,13 +22,9 @@ import pytest
 from docker_fixtures import docker_api, docker_images
 
 from harness.cluster.docker import (
-    OWNER_LABEL,
+    SESSION_ENV,
     Labelled,
-    Removed,
-    labelled,
-    object_labels,
-    owner_alive,
-    owner_id,
+    new_run_id,
 )
 
 _HERE = Path(__file__).resolve().parent
@@ -39,35 +38,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def nothing_left_behind(docker_api: Any) -> Iterator[None]:
-    before = labelled(docker_api)
-    yield
-    # Only what this session made: objects of a live process other than this one (another
-    # test run on a shared daemon) are not ours to judge or remove.
-    found = Labelled.find(docker_api)
-    theirs = {
-        o.name
-        for o in found.all
-        if (owner := object_labels(o).get(OWNER_LABEL, "")) != owner_id() and owner_alive(owner)
-    }
-    names = found.names()
-    after = Removed(
-        [n for n in names.containers if n not in theirs],
-        [n for n in names.networks if n not in theirs],
-        [n for n in names.volumes if n not in theirs],
-    )
-    left = Removed(
-        sorted(set(after.containers) - set(before.containers)),
-        sorted(set(after.networks) - set(before.networks)),
-        sorted(set(after.volumes) - set(before.volumes)),
-    )
-    if left.total:  # clean up, then fail: the next run must start clean
-        found = Labelled.find(docker_api)
-        Labelled(
-            [c for c in found.containers if c.name in left.containers],
-            [n for n in found.networks if n.name in left.networks],
-            [v for v in found.volumes if v.name in left.volumes],
-        ).remove()
-        pytest.fail(f"the docker suite left project objects behind: {left}", pytrace=False)
+    session = f"pytest-{new_run_id()}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(SESSION_ENV, session)
+        yield
+    left = Labelled.find(docker_api, session=session)
+    if left.all:  # clean up, then fail: the next run must start clean
+        names = left.names()
+        left.remove()
+        pytest.fail(f"the docker suite left project objects behind: {names}", pytrace=False)
 
 
 __all__ = ["docker_api", "docker_images"]  # the shared fixtures, used by this suite

@@ -1,5 +1,6 @@
 """DockerBackend on one 4-validator testnet: containers finalize, pause/resume, a link fault
-through the containerised Toxiproxy, kill and restart from the node's volume, labels, logs.
+through the containerised Toxiproxy, kill and restart from the node's volume (also several
+times over), labels, logs.
 
 The tests run in file order on one module-scoped cluster; each leaves every node running
 and every link healed for the next.
@@ -19,6 +20,7 @@ import pytest_asyncio
 from integration_helpers import log_events
 
 from harness.cluster.backends import init_for_backend, make_cluster
+from harness.cluster.base import wait_until
 from harness.cluster.docker import (
     OWNER_LABEL,
     PROJECT,
@@ -35,6 +37,7 @@ from harness.images import Images
 pytestmark = [pytest.mark.asyncio(loop_scope="module")]
 
 VALIDATORS = 4
+RESTART_CYCLES = 5
 START_TIMES: list[float] = []
 
 
@@ -203,3 +206,30 @@ async def test_netem_works_or_says_the_kernel_lacks_it(c: DockerBackend) -> None
     with pytest.raises(FaultError, match="this kernel has no netem qdisc"):
         await nemesis.apply("netem", node="v0", delay_ms=20)
     assert nemesis.log.records == []
+
+
+async def test_a_node_comes_back_after_every_kill_and_restart(c: DockerBackend) -> None:
+    """Each restart publishes a new host port and replays the volume: both must hold every
+    time, not just once (a start that loses its port, or a node that never answers again,
+    fails here)."""
+    victim, others = "v1", ["v0", "v2", "v3"]
+    for cycle in range(1, RESTART_CYCLES + 1):
+        before = await c.client(victim).height()
+        await c.kill(victim)
+        assert not c.is_running(victim), f"cycle {cycle}: {victim} still runs after kill"
+        start = await head_of(c, others)
+        await c.wait_for_height(start + 2, others)
+        await c.restart(victim)
+
+        def replays(starts: int = cycle + 1) -> list[dict[str, Any]] | None:
+            found = log_events(c, victim, "node.replayed")  # the log follower may lag
+            return found if len(found) >= starts else None
+
+        what = f"cycle {cycle}'s node.replayed in {c.log_path(victim)}"
+        replayed = (await wait_until(replays, 10.0, what))[-1]["height"]
+        assert replayed >= before, f"cycle {cycle}: replayed {replayed}, was at {before}"
+        target = await head_of(c, others)
+        reached = await c.wait_for_height(target, [victim])
+        assert reached[victim] >= target, f"cycle {cycle}{hint(c, victim)}"
+        print(f"cycle {cycle}: {victim} back at {c.api_url(victim)}, caught up to {target}")
+    assert len(log_events(c, victim, "node.replayed")) == RESTART_CYCLES + 1

@@ -20,12 +20,10 @@ import pytest
 from harness.cluster.backends import init_for_backend
 from harness.cluster.docker import (
     OWNER_LABEL,
-    PROJECT,
-    PROJECT_LABEL,
-    RUN_LABEL,
     DockerBackend,
     Labelled,
     labelled,
+    labels,
 )
 from harness.images import Images
 
@@ -106,7 +104,7 @@ def planted(docker_api: Any, docker_images: Images) -> Iterator[Any]:
 
     def plant(owner: str) -> str:
         run_id = f"planted-{secrets.token_hex(3)}"
-        lab = {PROJECT_LABEL: PROJECT, RUN_LABEL: run_id, OWNER_LABEL: owner}
+        lab = {**labels(run_id), OWNER_LABEL: owner}
         made.append(docker_api.networks.create(f"clp-{run_id}", labels=lab))
         made.append(docker_api.volumes.create(f"clp-{run_id}-v0-data", labels=lab))
         made.append(

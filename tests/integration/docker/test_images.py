@@ -18,10 +18,8 @@ import httpx
 import pytest
 
 from harness.cluster.docker import (
-    PROJECT,
-    PROJECT_LABEL,
-    RUN_LABEL,
     files_archive,
+    labels,
     new_run_id,
     published_port,
 )
@@ -89,7 +87,7 @@ def test_node_image_runs_clp_node(docker_api: Any, docker_images: Images) -> Non
         ["--help"],
         network_mode="none",
         remove=True,
-        labels={PROJECT_LABEL: PROJECT, RUN_LABEL: new_run_id()},
+        labels=labels(new_run_id()),
     )
     assert b"usage: clp-node" in out
 
@@ -109,7 +107,7 @@ def test_toxiproxy_image_serves_the_api_with_config_proxies(
     container = docker_api.containers.create(
         docker_images.toxiproxy,
         ["-host=0.0.0.0", "-port=8474", "-config=/testnet/toxiproxy.json"],
-        labels={PROJECT_LABEL: PROJECT, RUN_LABEL: new_run_id()},
+        labels=labels(new_run_id()),
         ports={"8474/tcp": ("127.0.0.1", None)},
     )
     try:

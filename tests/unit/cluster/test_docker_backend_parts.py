@@ -44,6 +44,15 @@ def test_every_object_carries_project_run_and_owner_labels() -> None:
     assert d.new_run_id() != d.new_run_id()
 
 
+def test_a_session_in_the_environment_labels_every_object(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(d.SESSION_ENV, raising=False)
+    assert d.SESSION_LABEL not in d.labels("r1")
+    monkeypatch.setenv(d.SESSION_ENV, "s1")
+    assert d.labels("r1")[d.SESSION_LABEL] == "s1"
+
+
 def test_published_port_is_read_from_the_inspect_data() -> None:
     c = SimpleNamespace(
         attrs={
@@ -121,3 +130,39 @@ def test_down_with_only_a_dir_needs_no_docker(
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     assert main(["down", "--dir", str(tmp_path)]) == 0
     assert "nothing recorded as running here" in " ".join(capsys.readouterr().out.split())
+
+
+class _Starts:
+    """A container whose first ``failures`` starts fail with ``error``."""
+
+    def __init__(self, failures: int, error: str) -> None:
+        self.failures, self.error, self.calls = failures, error, 0
+
+    def start(self) -> None:
+        from docker.errors import APIError
+
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise APIError(self.error)
+
+
+TAKEN = (
+    "driver failed programming external connectivity on endpoint clp-x-v3: Error starting "
+    "userland proxy: listen tcp4 127.0.0.1:33012: bind: address already in use"
+)
+
+
+def test_a_start_is_retried_only_while_the_host_port_was_taken() -> None:
+    from docker.errors import APIError
+
+    taken_twice = _Starts(2, TAKEN)
+    d.start_container(taken_twice)  # type: ignore[arg-type]
+    assert taken_twice.calls == 3
+    always_taken = _Starts(99, TAKEN)
+    with pytest.raises(APIError, match="address already in use"):
+        d.start_container(always_taken, attempts=3)  # type: ignore[arg-type]
+    assert always_taken.calls == 3
+    other = _Starts(1, "no such image")
+    with pytest.raises(APIError, match="no such image"):
+        d.start_container(other)  # type: ignore[arg-type]
+    assert other.calls == 1
