@@ -16,6 +16,7 @@ from harness.commands import (
     console,
     demo,
     down,
+    explore,
     fault,
     images,
     init,
@@ -36,10 +37,11 @@ quick start:
   clp-testnet toxiproxy --port 8474     the Toxiproxy-API-compatible server, standalone
   clp-testnet check run/history.json    re-run the CLP invariant checkers on a saved run
   clp-testnet run scenarios/*.toml      run fault scenarios; verdict, results JSON, reproduce line
+  clp-testnet explore --runs 30         generated fault schedules; failures shrunk to scenarios
   clp-testnet images build              Docker images of the node and Toxiproxy (no registry)
 """
 
-COMMAND_MODULES = [demo, init, up, down, status, fault, toxiproxy, images, run, check]
+COMMAND_MODULES = [demo, init, up, down, status, fault, toxiproxy, images, run, explore, check]
 
 
 def build_parser() -> argparse.ArgumentParser:
