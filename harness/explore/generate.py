@@ -44,6 +44,9 @@ INT_RANGES: dict[tuple[str, str] | str, tuple[int, int]] = {
     "jitter_ms": (0, 50),
 }
 # Kinds that only take faults away: a schedule reaches them as undo steps.
+# Forgeries judged by their signature: the validator they claim must have no genuine
+# answer on chain, or DUPLICATE (rule 5) rightly comes first; they claim a lazy validator.
+SIGNATURE_FORGES = ("bad_signature", "replay")
 UNDO_ONLY = frozenset(k.name for k in KINDS.values() if k.undone_by is None)
 
 
@@ -238,19 +241,30 @@ def draw_steps(
             if kind.undone_by is not None and end <= last:
                 undo = undo_step(kind, args)
                 timed.append((end, len(timed), {"at": {"height": end}, **undo}))
+    lazy: str | None = None  # claimed by signature forgeries, so no genuine answer races them
     for _ in range(rng.choice([0, 0, 1, 2])):
         heights = [
             h
             for ep in range(until + 1)
             for h in challenge_heights(clp["challenge_interval"], w, e, ep)
         ]
-        if heights and calm:
-            h = rng.choice(heights)
-            forge = rng.choice(FORGES)
-            off = rng.randint(1, w)
-            step = {"at": {"challenge": h, "offset": off}, "do": "post_response"}
-            step |= {"via": rng.choice(calm), "forge": forge}
-            timed.append((h + off, len(timed), step))
+        if not heights or not calm:
+            continue
+        forge = rng.choice(FORGES)
+        if forge in SIGNATURE_FORGES and lazy is None:
+            if not faulty:
+                continue
+            lazy = rng.choice(faulty)
+            timed.append((1, -1, {"at": {"height": 1}, "do": "lazy", "node": lazy}))
+        h = rng.choice(heights)
+        off = rng.randint(1, w)
+        step: dict[str, Any] = {"at": {"challenge": h, "offset": off}, "do": "post_response"}
+        step |= {"via": rng.choice(calm), "forge": forge}
+        if forge in SIGNATURE_FORGES:
+            step["validator"] = lazy
+        timed.append((h + off, len(timed), step))
+    if lazy is not None:  # it stays lazy: no drawn undo may wake it up
+        timed = [t for t in timed if not (t[2]["do"] == "active" and t[2].get("node") == lazy)]
     steps = [s for _, _, s in sorted(timed, key=lambda t: (t[0], t[1]))]
     if mode == "stall":
         steps += _stall(rng, names, clp, until, backend)
