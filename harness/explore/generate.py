@@ -45,7 +45,7 @@ INT_RANGES: dict[tuple[str, str] | str, tuple[int, int]] = {
 }
 # Kinds that only take faults away: a schedule reaches them as undo steps.
 # Forgeries judged by their signature: the validator they claim must have no genuine
-# answer on chain, or DUPLICATE (rule 5) rightly comes first; they claim a lazy validator.
+# answer on chain, or DUPLICATE (rule 5) rightly comes first: they claim a lazy validator.
 SIGNATURE_FORGES = ("bad_signature", "replay")
 UNDO_ONLY = frozenset(k.name for k in KINDS.values() if k.undone_by is None)
 
@@ -251,20 +251,24 @@ def draw_steps(
         if not heights or not calm:
             continue
         forge = rng.choice(FORGES)
+        early = [h for h in heights if h >= 2 and h + 2 * w + clp["challenge_interval"] + 2 <= e]
+        if forge in SIGNATURE_FORGES and (not faulty or not early):
+            forge = rng.choice([f for f in FORGES if f not in SIGNATURE_FORGES])
         if forge in SIGNATURE_FORGES and lazy is None:
-            if not faulty:
-                continue
             lazy = rng.choice(faulty)
             timed.append((1, -1, {"at": {"height": 1}, "do": "lazy", "node": lazy}))
-        h = rng.choice(heights)
+        # a signature forgery stays in epoch 0, where the lazy validator is surely in the
+        # committee (NOT_IN_COMMITTEE, rule 4, would rightly come first after an ejection)
+        h = rng.choice(early if forge in SIGNATURE_FORGES else heights)
         off = rng.randint(1, w)
         step: dict[str, Any] = {"at": {"challenge": h, "offset": off}, "do": "post_response"}
         step |= {"via": rng.choice(calm), "forge": forge}
         if forge in SIGNATURE_FORGES:
             step["validator"] = lazy
         timed.append((h + off, len(timed), step))
-    if lazy is not None:  # it stays lazy: no drawn undo may wake it up
-        timed = [t for t in timed if not (t[2]["do"] == "active" and t[2].get("node") == lazy)]
+    if lazy is not None:  # it stays lazy: no undo wakes it, no restart drops its hook
+        wake = ("active", "kill", "restart")
+        timed = [t for t in timed if not (t[2]["do"] in wake and t[2].get("node") == lazy)]
     steps = [s for _, _, s in sorted(timed, key=lambda t: (t[0], t[1]))]
     if mode == "stall":
         steps += _stall(rng, names, clp, until, backend)

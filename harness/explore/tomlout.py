@@ -6,24 +6,43 @@ and inline tables for triggers. The standard library reads TOML but does not wri
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 
 def value(v: Any) -> str:
-    """One TOML value: strings as JSON strings (TOML basic strings share the escapes)."""
+    """One TOML value."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int | float):
         return repr(v)
     if isinstance(v, str):
-        return json.dumps(v)
+        return _basic(v)
     if isinstance(v, list | tuple):
         return "[" + ", ".join(value(x) for x in v) + "]"
     if isinstance(v, Mapping):
         return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
     raise TypeError(f"no TOML form for {type(v).__name__}")
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _controls(text: str) -> bool:
+    """A character TOML allows in no string literal unescaped (tab and newline aside)."""
+    return any((ord(c) < 0x20 and c not in "\t\n") or ord(c) == 0x7F for c in text)
+
+
+def _basic(text: str) -> str:
+    out = []
+    for c in text:
+        if c in _ESCAPES:
+            out.append(_ESCAPES[c])
+        elif ord(c) < 0x20 or ord(c) == 0x7F:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
 
 
 def _is_table(v: Any) -> bool:
@@ -38,6 +57,8 @@ def _emit(doc: Mapping[str, Any], prefix: str, out: list[str]) -> None:
     for k, v in doc.items():
         if not _is_table(v) and not _is_table_array(v) and k != "description":
             out.append(f"{k} = {value(v)}")
+        elif k == "description" and _controls(str(v)):
+            out.append(f"description = {_basic(str(v))}")
         elif k == "description":
             out.append(f'description = """\n{_multiline(str(v))}"""')
     for k, v in doc.items():
