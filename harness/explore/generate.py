@@ -233,14 +233,24 @@ def draw_steps(
     timed: list[tuple[int, int, dict[str, Any]]] = []
     kinds = kinds_for(backend)
     if faulty:
+        groups = sorted({k.group for k in kinds})
         for _ in range(rng.randint(1, 4)):
-            kind = rng.choice(kinds)
+            group = rng.choice(groups)  # by group first: processes as often as links
+            kind = rng.choice([k for k in kinds if k.group == group])
             start, end = _window(rng, clp, until)
             args = draw_args(rng, kind, faulty, names)
             timed.append((start, len(timed), {"at": {"height": start}, "do": kind.name, **args}))
             if kind.undone_by is not None and end <= last:
                 undo = undo_step(kind, args)
                 timed.append((end, len(timed), {"at": {"height": end}, **undo}))
+    if len(names) > 3 and rng.random() < 0.3:
+        # ejection pressure: several validators lazy from the start tie in their failure
+        # streaks; lazy nodes keep voting, so even more than 1/3 of them leaves the chain live
+        n = len(names)
+        cap = max(0, min((n - 1) // 3, n - clp["min_committee_size"]))
+        k = rng.choice([max(2, cap + 1), max(2, cap + 1), rng.randint(2, n - 1)])
+        for node in sorted(rng.sample(names, min(k, n - 1))):
+            timed.append((1, -2, {"at": {"height": 1}, "do": "lazy", "node": node}))
     lazy: str | None = None  # claimed by signature forgeries, so no genuine answer races them
     for _ in range(rng.choice([0, 0, 1, 2])):
         heights = [
