@@ -282,7 +282,36 @@ def draw_steps(
     steps = [s for _, _, s in sorted(timed, key=lambda t: (t[0], t[1]))]
     if mode == "stall":
         steps += _stall(rng, names, clp, until, backend)
-    return steps
+    return runnable(steps)
+
+
+def runnable(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The steps without those that cannot act on a stopped node: a hook, a kill or a pause
+    of a node that is killed or paused at that point (its REST API does not answer), and a
+    resume of a node that is not paused. A restart is always possible."""
+    killed: set[str] = set()
+    paused: set[str] = set()
+    out = []
+    for step in steps:
+        do, node = step["do"], step.get("node")
+        kind = KINDS.get(do)
+        if node is not None and kind is not None and do != "restart":
+            down = node in killed or node in paused
+            if do == "resume":
+                if node not in paused:
+                    continue
+                paused.discard(node)
+            elif down and kind.group in ("hooks", "processes"):
+                continue
+            elif do == "kill":
+                killed.add(node)
+            elif do == "pause":
+                paused.add(node)
+        elif do == "restart":
+            killed.discard(str(node))
+            paused.discard(str(node))
+        out.append(step)
+    return out
 
 
 def _window(rng: random.Random, clp: dict[str, int], until: int) -> tuple[int, int]:

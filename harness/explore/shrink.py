@@ -12,14 +12,14 @@ import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from harness.explore.generate import Doc
+from harness.explore.generate import Doc, runnable
 
 Oracle = Callable[[Doc], bool]
 
 
 def with_steps(doc: Doc, steps: list[dict[str, Any]]) -> Doc:
     out = copy.deepcopy(doc)
-    out["steps"] = copy.deepcopy(steps)
+    out["steps"] = runnable(copy.deepcopy(steps))  # a cut never leaves a step that cannot act
     return out
 
 

@@ -14,6 +14,7 @@ from harness.explore.generate import (
     draw_stakes,
     kinds_for,
     minority,
+    runnable,
     undo_step,
 )
 from harness.explore.tomlout import dumps
@@ -111,3 +112,32 @@ def test_undo_of_each_kind_is_its_registry_undo() -> None:
         KINDS[undo["do"]].request({k: v for k, v in undo.items() if k != "do"}, names)
         if kind.name == "clock_offset":
             assert undo["ms"] == 0
+
+
+process_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["kill", "restart", "pause", "resume", "lazy", "active", "isolate"]),
+        st.sampled_from(["v0", "v1", "v2"]),
+    ),
+    max_size=25,
+)
+
+
+@given(process_steps)
+def test_runnable_steps_never_act_on_a_stopped_node(pairs: list[tuple[str, str]]) -> None:
+    steps = [{"at": {"height": 1}, "do": do, "node": node} for do, node in pairs]
+    out = runnable(steps)
+    assert all(s in steps for s in out)
+    killed: set[str] = set()
+    paused: set[str] = set()
+    for s in out:
+        do, node = s["do"], s["node"]
+        if do == "restart":
+            killed.discard(node)
+            paused.discard(node)
+        elif do == "resume":
+            assert node in paused
+            paused.discard(node)
+        elif do in ("kill", "pause", "lazy", "active"):
+            assert node not in killed | paused
+            (killed if do == "kill" else paused if do == "pause" else set()).add(node)
