@@ -54,6 +54,7 @@ exit codes: 0 no failure, 1 a failure reproduced or a harness error, 2 bad input
     p.add_argument(
         "--shrink-budget", type=int, default=12, metavar="N", help="runs spent shrinking (12)"
     )
+    p.add_argument("--max-failures", type=int, metavar="N", help="stop after N reproduced failures")
     p.add_argument("--replay", type=Path, metavar="RUN_DIR", help="re-run one saved run")
     p.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
     p.set_defaults(handler=explore)
@@ -84,6 +85,8 @@ def explore(args: argparse.Namespace) -> int:
         return _error(f"--runs wants N >= 1, got {args.runs}")
     if args.shrink_budget < 0:
         return _error(f"--shrink-budget wants N >= 0, got {args.shrink_budget}")
+    if args.max_failures is not None and args.max_failures < 1:
+        return _error(f"--max-failures wants N >= 1, got {args.max_failures}")
     budget = None
     if args.time_budget is not None:
         try:
@@ -98,6 +101,7 @@ def explore(args: argparse.Namespace) -> int:
         backend=args.backend,
         out=args.out,
         shrink_budget=args.shrink_budget,
+        max_failures=args.max_failures,
         say=say,
     )
     summary = asyncio.run(Explorer(opts).explore())

@@ -33,6 +33,7 @@ class ExploreOptions:
     backend: str = "local"
     out: Path = Path("runs")
     shrink_budget: int = 12
+    max_failures: int | None = None  # stop once this many failures reproduced
     say: Say = print
 
 
@@ -138,6 +139,8 @@ class Explorer:
     def _more(self, started: float) -> bool:
         o, s = self.opts, self.summary
         if o.runs is not None and s.runs >= o.runs:
+            return False
+        if o.max_failures is not None and len(s.bugs) >= o.max_failures:
             return False
         return not (o.time_budget_s is not None and time.monotonic() - started >= o.time_budget_s)
 

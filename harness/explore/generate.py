@@ -47,6 +47,9 @@ INT_RANGES: dict[tuple[str, str] | str, tuple[int, int]] = {
 # Forgeries judged by their signature: the validator they claim must have no genuine
 # answer on chain, or DUPLICATE (rule 5) rightly comes first: they claim a lazy validator.
 SIGNATURE_FORGES = ("bad_signature", "replay")
+# Forgeries the forger builds on a challenge (or response) with two blocks of its window
+# left: a 2-block window has that only at its own height, if at all.
+WIDE_WINDOW_FORGES = ("duplicate", "not_in_committee", *SIGNATURE_FORGES)
 UNDO_ONLY = frozenset(k.name for k in KINDS.values() if k.undone_by is None)
 
 
@@ -264,6 +267,8 @@ def draw_steps(
         early = [h for h in heights if h >= 2 and h + 2 * w + clp["challenge_interval"] + 2 <= e]
         if forge in SIGNATURE_FORGES and (not faulty or not early):
             forge = rng.choice([f for f in FORGES if f not in SIGNATURE_FORGES])
+        if forge in WIDE_WINDOW_FORGES and w < 3:
+            forge = rng.choice(["malformed", "expired", "unknown_challenge"])
         if forge in SIGNATURE_FORGES and lazy is None:
             lazy = rng.choice(faulty)
             timed.append((1, -1, {"at": {"height": 1}, "do": "lazy", "node": lazy}))
