@@ -11,6 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint unit integration integration-docker official-toxiproxy clean
+.PHONY: explore-smoke explore-long explore-power
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,19 +22,36 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/clp-testnet demo
 
-test: lint unit integration integration-docker official-toxiproxy
+test: lint unit integration explore-smoke integration-docker official-toxiproxy
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/actionlint -config-file .forgejo/actionlint.yaml .forgejo/workflows/ci.yml
+	$(BIN)/actionlint -config-file .forgejo/actionlint.yaml .forgejo/workflows/ci.yml .forgejo/workflows/explore.yml
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q --junitxml=reports/unit.xml --cov=clp_node/clp --cov-report=term --cov-fail-under=95
 
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration -q --ignore=tests/integration/docker --junitxml=reports/integration.xml
+
+# Generated testnets and fault schedules (docs/explore.md). The smoke exploration is a few
+# minutes at a fixed seed; the long one is what the nightly workflow runs; explore-power
+# plants bugs in a copy of the node and checks that the explorer finds and shrinks each.
+EXPLORE_SEED ?= 1
+EXPLORE_BUDGET ?= 60m
+
+explore-smoke: $(STAMP)
+	@mkdir -p reports
+	$(BIN)/clp-testnet explore --seed 1 --runs 8 --out runs --json > reports/explore-smoke.json
+
+explore-long: $(STAMP)
+	@mkdir -p reports
+	$(BIN)/clp-testnet explore --seed $(EXPLORE_SEED) --time-budget $(EXPLORE_BUDGET) --out runs --json > reports/explore-long.json
+
+explore-power: $(STAMP)
+	$(BIN)/pytest tests/explore -q -s -m explore_power --junitxml=reports/explore-power.xml
 
 # The Docker backend: its own tests, the compose file, then every scenario on containers.
 integration-docker: $(STAMP) images

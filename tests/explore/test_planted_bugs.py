@@ -18,8 +18,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
-from tests.explore.planted import PLANTED, Planted
+from planted import PLANTED, Planted
 
 pytestmark = pytest.mark.explore_power
 
