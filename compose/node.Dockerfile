@@ -6,6 +6,9 @@
 # Python 3.11 and its venv module; without a registry the harness makes one with debootstrap
 # (clp-testnet/debian-base:bookworm-...). The dependency layer is cached until
 # pyproject.toml's dependencies change; a source edit rebuilds only the project layer.
+# The packet_loss and netem fault kinds run iptables and tc in the container (as root, with
+# the NET_ADMIN the Docker backend grants): the debootstrap base includes iptables and
+# iproute2. A BASE_IMAGE without them still builds and runs; those two kinds then say so.
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 

@@ -35,8 +35,10 @@ async def test_runner_passing_scenario_leaves_results(tmp_path: Path) -> None:
     assert saved["checks"], "the checkers of harness.checks ran"
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert history, "history.json is written"
-    kinds = [r["action"] for r in saved["fault_log"]]
-    assert kinds[:2] == ["latency", "clear_toxics"] and "clear" in kinds, kinds
+    kinds = [r["kind"] for r in saved["fault_log"]]
+    assert kinds == ["latency", "clear", "reset"], kinds  # the steps, then the quiet period
+    assert saved["fault_log"][0]["state"]["toxics"], "the latency toxic is in the state"
+    assert saved["fault_log"][1]["state"]["toxics"] == {}, "clear removed it"
     whats = [e["what"] for e in saved["expectations"]]
     assert any("post_response forge=duplicate" in w for w in whats), whats
     assert any("expect_progress" in w for w in whats), whats

@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.faults.errors import FieldError
 from harness.faults.kinds.base import Context, FaultKind, Field, Request
-from harness.faults.state import FaultState, Toxic
+from harness.faults.state import FaultState, Toxic, link_name
 
 # upstream = the data the dialling node (the link's src) sends toward dst
 STREAM = "upstream"
@@ -65,8 +65,6 @@ class ToxicKind(FaultKind):
 
     def plan(self, req: Request) -> dict[str, Toxic]:
         """The toxic each link gets; its name is unique in the log (kind and record seq)."""
-        from harness.faults.state import link_name
-
         a = req.args
         if "link" in a:
             links = [(a["link"][0], a["link"][1])]

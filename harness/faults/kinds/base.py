@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.faults.errors import FaultError, FieldError
-from harness.faults.state import FaultState
+from harness.faults.state import FaultState, link_name
 
 if TYPE_CHECKING:
     from harness.cluster.base import Cluster
@@ -157,8 +157,6 @@ class Context:
         return self.api
 
     async def set_links(self, kind: str, links: Sequence[tuple[str, str]], enabled: bool) -> None:
-        from harness.faults.state import link_name
-
         api = self.need_api(kind)
         for src, dst in links:
             await asyncio.to_thread(api.set_enabled, link_name(src, dst), enabled)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from harness.faults.kinds.base import Context, FaultKind, Request
-from harness.faults.state import FaultState
+from harness.faults.state import FaultState, link_name
 
 
 class Clear(FaultKind):
@@ -18,12 +18,11 @@ class Clear(FaultKind):
         return state.without_toxics()
 
     async def inject(self, ctx: Context, req: Request) -> None:
-        from harness.faults.state import link_name
-
         api = ctx.need_api(self.name)
-        for s, d in req.links():
-            proxy = link_name(s, d)
-            for toxic in await asyncio.to_thread(api.toxics, proxy):
+        ours = {link_name(s, d) for s, d in req.links()}
+        proxies = await asyncio.to_thread(api.proxies)  # one call: every proxy with its toxics
+        for proxy in sorted(ours & set(proxies)):
+            for toxic in proxies[proxy].get("toxics") or []:
                 await asyncio.to_thread(api.remove_toxic, proxy, toxic["name"])
 
 

@@ -92,8 +92,9 @@ class FakeApi:
         self.on.setdefault(proxy, []).append(toxic | {"attributes": attributes})
         return toxic
 
-    def toxics(self, proxy: str) -> list[dict[str, Any]]:
-        return list(self.on.get(proxy, []))
+    def proxies(self) -> dict[str, dict[str, Any]]:
+        names = {f"{a}_to_{b}" for a in NAMES for b in NAMES if a != b}
+        return {p: {"enabled": p not in self.disabled, "toxics": self.on.get(p, [])} for p in names}
 
     def remove_toxic(self, proxy: str, name: str) -> None:
         self.on[proxy] = [t for t in self.on[proxy] if t["name"] != name]
