@@ -85,7 +85,7 @@ def test_explore_finds_and_shrinks_the_planted_bug(bug: Planted, tmp_path: Path)
         f"\n{bug.name}: found at run {failure['index']} (seed {bug.seed}), "
         f"{summary['runs']} runs in {summary['duration_s']}s, shrunk in "
         f"{failure['shrink_runs']} runs to {len(doc.get('steps', []))} steps, "
-        f"{doc['cluster']['validators']} validators: {shrunk}"
+        f"{doc['cluster']['validators']} validators: {shrunk}\n{shrunk.read_text()}"
     )
 
     run = ["run", str(shrunk), "--seed", str(bug.seed), "--out", str(tmp_path / "replays")]
