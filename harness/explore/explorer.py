@@ -179,17 +179,25 @@ class Explorer:
                 f"{self._left(started)}"
             )
             index += 1
+            self._save(started)  # after every run: an interrupted exploration keeps its tally
+        self._save(started)
+        return s
+
+    def _save(self, started: float) -> None:
+        s = self.summary
         s.duration_s = time.monotonic() - started
         s.coverage = coverage.summary(coverage.tally(self.hits), s.runs, self.kinds)
         (self.dir / "summary.json").write_text(json.dumps(s.to_json(), indent=1) + "\n")
-        return s
 
     async def _triage(self, index: int, doc: Doc, run_dir: Path, result: ScenarioResult) -> None:
         o = self.opts
         sig = signature(result)
         failure = Failure(index, str(run_dir), sig, result.failures())
         self.summary.failures.append(failure)
+        report = run_dir / "failure.txt"
+        report.write_text(result.failure_report() + "\n", encoding="utf-8")
         o.say(f"[explore] run {index} FAILED: {'; '.join(failure.reasons)[:300]}")
+        o.say(f"[explore] run {index}: run report {report}")
         for k in range(REPLAYS):
             replay = await run_doc(doc, run_dir / f"replay-{k}", o.seed, o.backend)
             failure.replays += 1

@@ -80,6 +80,7 @@ def test_loop_triages_shrinks_and_summarises(tmp_path: Path, monkeypatch: Any, c
     assert shrunk.is_file() and "What failed: check accountability" in shrunk.read_text()
     assert "never happened" in out.err
     assert "coverage" in doc and "never" in doc["coverage"]
+    assert (Path(real[0]["run_dir"]) / "failure.txt").is_file()
 
 
 def test_max_failures_stops_the_loop(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
