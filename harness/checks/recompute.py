@@ -80,7 +80,10 @@ def evaluate_epoch(
     failing = [a for a in evaluated if rate(a) < params.min_response_rate_bps]
     committee_stake = sum(committee[a] for a in members)
     failing_stake = sum(committee[a] for a in failing)
-    systemic = failing_stake * BPS_MAX >= committee_stake * params.systemic_fault_bps
+    # §7: an epoch in which nobody fails is never systemic, whatever the threshold (0 too)
+    systemic = (
+        failing_stake > 0 and failing_stake * BPS_MAX >= committee_stake * params.systemic_fault_bps
+    )
     slashed: dict[str, int] = {}
     ejected: list[str] = []
     deferred: list[str] = []
