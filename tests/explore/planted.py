@@ -19,6 +19,8 @@ class Planted:
     after: str
     seed: int
     runs: int  # the budget: explore --seed SEED --runs RUNS finds it
+    max_steps: int  # ... and shrinks it to at most this many steps
+    shrink_budget: int = 8
 
 
 PLANTED = [
@@ -32,6 +34,7 @@ PLANTED = [
         after="        if failing_stake < 0:\n",
         seed=2,
         runs=6,
+        max_steps=2,
     ),
     Planted(
         name="replay-counters-not-reset",
@@ -54,6 +57,7 @@ PLANTED = [
         "        del agg.start_epoch\n",
         seed=2,
         runs=3,
+        max_steps=2,
     ),
     Planted(
         name="ejection-order-hash-seed",
@@ -65,5 +69,9 @@ PLANTED = [
         after="                    stake_after(a),\n                    hash(a),\n",
         seed=6,
         runs=8,
+        # each candidate exposes it only when the nodes' hash orders disagree, so fewer
+        # candidates are kept: more runs to shrink, a looser bound
+        max_steps=6,
+        shrink_budget=16,
     ),
 ]

@@ -24,7 +24,6 @@ pytestmark = pytest.mark.explore_power
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-MAX_STEPS = 4
 
 
 def patched_node(bug: Planted, root: Path) -> Path:
@@ -71,7 +70,7 @@ def test_explore_finds_and_shrinks_the_planted_bug(bug: Planted, tmp_path: Path)
     assert where.startswith(str(node)), f"the node would not run the patched copy: {where}"
 
     args = ["explore", "--seed", str(bug.seed), "--runs", str(bug.runs), "--max-failures", "1"]
-    args += ["--shrink-budget", "8", "--out", str(tmp_path / "runs"), "--json"]
+    args += ["--shrink-budget", str(bug.shrink_budget), "--out", str(tmp_path / "runs"), "--json"]
     proc = clp_testnet(args, tmp_path, env, timeout=60 * 30)
     summary = json.loads(proc.stdout)
     found = [f for f in summary["failures"] if not f["flaky"]]
@@ -80,7 +79,7 @@ def test_explore_finds_and_shrinks_the_planted_bug(bug: Planted, tmp_path: Path)
     assert failure["index"] < bug.runs
     shrunk = Path(failure["shrunk_file"])
     doc = tomllib.loads(shrunk.read_text())
-    assert len(doc.get("steps", [])) <= MAX_STEPS, shrunk.read_text()
+    assert len(doc.get("steps", [])) <= bug.max_steps, shrunk.read_text()
     print(
         f"\n{bug.name}: found at run {failure['index']} (seed {bug.seed}), "
         f"{summary['runs']} runs in {summary['duration_s']}s, shrunk in "
