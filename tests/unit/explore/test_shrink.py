@@ -13,7 +13,7 @@ from harness.explore.tomlout import dumps
 from harness.scenario.parse import parse_text
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(0, 50), max_size=30, unique=True), st.data())
 def test_ddmin_finds_a_one_minimal_failing_subset(items: list[int], data: Any) -> None:
     culprits = set(data.draw(st.lists(st.sampled_from(items), max_size=3))) if items else set()

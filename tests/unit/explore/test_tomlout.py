@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.explore.tomlout import dumps
@@ -19,6 +19,7 @@ scalars = st.one_of(
 keys = st.from_regex(r"[a-z][a-z_]{0,8}", fullmatch=True)
 
 
+@settings(deadline=None)  # a loaded machine is no counterexample
 @given(
     st.text(max_size=200),
     st.dictionaries(keys, scalars, max_size=5),
