@@ -12,6 +12,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint unit hostile integration browser integration-docker official-toxiproxy integration-swarm clean
+.PHONY: explore-smoke explore-long explore-power
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +23,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/clp-testnet demo
 
-test: lint unit hostile integration browser integration-docker official-toxiproxy
+test: lint unit hostile integration browser explore-smoke integration-docker official-toxiproxy
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -45,6 +46,23 @@ integration: $(STAMP) monitoring
 # report.html of real runs opened in Debian's chromium through its chromedriver.
 browser: $(STAMP) browser-deps
 	$(BIN)/pytest tests/browser -q --junitxml=reports/browser.xml --basetemp=reports/runs-browser
+
+# Generated testnets and fault schedules (docs/explore.md). The smoke exploration is a few
+# minutes at a fixed seed; the long one is what the nightly workflow runs; explore-power
+# plants bugs in a copy of the node and checks that the explorer finds and shrinks each.
+EXPLORE_SEED ?= 1
+EXPLORE_BUDGET ?= 60m
+
+explore-smoke: $(STAMP)
+	@mkdir -p reports
+	$(BIN)/clp-testnet explore --seed 1 --runs 8 --out runs --json > reports/explore-smoke.json
+
+explore-long: $(STAMP)
+	@mkdir -p reports
+	$(BIN)/clp-testnet explore --seed $(EXPLORE_SEED) --time-budget $(EXPLORE_BUDGET) --out runs --json > reports/explore-long.json
+
+explore-power: $(STAMP)
+	$(BIN)/pytest tests/explore -q -s -m explore_power --junitxml=reports/explore-power.xml
 
 # The Docker backend: its own tests, the compose file, then every scenario on containers.
 # Each suite's tmp folders (run folders with report.html, testnets of failed runs) stay in

@@ -19,6 +19,7 @@ from harness.commands import (
     console,
     demo,
     down,
+    explore,
     fault,
     images,
     init,
@@ -42,6 +43,7 @@ quick start:
   clp-testnet check run/history.json    re-run the CLP invariant checkers on a saved run
   clp-testnet run scenarios/*.toml      run fault scenarios; verdict, results JSON, reproduce line
   clp-testnet report runs/x-20250101-1200   the run's report.html (timeline, verdicts, logs) again
+  clp-testnet explore --runs 30         generated fault schedules; failures shrunk to scenarios
   clp-testnet images build              Docker images of the node and Toxiproxy (no registry)
   clp-testnet conform 'clp-node --config {config}'   qualify a node against the contract
 """
@@ -56,6 +58,7 @@ COMMAND_MODULES = [
     toxiproxy,
     images,
     run,
+    explore,
     check,
     report,
     conform,

@@ -366,6 +366,7 @@ HELP_MENTIONS = {
     "fault": ["--dir", "isolate", "partition", "heal", "clear", "reset", "restart", "faults.jsonl"],
     "toxiproxy": ["--host", "--port"],
     "demo": ["--validators", "--dir", "--backend"],
+    "explore": ["--seed", "--runs", "--time-budget", "--backend", "--replay", "--json", "flaky"],
 }
 
 

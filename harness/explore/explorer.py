@@ -1,0 +1,269 @@
+"""The exploration loop: draw, run, judge, triage (replay), shrink, write the scenario file.
+
+Every run's folder holds ``explore.json`` (seed, index, backend, the drawn document),
+``scenario.toml`` (the same document as a scenario file) and the runner's outputs, so one
+run can be re-run alone (``explore --replay RUN_DIR``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.explore import coverage
+from harness.explore.generate import Doc, draw, kinds_for
+from harness.explore.shrink import shrink
+from harness.explore.tomlout import dumps
+from harness.scenario.parse import parse_file
+from harness.scenario.results import ERROR, ScenarioResult, reproduce_command
+
+REPLAYS = 3  # a failure none of these reproduces is flaky, not a bug
+Say = Callable[[str], None]
+
+
+@dataclass
+class ExploreOptions:
+    seed: int = 1
+    runs: int | None = None
+    time_budget_s: float | None = None
+    backend: str = "local"
+    out: Path = Path("runs")
+    shrink_budget: int = 12
+    max_failures: int | None = None  # stop once this many failures reproduced
+    say: Say = print
+
+
+@dataclass
+class Failure:
+    index: int
+    run_dir: str
+    signature: list[str]
+    reasons: list[str]
+    reproduced: int = 0
+    replays: int = 0
+    flaky: bool = False
+    shrunk_file: str | None = None
+    shrink_runs: int = 0
+    shrunk_steps: int | None = None
+    shrunk_validators: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Summary:
+    seed: int
+    backend: str
+    out_dir: str
+    runs: int = 0
+    passed: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    duration_s: float = 0.0
+    coverage: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def bugs(self) -> list[Failure]:
+        return [f for f in self.failures if not f.flaky]
+
+    def to_json(self) -> dict[str, Any]:
+        per10 = self.runs * 600 / self.duration_s if self.duration_s else 0.0
+        return {
+            "seed": self.seed,
+            "backend": self.backend,
+            "out_dir": self.out_dir,
+            "runs": self.runs,
+            "passed": self.passed,
+            "failures": [f.to_json() for f in self.failures],
+            "flaky": sum(1 for f in self.failures if f.flaky),
+            "errors": self.errors,
+            "duration_s": round(self.duration_s, 1),
+            "runs_per_10_min": round(per10, 1),
+            "coverage": self.coverage,
+        }
+
+
+def signature(result: ScenarioResult) -> list[str]:
+    """What failed, by name: the failing checks, else the failing expectations' subjects."""
+    checks = sorted(c.name for c in result.checks if c.verdict == "fail")
+    if checks:
+        return checks
+    return sorted({e.what.split(":")[0] for e in result.expectations if not e.passed})
+
+
+async def run_doc(doc: Doc, run_dir: Path, seed: int, backend: str) -> ScenarioResult:
+    """One document through the scenario runner and every checker, in ``run_dir``."""
+    from harness.scenario.runner import RunOptions, run_scenario
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "scenario.toml"
+    path.write_text(dumps(doc), encoding="utf-8")
+    meta = {"seed": seed, "backend": backend, "doc": doc}
+    (run_dir / "explore.json").write_text(json.dumps(meta, indent=1) + "\n")
+    scenario = parse_file(path)
+    return await run_scenario(scenario, RunOptions(seed=seed, backend=backend, run_dir=run_dir))
+
+
+def load_history(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((run_dir / "history.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _clock(seconds: float) -> str:
+    s = max(0, int(seconds))
+    return f"{s // 60}m{s % 60:02d}s"
+
+
+class Explorer:
+    def __init__(self, opts: ExploreOptions) -> None:
+        self.opts = opts
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = opts.out / f"explore-{opts.seed}-{stamp}"
+        self.dir, n = base, 1
+        while self.dir.exists():
+            n += 1
+            self.dir = base.with_name(f"{base.name}-{n}")
+        self.dir.mkdir(parents=True)
+        self.summary = Summary(opts.seed, opts.backend, str(self.dir))
+        self.hits: list[set[str]] = []
+        self.kinds = [k.name for k in kinds_for(opts.backend)]
+
+    def _more(self, started: float) -> bool:
+        o, s = self.opts, self.summary
+        if o.runs is not None and s.runs >= o.runs:
+            return False
+        if o.max_failures is not None and len(s.bugs) >= o.max_failures:
+            return False
+        return not (o.time_budget_s is not None and time.monotonic() - started >= o.time_budget_s)
+
+    def _left(self, started: float) -> str:
+        o, s = self.opts, self.summary
+        parts = []
+        if o.runs is not None:
+            parts.append(f"{o.runs - s.runs} runs left")
+        if o.time_budget_s is not None:
+            parts.append(f"{_clock(o.time_budget_s - (time.monotonic() - started))} left")
+        return ", ".join(parts)
+
+    async def explore(self) -> Summary:
+        o, s = self.opts, self.summary
+        started = time.monotonic()
+        index = 0
+        while self._more(started):
+            doc = draw(o.seed, index, o.backend)
+            run_dir = self.dir / f"run-{index:03d}"
+            result = await run_doc(doc, run_dir, o.seed, o.backend)
+            s.runs += 1
+            self.hits.append(coverage.observe(doc, load_history(run_dir)))
+            if result.status == ERROR:
+                s.errors.append({"index": index, "run_dir": str(run_dir), "error": result.error})
+            elif result.passed:
+                s.passed += 1
+            else:
+                await self._triage(index, doc, run_dir, result)
+            counts = coverage.tally(self.hits)
+            cov = coverage.summary(counts, s.runs, self.kinds)
+            o.say(
+                f"[explore] run {index} {result.status} in {result.duration_s:.0f}s | "
+                f"runs {s.runs} | failures {len(s.bugs)} flaky "
+                f"{len(s.failures) - len(s.bugs)} errors {len(s.errors)} | coverage "
+                f"{len(cov['counts']) - len(cov['never'])}/{len(cov['counts'])} | "
+                f"{self._left(started)}"
+            )
+            index += 1
+            self._save(started)  # after every run: an interrupted exploration keeps its tally
+        self._save(started)
+        return s
+
+    def _save(self, started: float) -> None:
+        s = self.summary
+        s.duration_s = time.monotonic() - started
+        s.coverage = coverage.summary(coverage.tally(self.hits), s.runs, self.kinds)
+        (self.dir / "summary.json").write_text(json.dumps(s.to_json(), indent=1) + "\n")
+
+    async def _triage(self, index: int, doc: Doc, run_dir: Path, result: ScenarioResult) -> None:
+        o = self.opts
+        sig = signature(result)
+        failure = Failure(index, str(run_dir), sig, result.failures())
+        self.summary.failures.append(failure)
+        report = run_dir / "failure.txt"
+        report.write_text(result.failure_report() + "\n", encoding="utf-8")
+        o.say(f"[explore] run {index} FAILED: {'; '.join(failure.reasons)[:300]}")
+        o.say(f"[explore] run {index}: run report {report}")
+        for k in range(REPLAYS):
+            replay = await run_doc(doc, run_dir / f"replay-{k}", o.seed, o.backend)
+            failure.replays += 1
+            if set(signature(replay)) & set(sig) and not replay.passed:
+                failure.reproduced += 1
+                break
+        if not failure.reproduced:
+            failure.flaky = True
+            o.say(f"[explore] run {index}: did not reproduce in {REPLAYS} replays: flaky")
+            return
+        await self._shrink(failure, doc, run_dir, sig)
+
+    async def _shrink(self, failure: Failure, doc: Doc, run_dir: Path, sig: list[str]) -> None:
+        o = self.opts
+        tries: list[int] = [0]
+
+        async def fails(candidate: Doc) -> bool:
+            tries[0] += 1
+            r = await run_doc(candidate, run_dir / f"shrink-{tries[0]:02d}", o.seed, o.backend)
+            o.say(f"[explore] shrink try {tries[0]}: {r.status}, {len(candidate['steps'])} steps")
+            return not r.passed and bool(set(signature(r)) & set(sig))
+
+        best, calls = await shrink_async(doc, fails, o.shrink_budget)
+        failure.shrink_runs = calls
+        best = dict(best)
+        best["name"] = f"{doc['name']}-min"
+        best["description"] = (
+            f"Found by clp-testnet explore --seed {o.seed} (run {failure.index}) and shrunk "
+            f"in {calls} runs. What failed: {'; '.join(failure.reasons)}"
+        )
+        path = self.dir / "failures" / f"{best['name']}.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dumps(best), encoding="utf-8")
+        failure.shrunk_file = str(path)
+        failure.shrunk_steps = len(best["steps"])
+        failure.shrunk_validators = int(best["cluster"]["validators"])
+        o.say(
+            f"[explore] run {failure.index} shrunk to {failure.shrunk_steps} steps, "
+            f"{failure.shrunk_validators} validators: "
+            f"{reproduce_command(path, o.seed, o.backend)}"
+        )
+
+
+async def shrink_async(doc: Doc, fails: Callable[[Doc], Any], budget: int) -> tuple[Doc, int]:
+    """``shrink`` with an async oracle: the pure shrinker asks, this loop runs the runs."""
+    import asyncio
+
+    loop_results: dict[str, bool] = {}
+
+    def oracle(candidate: Doc) -> bool:
+        key = repr(candidate)
+        if key not in loop_results:
+            fut = asyncio.run_coroutine_threadsafe(fails(candidate), loop)
+            loop_results[key] = fut.result()
+        return loop_results[key]
+
+    loop = asyncio.get_running_loop()
+    return await asyncio.to_thread(shrink, doc, oracle, budget)
+
+
+async def replay(run_dir: Path, say: Say = print) -> ScenarioResult:
+    """Re-run one saved run (its document, seed and backend) into RUN_DIR/replay-N."""
+    meta = json.loads((run_dir / "explore.json").read_text())
+    n = 0
+    while (run_dir / f"replay-{n}").exists():
+        n += 1
+    target = run_dir / f"replay-{n}"
+    say(f"[explore] replaying {run_dir} (seed {meta['seed']}, {meta['backend']}) into {target}")
+    return await run_doc(meta["doc"], target, int(meta["seed"]), str(meta["backend"]))

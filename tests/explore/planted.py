@@ -1,0 +1,77 @@
+"""Bugs planted in a scratch copy of the node, none caught by the 13 shipped scenarios.
+
+Each is a patch (file, text before, text after) applied to a temporary copy of
+``clp_node/``; the explorer must find it from a fixed seed within ``runs`` runs and shrink
+it. ``why`` says which draw exposes it, so the budget can be judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Planted:
+    name: str
+    why: str
+    file: str
+    before: str
+    after: str
+    seed: int
+    runs: int  # the budget: explore --seed SEED --runs RUNS finds it
+    max_steps: int  # ... and shrinks it to at most this many steps
+    shrink_budget: int = 8
+
+
+PLANTED = [
+    Planted(
+        name="systemic-guard-off-by-one",
+        why="`failing_stake < 0` for `<= 0`: with systemic_fault_bps = 0 (an edge of its "
+        "range) an epoch in which nobody fails is called systemic (CLP_SPEC §7 says never); "
+        "the shipped scenarios all keep the test profile's 3334",
+        file="clp_node/clp/penalty.py",
+        before="        if failing_stake <= 0:\n",
+        after="        if failing_stake < 0:\n",
+        seed=2,
+        runs=6,
+        max_steps=2,
+    ),
+    Planted(
+        name="replay-counters-not-reset",
+        why="replay after a restart skips the per-epoch counter reset, so a node whose "
+        "stored chain had crossed an epoch boundary counts the earlier epoch's challenges "
+        "in the next one; the shipped restarts all happen before the first epoch closes",
+        file="clp_node/node.py",
+        before="        head = self.store.head_height()\n"
+        "        for start in range(1, head + 1, 256):\n"
+        "            for stored in self.store.range(start, min(start + 255, head)):\n"
+        "                block = Block.from_json(stored.block)\n"
+        "                self._apply(block, replay=True)\n",
+        after="        head = self.store.head_height()\n"
+        "        agg = self.state.clp.aggregator\n"
+        "        agg.start_epoch = lambda committee: None  # type: ignore[method-assign]\n"
+        "        for start in range(1, head + 1, 256):\n"
+        "            for stored in self.store.range(start, min(start + 255, head)):\n"
+        "                block = Block.from_json(stored.block)\n"
+        "                self._apply(block, replay=True)\n"
+        "        del agg.start_epoch\n",
+        seed=2,
+        runs=3,
+        max_steps=2,
+    ),
+    Planted(
+        name="ejection-order-hash-seed",
+        why="ties in the ejection order broken by hash(address), which differs per "
+        "process: shows only when the cap binds (more candidates than the cap) and two "
+        "candidates tie on failures and stake; the shipped scenarios never bind the cap",
+        file="clp_node/clp/penalty.py",
+        before="                    stake_after(a),\n                    a,\n",
+        after="                    stake_after(a),\n                    hash(a),\n",
+        seed=6,
+        runs=8,
+        # each candidate exposes it only when the nodes' hash orders disagree, so fewer
+        # candidates are kept: more runs to shrink, a looser bound
+        max_steps=6,
+        shrink_budget=16,
+    ),
+]

@@ -1,0 +1,90 @@
+"""``clp-testnet explore``: bad input exits 2 in one line; the loop with a scripted runner.
+
+The loop tests replace ``run_doc`` with a scripted one, so no node process starts here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import harness.explore.explorer as explorer
+from harness.cli import main
+from harness.commands.explore import parse_duration
+from harness.explore.generate import Doc
+from harness.scenario.results import CheckOutcome, ScenarioResult
+
+
+def test_durations() -> None:
+    assert parse_duration("90") == 90
+    assert parse_duration("90s") == 90
+    assert parse_duration("10m") == 600
+    assert parse_duration("1.5h") == 5400
+    for bad in ("", "x", "10d", "0", "-1m"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--runs", "0"],
+        ["--seed", "-1"],
+        ["--time-budget", "soon"],
+        ["--max-failures", "0"],
+        ["--replay", "/nonexistent/run"],
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args: list[str], capsys: Any) -> None:
+    assert main(["explore", *args]) == 2
+    err = capsys.readouterr()
+    text = (err.out + err.err).strip()
+    assert "clp-testnet explore: error:" in text and "Traceback" not in text
+
+
+def _scripted(failing: set[int], flaky: set[int]) -> Any:
+    """A run_doc that fails draws whose index is in ``failing`` (and, for ``flaky``, only
+    the first time), and any shrink candidate that still has a lazy step."""
+    seen: dict[str, int] = {}
+
+    async def run_doc(doc: Doc, run_dir: Path, seed: int, backend: str) -> ScenarioResult:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        index = int(doc["name"].split("-")[2])
+        seen[doc["name"]] = seen.get(doc["name"], 0) + 1
+        bad = index in failing and (index not in flaky or seen[doc["name"]] == 1)
+        if "shrink-" in run_dir.name:
+            bad = bad and bool(doc["steps"])
+        r = ScenarioResult(doc["name"], str(run_dir / "scenario.toml"), seed, backend)
+        verdict = "fail" if bad else "pass"
+        r.checks = [CheckOutcome("accountability", verdict, ["recomputed != served"])]
+        r.finish()
+        return r
+
+    return run_doc
+
+
+def test_loop_triages_shrinks_and_summarises(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
+    monkeypatch.setattr(explorer, "run_doc", _scripted(failing={1, 2}, flaky={2}))
+    code = main(["explore", "--seed", "1", "--runs", "4", "--out", str(tmp_path), "--json"])
+    out = capsys.readouterr()
+    doc = json.loads(out.out)
+    assert code == 1
+    assert doc["runs"] == 4 and doc["passed"] == 2 and doc["flaky"] == 1
+    real = [f for f in doc["failures"] if not f["flaky"]]
+    assert [f["index"] for f in real] == [1]
+    assert real[0]["reproduced"] == 1 and real[0]["signature"] == ["accountability"]
+    shrunk = Path(real[0]["shrunk_file"])
+    assert shrunk.is_file() and "What failed: check accountability" in shrunk.read_text()
+    assert "never happened" in out.err
+    assert "coverage" in doc and "never" in doc["coverage"]
+    assert (Path(real[0]["run_dir"]) / "failure.txt").is_file()
+
+
+def test_max_failures_stops_the_loop(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
+    monkeypatch.setattr(explorer, "run_doc", _scripted(failing={0}, flaky=set()))
+    args = ["explore", "--runs", "5", "--max-failures", "1", "--shrink-budget", "0"]
+    assert main([*args, "--out", str(tmp_path), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["runs"] == 1
