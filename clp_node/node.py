@@ -196,7 +196,9 @@ class ValidatorNode:
     def validator_set(self, height: int) -> ValidatorSet:
         committee = self.state.committee_for_height(height) or {}
         keys = self.genesis.public_keys()
-        return ValidatorSet({a: (keys[a], stake) for a, stake in committee.items()})
+        # Voting power is stake (§3): a member slashed to 0 whose ejection was deferred stays
+        # in the CLP committee but has no vote, so it neither votes nor proposes.
+        return ValidatorSet({a: (keys[a], stake) for a, stake in committee.items() if stake > 0})
 
     def _start_height(self) -> None:
         self._next_height_handle = None
