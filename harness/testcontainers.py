@@ -5,7 +5,7 @@
     with ClpTestnet(validators=5) as net:
         net.node_urls["v0"]            # http://127.0.0.1:PORT, the node API (CLP_SPEC §9)
         net.toxiproxy_url              # the Toxiproxy API carrying every peer link
-        net.isolate("v4")              # any public Nemesis method, called synchronously
+        net.isolate("v4")              # any fault kind of the registry, called synchronously
         net.wait_for_height(30)
         net.heal()
 
@@ -448,16 +448,26 @@ class ClpTestnet:
     ) -> dict[str, dict[str, Any]]:
         return self.call(self.cluster.wait_for_epoch_result(epoch, names))
 
+    def fault(self, kind: str, **fields: Any) -> Any:
+        """Inject one fault of the registry (docs/faults.md) and return its fault-log record."""
+        return self.call(self.nemesis.apply(kind, **fields))
+
     def __getattr__(self, name: str) -> Callable[..., Any]:
-        """Every public coroutine method of the Nemesis (partition, isolate, kill, latency,
-        heal, clear, ...), run synchronously: the faults are the Nemesis's own."""
-        method = None if name.startswith("_") else getattr(Nemesis, name, None)
-        if method is None or not asyncio.iscoroutinefunction(method):
+        """Every fault kind of the registry as a method (isolate, partition, kill, latency,
+        heal, clear, reset, ...): positional arguments fill the kind's positional fields in
+        order (``net.cut("v0", "v1")``), keywords the others (``net.latency("v2", ms=300)``)."""
+        from harness.faults.kinds import KINDS
+
+        kind = None if name.startswith("_") else KINDS.get(name)
+        if kind is None:
             raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
+        positional = [f.name for f in kind.fields if f.positional]
 
         def fault(*args: Any, **kwargs: Any) -> Any:
-            return self.call(getattr(self.nemesis, name)(*args, **kwargs))
+            if len(args) > len(positional):
+                raise TypeError(f"{name} takes {len(positional)} positional argument(s)")
+            return self.fault(name, **dict(zip(positional, args, strict=False)), **kwargs)
 
         fault.__name__ = name
-        fault.__doc__ = method.__doc__
+        fault.__doc__ = kind.summary
         return fault

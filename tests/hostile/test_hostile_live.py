@@ -89,9 +89,9 @@ async def test_chain_finalizes_through_an_idle_flood_with_links_dropped_and_rest
         start, t0 = await top(c), time.monotonic()
         cycles = 0
         while time.monotonic() - t0 < FLOOD_S - 8:
-            await nemesis.partition([[n] for n in c.names])  # every link dropped
+            await nemesis.apply("partition", groups=[[n] for n in c.names])  # every link dropped
             await c.wait_for(lambda: no_links(c), timeout=10, what="every link down")
-            await nemesis.heal()  # and restored: every node must handshake again
+            await nemesis.apply("heal")  # and restored: every node must handshake again
             await c.wait_for(
                 lambda: full_mesh(c),
                 timeout=10,
@@ -146,7 +146,7 @@ async def authenticate_as(
 async def test_100k_fuzzed_frames_after_the_handshake_crash_nothing(c: LocalBackend) -> None:
     nemesis = Nemesis(c, c.fault_api())
     # The real v3 must not replace our connection: its own link to the target is cut.
-    await nemesis.cut(IMPERSONATED, TARGET)
+    await nemesis.apply("cut", {"from": IMPERSONATED, "to": TARGET})
     rng = random.Random(SEED)
     before = (await c.client(TARGET).consensus_status())["net"]
     height_before = await c.client(TARGET).height()
@@ -167,7 +167,7 @@ async def test_100k_fuzzed_frames_after_the_handshake_crash_nothing(c: LocalBack
             sent += len(batch)
             batches += 1
     finally:
-        await nemesis.heal()
+        await nemesis.apply("heal")
     elapsed = time.monotonic() - t0
     after = (await c.client(TARGET).consensus_status())["net"]
     hint = logs_hint(c, [TARGET])
@@ -235,7 +235,9 @@ async def test_issue_requests_are_4xx_with_json(
 async def test_a_claimed_height_does_not_pin_peer_heights(c: LocalBackend) -> None:
     """One authenticated peer used to pin another's entry at 2**63-1 for good."""
     nemesis = Nemesis(c, c.fault_api())
-    await nemesis.cut(IMPERSONATED, TARGET)  # only our connection speaks for v3
+    await nemesis.apply(
+        "cut", {"from": IMPERSONATED, "to": TARGET}
+    )  # only our connection speaks for v3
     address = c.address(IMPERSONATED)
     client = c.client(TARGET)
 
@@ -261,4 +263,4 @@ async def test_a_claimed_height_does_not_pin_peer_heights(c: LocalBackend) -> No
         ours = await client.height()
         assert await claim(ours) == ours, "a later, lower claim must replace the huge one"
     finally:
-        await nemesis.heal()
+        await nemesis.apply("heal")

@@ -64,7 +64,7 @@ async def test_prometheus_answers_the_slashed_stake(
             heights = await c.heights()
             epoch = max(h for h in heights.values() if h is not None) // E + 1
             await c.wait_for_height(epoch * E + 1)
-            await nemesis.isolate("v4")
+            await nemesis.apply("isolate", node="v4")
             results = await c.wait_for_epoch_result(epoch, ["v0", "v1", "v2", "v3"])
             v4 = c.address("v4")
             after = next(

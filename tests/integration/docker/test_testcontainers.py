@@ -58,7 +58,7 @@ def test_isolate_stalls_a_node_until_heal(net: ClpTestnet) -> None:
         net.heal()
     top = max(h for n, h in net.heights().items() if h is not None and n in others)
     assert net.wait_for_height(top, ["v3"])["v3"] >= top
-    actions = [r.action for r in net.nemesis.log.records]
+    actions = [r.kind for r in net.nemesis.log.records]
     assert actions[-2:] == ["isolate", "heal"]
 
 

@@ -124,7 +124,7 @@ async def test_isolated_node_stalls_and_catches_up_after_heal(c: SwarmBackend) -
     assert len(api.proxies()) == VALIDATORS * (VALIDATORS - 1)
     nemesis = Nemesis(c, api)
     victim, others = "v2", ["v0", "v1", "v3"]
-    await nemesis.isolate(victim)
+    await nemesis.apply("isolate", node=victim)
     try:
         stalled_at = (await c.heights([victim]))[victim]
         assert stalled_at is not None, f"{victim} stopped answering{hint(c, victim)}"
@@ -135,7 +135,7 @@ async def test_isolated_node_stalls_and_catches_up_after_heal(c: SwarmBackend) -
             f"{victim} went from {stalled_at} to {now} while cut off{hint(c, victim)}"
         )
     finally:
-        await nemesis.heal()
+        await nemesis.apply("heal")
     target = await head_of(c, others)
     reached = await c.wait_for_height(target, [victim])
     assert reached[victim] >= target > stalled_at + 1
