@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from harness.checks.params import ClpParams
-
 from harness.checks.recompute import evaluate_epoch
+from harness.contract.params import ClpParams
 
 COMMITTEE = {"a": 100, "b": 100, "c": 100, "d": 100}
 
