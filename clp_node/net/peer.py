@@ -128,6 +128,7 @@ class OutboundLink:
         self._queue: deque[bytes] = deque()
         self._wake = asyncio.Event()
         self.connected = False
+        self.generation = 0  # see P2PNetwork.link_generation
 
     @property
     def queued(self) -> int:
@@ -138,6 +139,7 @@ class OutboundLink:
         if len(self._queue) >= self._cfg.queue_size:
             self._queue.popleft()
             self._stats.messages_dropped += 1
+            self.generation += 1
         self._queue.append(frame)
         self._wake.set()
 
@@ -197,6 +199,7 @@ class OutboundLink:
                 )
                 return False
             self.connected = True
+            self.generation += 1
             self._stats.connects += 1
             log_event(
                 self._log,
