@@ -41,7 +41,7 @@ from clp_node.consensus.types import (
 )
 from clp_node.gossip import PeerKnowledge, SeenFrames
 from clp_node.logs import log_event
-from clp_node.net.framing import FrameError, encode_frame
+from clp_node.net.framing import FrameError, encode_frame, encode_payload
 from clp_node.net.node import P2PNetwork
 from clp_node.net.peer import PeerInfo
 from clp_node.preflight import NodeError
@@ -546,6 +546,9 @@ class ValidatorNode:
         try:
             if isinstance(msg, Consensus):
                 self._on_consensus(sender, msg)
+            elif kind == "consensus":  # a dict (a caller with its own decoding)
+                digest = frame_digest(encode_payload(msg))
+                self._on_consensus(sender, Consensus(decode_consensus(msg), digest))
             elif kind == "clp_response":
                 self._on_gossip_response(msg)
             elif kind == "status":
