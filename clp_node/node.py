@@ -223,7 +223,6 @@ class ValidatorNode:
         self._next_height_handle = None
         height = self.state.height + 1
         self._signed = {s: h for s, h in self._signed.items() if s[0] >= height}
-        self.store.prune_signed(height)
         self.knowledge.prune(height)
         self.seen.prune(height - 1)  # late copies of the last height stay cheap
         self._frames = {k: v for k, v in self._frames.items() if v[0].height >= height}

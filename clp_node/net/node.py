@@ -22,9 +22,9 @@ from clp_node.net.framing import (
     DEFAULT_MAX_FRAME_BYTES,
     KEEPALIVE_FRAME,
     FrameError,
+    FrameReader,
     decode_payload,
     encode_frame,
-    read_frame_bytes,
 )
 from clp_node.net.handshake import HandshakeError, listen_handshake, read_hello
 from clp_node.net.peer import (
@@ -362,13 +362,16 @@ class P2PNetwork:
     async def _receive_loop(
         self, peer: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> str:
-        max_bytes = self._cfg.max_frame_bytes
+        frames = FrameReader(reader, self._cfg.max_frame_bytes)
         while True:
             try:
-                async with asyncio.timeout(self._cfg.dead_after):
-                    payload = await read_frame_bytes(reader, max_bytes)
+                payload = frames.next_buffered()
                 if payload is None:
-                    return "eof"
+                    async with asyncio.timeout(self._cfg.dead_after):
+                        more = await frames.fill()
+                    if not more:
+                        return "eof"
+                    continue
                 if not payload:
                     # Keepalive: answer so the dialler knows the link still works both ways.
                     writer.write(KEEPALIVE_FRAME)

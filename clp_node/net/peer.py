@@ -261,10 +261,10 @@ class OutboundLink:
                 # a dying connection is lost rather than sent twice.
                 batch = list(self._queue)
                 self._queue.clear()
-                for frame in batch:
-                    writer.write(frame)
+                data = b"".join(batch)  # one write, one send call, for the whole batch
+                writer.write(data)
                 self._stats.frames_out += len(batch)
-                sent = sum(len(f) for f in batch)
+                sent = len(data)
                 self._stats.bytes_out += sent
                 self._stats.bytes_out_by_peer[self.peer.address] += sent
                 wrote = True
