@@ -74,6 +74,7 @@ RELAY_AFTER_S = 2 * STATUS_INTERVAL_S
 # A message sent on a link that stayed up is sent again after this (a black-holing link).
 RESEND_AFTER_S = 2.0
 SEEN_FRAMES_MAX = 65_536
+RESPONSE_RESEND_AFTER_S = 1.0
 
 
 class ValidatorNode:
@@ -136,6 +137,9 @@ class ValidatorNode:
         self._peer_addrs = list(peers)
         self.knowledge = PeerKnowledge(RESEND_AFTER_S)
         self.seen = SeenFrames(SEEN_FRAMES_MAX)
+        # Our own CLP responses, by challenge height: re-sent sooner, a window is short.
+        self.response_knowledge = PeerKnowledge(RESPONSE_RESEND_AFTER_S)
+        self._status_sent = (-1, 0.0)  # (height, when) of our last status broadcast
         # id(message) -> (message, frame, digest) of consensus messages we hold
         self._frames: dict[int, tuple[Proposal | Vote, bytes, bytes]] = {}
         self.gossip_stats = {"duplicates_dropped": 0, "frames_sent": 0, "relays_held": 0}
@@ -652,8 +656,12 @@ class ValidatorNode:
         """Re-send what an unreliable network may have lost: our votes, height, responses."""
         while True:
             await asyncio.sleep(STATUS_INTERVAL_S)
-            self.net.broadcast({"type": "status", "height": self.state.height})
             now = time.monotonic()
+            if self.state.height != self._status_sent[0] or now - self._status_sent[1] >= 1.0:
+                # A commit announces itself at once (_commit); an unchanged height is
+                # repeated once a second, often enough for block sync's claims.
+                self.net.broadcast({"type": "status", "height": self.state.height})
+                self._status_sent = (self.state.height, now)
             for message in self.core.gossip_messages():
                 sender = message.validator if isinstance(message, Vote) else message.proposer
                 if sender != self.address:
@@ -665,10 +673,25 @@ class ValidatorNode:
                 self._broadcast_consensus(message)
             for r in self.pool.values():
                 if r.validator == self.address:
-                    self.net.broadcast({"type": "clp_response", **r.to_json()})
+                    self._gossip_response(r, now)
+            self.response_knowledge.prune(min((k[0] for k in self.pool), default=0))
             self.metrics.peers_connected.set(len(self.net.connected_peers()))
             self.metrics.consensus_round.set(self.core.status().round)
             self._maybe_sync()
+
+    def _gossip_response(self, response: ClpResponse, now: float) -> None:
+        """Our own response again, to the peers whose link may have lost it (gossip.py)."""
+        frame = encode_frame({"type": "clp_response", **response.to_json()})
+        digest = frame_digest(frame[4:])
+        height = response.challenge_height
+        targets = []
+        for peer in self._peer_addrs:
+            gen = self.net.link_generation(peer)
+            if self.response_knowledge.needs(peer, height, digest, gen, now):
+                self.response_knowledge.sent(peer, height, digest, gen, now)
+                targets.append(peer)
+        if targets:
+            self.net.send_frame(targets, frame)
 
     def consensus_status(self) -> dict[str, Any]:
         return {
