@@ -91,6 +91,7 @@ def node_pid(c: Cluster, name: str) -> int | None:
     container = getattr(c, "containers", {}).get(name)
     if container is None:
         return None
+    container.reload()  # the attributes of creation time have no process yet
     pid = container.attrs.get("State", {}).get("Pid")
     return int(pid) if pid else None
 
