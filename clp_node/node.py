@@ -322,7 +322,7 @@ class ValidatorNode:
             self.gossip_stats["frames_sent"] += len(targets)
 
     def _frame_of(self, message: Proposal | Vote) -> tuple[bytes, bytes]:
-        """The frame and digest of a message, encoded once (or as it came, if it did)."""
+        """The frame and digest of a message we send, encoded once per height."""
         cached = self._frames.get(id(message))
         if cached is not None and cached[0] is message:
             return cached[1], cached[2]
@@ -527,14 +527,16 @@ class ValidatorNode:
 
     def _on_consensus(self, sender: str, frame: Consensus) -> None:
         message = frame.message
-        self.knowledge.received(sender, message.height, frame.digest)
         if isinstance(message, Vote):
             self._run_actions(self.core.on_vote(message))
         else:
             self._run_actions(self.core.on_proposal(message))
         if message.height <= self.core.height + DEFAULT_MAX_HEIGHTS_AHEAD:
-            # Used, buffered or refused for good: a copy would change nothing.
+            # Used, buffered or refused for good: a copy would change nothing. (Heights
+            # further ahead are not remembered at all: a hostile peer cannot fill memory.)
             self.seen.add(frame.digest, message.height, time.monotonic())
+            if message.height >= self.core.height:
+                self.knowledge.received(sender, message.height, frame.digest)
         self._note_peer_height(sender, message.height - 1)
 
     def _on_message(self, sender: str, msg: Any) -> None:
