@@ -1,13 +1,19 @@
-"""Throughput, finality latency and memory of a local testnet (direct links, test profile).
+"""Throughput, finality latency, memory and CPU of a testnet (direct links, test profile).
 
-    .venv/bin/python benchmarks/node_bench.py                  # 5 then 16 validators
-    .venv/bin/python benchmarks/node_bench.py --sizes 5 --blocks 200 --json out.json
+    .venv/bin/python benchmarks/node_bench.py                     # 5 then 16 validators
+    .venv/bin/python benchmarks/node_bench.py --sizes 5,16,32,64
+    .venv/bin/python benchmarks/node_bench.py --sizes 32 --backend docker
+    .venv/bin/python benchmarks/node_bench.py --sizes 16 --profile   # cProfile every node
 
-For each size it starts that many ``clp-node`` processes (LocalBackend), lets them run to
-``--blocks`` finalized blocks or for ``--max-seconds``, whichever comes first, then reports:
+For each size it starts that many nodes (``--backend local``: ``clp-node`` processes;
+``docker``: one container each, images built when missing), lets them run to ``--blocks``
+finalized blocks after ``--warmup`` or for ``--max-seconds``, whichever comes first, then
+reports:
 
 * blocks/s — finalized blocks over wall time, from the first to the last
-  ``chain.block_committed`` log event of the measured window, per node (median given);
+  ``chain.block_committed`` log event of the measured window, per node (median given). A
+  size that cannot keep up is a row like any other: its rate, the height it reached and a
+  note, never a traceback;
 * finality latency p50/p99 — per (node, height): the node's ``chain.block_committed`` log
   time minus the block's ``time_ms``, which the proposer stamps when it builds the proposal
   (``ValidatorNode._get_value``). So this is *proposal creation -> commit on that node*
@@ -16,9 +22,14 @@ For each size it starts that many ``clp-node`` processes (LocalBackend), lets th
   configured 200 ms block interval) is reported too;
 * rounds — how many blocks needed a round > 0 (from their commit certificates);
 * RSS per node — VmRSS from /proc/<pid>/status, sampled every second (median and max over
-  nodes of each node's peak), and CPU seconds per node (utime + stime from /proc/<pid>/stat).
+  nodes of each node's peak); CPU per node from /proc/<pid>/stat (utime + stime): the
+  share of one core over the run and the CPU milliseconds each measured block cost;
+* load — the machine's 1-minute load average when the size started and when it ended:
+  other work on the machine shares its cores with the testnet.
 
 The first ``--warmup`` blocks (connection set-up, first rounds) are left out of the figures.
+``--profile`` (local backend) runs every node under cProfile (``profile_node.py``) and
+prints the functions that took most of the nodes' time, summed over the nodes.
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ import argparse
 import asyncio
 import json
 import os
+import pstats
+import shlex
 import shutil
 import statistics
 import sys
@@ -35,11 +48,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.cluster.base import WaitTimeout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.cluster.backends import init_for_backend, make_cluster
+from harness.cluster.base import Cluster
+from harness.cluster.client import NodeUnavailable
 from harness.cluster.local import LocalBackend
-from harness.cluster.testnet import init_testnet
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+PROFILE_COMMAND = f"{shlex.quote(sys.executable)} {Path(__file__).with_name('profile_node.py')}"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -67,10 +84,26 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
 
+def node_pid(c: Cluster, name: str) -> int | None:
+    """The node's process id on this host (a container's main process for Docker)."""
+    if isinstance(c, LocalBackend):
+        return c.pid(name)
+    container = getattr(c, "containers", {}).get(name)
+    if container is None:
+        return None
+    container.reload()  # the attributes of creation time have no process yet
+    pid = container.attrs.get("State", {}).get("Pid")
+    return int(pid) if pid else None
+
+
 def commit_times(log_path: str) -> dict[int, float]:
     """height -> wall time of the node's chain.block_committed event."""
     out: dict[int, float] = {}
-    for line in Path(log_path).read_text(errors="replace").splitlines():
+    try:
+        text = Path(log_path).read_text(errors="replace")
+    except OSError:
+        return out
+    for line in text.splitlines():
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:
@@ -80,125 +113,246 @@ def commit_times(log_path: str) -> dict[int, float]:
     return out
 
 
-async def run_size(
-    n: int, blocks: int, warmup: int, max_seconds: float, keep: bool
-) -> dict[str, Any]:
-    result = await _run_size(n, blocks, warmup, max_seconds)
-    if not keep and "error" not in result:
-        shutil.rmtree(result.pop("root"), ignore_errors=True)
-    return result
+def load1() -> float:
+    return round(os.getloadavg()[0], 1)
 
 
-async def _run_size(n: int, blocks: int, warmup: int, max_seconds: float) -> dict[str, Any]:
+async def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One size's row; anything that goes wrong is the row's error, not a traceback."""
     root = Path(tempfile.mkdtemp(prefix=f"clp-bench-{n}-"))
-    manifest = init_testnet(root / "net", validators=n, proxied=False, seed=f"bench{n}")
-    c = LocalBackend(manifest)
-    peaks: dict[str, int] = {}
-    note = ""
-    t0 = time.monotonic()
+    row: dict[str, Any] = {"validators": n, "backend": args.backend, "load_start": load1()}
     try:
-        async with c:
-            started_s = time.monotonic() - t0
-            deadline = time.monotonic() + max_seconds
-            target = warmup + blocks
-            while time.monotonic() < deadline:
-                for name in c.names:
-                    pid = c.pid(name)
-                    kib = rss_kib(pid) if pid else None
-                    if kib is not None:
-                        peaks[name] = max(peaks.get(name, 0), kib)
-                heights = await c.heights()
-                if all(h is not None and h >= target for h in heights.values()):
-                    break
-                await asyncio.sleep(1.0)
-            else:
-                note = f"time limit {max_seconds:.0f}s hit before height {target}"
+        row.update(await _run_size(n, args, root))
+    except Exception as exc:  # a benchmark reports a failure as its figure
+        row["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    row["load_end"] = load1()
+    if args.keep or "error" in row:
+        row["root"] = str(root)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+    return row
+
+
+async def _fetch_blocks(c: Cluster, heights: range) -> dict[int, dict[str, Any]]:
+    """The measured blocks, from whichever node answers (a loaded node may time out)."""
+    sem = asyncio.Semaphore(8)
+
+    async def block(h: int) -> dict[str, Any] | None:
+        async with sem:
+            for name in c.names[:5]:
+                for _ in range(3):
+                    try:
+                        return await c.client(name).block(h)
+                    except NodeUnavailable:
+                        await asyncio.sleep(0.5)
+            return None
+
+    fetched = await asyncio.gather(*(block(h) for h in heights))
+    return {b["height"]: b for b in fetched if b}
+
+
+async def _run_size(n: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    manifest = init_for_backend(
+        args.backend, root / "net", validators=n, proxied=False, seed=f"bench{n}"
+    )
+    if args.profile:
+        c: Cluster = LocalBackend(manifest, node_command=f"{PROFILE_COMMAND} --config {{config}}")
+    else:
+        c = make_cluster(args.backend, manifest)
+    peaks: dict[str, int] = {}
+    notes: list[str] = []
+    target = args.warmup + args.blocks
+    t0 = time.monotonic()
+    cpu_warm: dict[str, float | None] = {}
+    async with c:
+        started_s = time.monotonic() - t0
+        t_run = time.monotonic()
+        deadline = t_run + args.max_seconds
+        pids = {name: node_pid(c, name) for name in c.names}
+        while True:
+            for name, pid in pids.items():
+                kib = rss_kib(pid) if pid else None
+                if kib is not None:
+                    peaks[name] = max(peaks.get(name, 0), kib)
             heights = await c.heights()
-            cpu = {name: cpu_seconds(c.pid(name) or 0) for name in c.names}
-            reached = min(h for h in heights.values() if h is not None)
-            top = min(reached, target)
-            sem = asyncio.Semaphore(16)
+            known = [h for h in heights.values() if h is not None]
+            if not cpu_warm and known and min(known) >= args.warmup:
+                cpu_warm = {name: cpu_seconds(pid or 0) for name, pid in pids.items()}
+            if len(known) == n and min(known) >= target:
+                break
+            if time.monotonic() >= deadline:
+                notes.append(
+                    f"cannot keep up: lowest height {min(known, default=0)} of {target} "
+                    f"after {args.max_seconds:.0f}s"
+                )
+                break
+            await asyncio.sleep(1.0)
+        run_s = time.monotonic() - t_run
+        cpu_end = {name: cpu_seconds(pid or 0) for name, pid in pids.items()}
+        down = [name for name, h in heights.items() if h is None]
+        if down:
+            notes.append(f"{len(down)} node(s) did not answer at the end: {', '.join(down[:5])}")
+        top = min(min(known, default=0), target)
+        blocks = await _fetch_blocks(c, range(args.warmup + 1, top + 1))
+    return {
+        "start_s": round(started_s, 1),
+        "run_s": round(run_s, 1),
+        "lowest_height": min(known, default=0),
+        **_figures(c, args.warmup, top, blocks),
+        **_resources(peaks, cpu_warm, cpu_end, run_s, max(0, top - args.warmup)),
+        "note": "; ".join(notes),
+        **({"profile": _profile(c)} if args.profile else {}),
+    }
 
-            async def block(h: int) -> dict[str, Any] | None:
-                async with sem:
-                    return await c.client(c.names[0]).block(h)
 
-            fetched = await asyncio.gather(*(block(h) for h in range(1, top + 1)))
-        run_s = time.monotonic() - t0 - started_s
-    except WaitTimeout as exc:
-        return {"validators": n, "error": f"did not start: {exc}", "root": str(root)}
-    proposed = {b["height"]: b["block"]["time_ms"] / 1000 for b in fetched if b}
-    rounds = [b["certificate"]["round"] for b in fetched if b and b["height"] > warmup]
+def _figures(
+    c: Cluster, warmup: int, top: int, blocks: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
+    proposed = {h: b["block"]["time_ms"] / 1000 for h, b in blocks.items()}
+    rounds = [b["certificate"]["round"] for b in blocks.values()]
     latencies: list[float] = []
     intervals: list[float] = []
     rates: list[float] = []
     for name in c.names:
         times = commit_times(c.log_path(name))
-        window = [h for h in range(warmup + 1, top + 1) if h in times and h in proposed]
-        latencies += [times[h] - proposed[h] for h in window]
+        window = [h for h in range(warmup + 1, top + 1) if h in times]
+        latencies += [times[h] - proposed[h] for h in window if h in proposed]
         intervals += [times[h] - times[h - 1] for h in window if h - 1 in times]
         if len(window) >= 2:
             span = times[window[-1]] - times[window[0]]
             rates.append((len(window) - 1) / span if span > 0 else 0.0)
-    rss = sorted(peaks.values())
-    cpus = [v for v in cpu.values() if v is not None]
+
+    def ms(values: list[float], q: float) -> int | None:
+        return round(percentile(values, q) * 1000) if values else None
+
     return {
-        "validators": n,
-        "start_s": round(started_s, 2),
-        "run_s": round(run_s, 1),
-        "heights": heights,
         "measured_blocks": max(0, top - warmup),
         "blocks_per_s": round(statistics.median(rates), 2) if rates else 0.0,
-        "latency_p50_ms": round(percentile(latencies, 50) * 1000) if latencies else None,
-        "latency_p99_ms": round(percentile(latencies, 99) * 1000) if latencies else None,
-        "interval_p50_ms": round(percentile(intervals, 50) * 1000) if intervals else None,
-        "interval_p99_ms": round(percentile(intervals, 99) * 1000) if intervals else None,
+        "latency_p50_ms": ms(latencies, 50),
+        "latency_p99_ms": ms(latencies, 99),
+        "interval_p50_ms": ms(intervals, 50),
+        "interval_p99_ms": ms(intervals, 99),
         "blocks_round_gt0": sum(1 for r in rounds if r > 0),
         "max_round": max(rounds, default=0),
-        "rss_mib_median": round(statistics.median(rss) / 1024, 1) if rss else None,
-        "rss_mib_max": round(rss[-1] / 1024, 1) if rss else None,
-        "cpu_s_per_node_median": round(statistics.median(cpus), 1) if cpus else None,
-        "note": note,
-        "root": str(root),
     }
 
 
-def print_table(rows: list[dict[str, Any]]) -> None:
-    cols = [
-        ("validators", "n"),
-        ("measured_blocks", "blocks"),
-        ("blocks_per_s", "blk/s"),
-        ("latency_p50_ms", "lat p50 ms"),
-        ("latency_p99_ms", "lat p99 ms"),
-        ("interval_p50_ms", "ivl p50 ms"),
-        ("interval_p99_ms", "ivl p99 ms"),
-        ("blocks_round_gt0", "round>0"),
-        ("rss_mib_median", "RSS MiB med"),
-        ("rss_mib_max", "RSS MiB max"),
-        ("cpu_s_per_node_median", "CPU s/node"),
-        ("start_s", "start s"),
-        ("run_s", "run s"),
+def _resources(
+    peaks: dict[str, int],
+    cpu_warm: dict[str, float | None],
+    cpu_end: dict[str, float | None],
+    run_s: float,
+    measured: int,
+) -> dict[str, Any]:
+    rss = sorted(peaks.values())
+    total = [v for v in cpu_end.values() if v is not None]
+    spent = [
+        end - start
+        for name, end in cpu_end.items()
+        if end is not None and (start := cpu_warm.get(name)) is not None
     ]
-    print(" | ".join(h for _, h in cols))
+    per_block = statistics.median(spent) / measured * 1000 if spent and measured else None
+    return {
+        "rss_mib_median": round(statistics.median(rss) / 1024, 1) if rss else None,
+        "rss_mib_max": round(rss[-1] / 1024, 1) if rss else None,
+        "cpu_s_per_node_median": round(statistics.median(total), 1) if total else None,
+        "cpu_pct_per_node_median": (
+            round(100 * statistics.median(spent) / run_s) if spent and run_s > 0 else None
+        ),
+        "cpu_ms_per_block_per_node": round(per_block) if per_block is not None else None,
+    }
+
+
+def _profile(c: Cluster, top: int = 30) -> list[dict[str, Any]]:
+    """Functions by own time summed over every node's profile (written when it stopped)."""
+    files = [
+        str(p)
+        for name in c.names
+        if (p := c.manifest.root / name / "data" / "profile.pstats").is_file()
+    ]
+    if not files:
+        files = [str(p) for p in c.manifest.root.rglob("profile.pstats")]
+    if not files:
+        return []
+    stats = pstats.Stats(*files)
+    total = sum(v[2] for v in stats.stats.values()) or 1.0  # type: ignore[attr-defined]
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
+    out = []
+    for (path, line, func), (_cc, calls, tottime, cumtime, _callers) in rows[:top]:
+        out.append(
+            {
+                "function": f"{Path(path).name}:{line}:{func}",
+                "calls": calls,
+                "own_pct": round(100 * tottime / total, 1),
+                "cum_pct": round(100 * cumtime / total, 1),
+            }
+        )
+    return out
+
+
+COLUMNS = [
+    ("validators", "n"),
+    ("measured_blocks", "blocks"),
+    ("blocks_per_s", "blk/s"),
+    ("latency_p50_ms", "lat p50 ms"),
+    ("latency_p99_ms", "lat p99 ms"),
+    ("interval_p50_ms", "ivl p50 ms"),
+    ("interval_p99_ms", "ivl p99 ms"),
+    ("blocks_round_gt0", "round>0"),
+    ("rss_mib_median", "RSS MiB med"),
+    ("rss_mib_max", "RSS MiB max"),
+    ("cpu_pct_per_node_median", "CPU %/node"),
+    ("cpu_ms_per_block_per_node", "CPU ms/blk/node"),
+    ("start_s", "start s"),
+    ("run_s", "run s"),
+    ("load_start", "load start"),
+    ("load_end", "load end"),
+]
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print(" | ".join(h for _, h in COLUMNS))
     for r in rows:
-        print(" | ".join(str(r.get(k, "-")) for k, _ in cols))
-        if r.get("note") or r.get("error"):
-            print(f"  note: {r.get('note') or r.get('error')}")
+        print(" | ".join(str(r.get(k, "-")) for k, _ in COLUMNS))
+        for key in ("note", "error"):
+            if r.get(key):
+                print(f"  {key}: {r[key]}")
+    for r in rows:
+        if r.get("profile"):
+            print(f"\nprofile of {r['validators']} validators (own time, all nodes summed):")
+            for p in r["profile"]:
+                print(f"  {p['own_pct']:5.1f}% own {p['cum_pct']:5.1f}% cum  {p['function']}")
+
+
+def parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise SystemExit(
+            f"node_bench: --sizes wants comma-separated integers, got {text!r}"
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise SystemExit("node_bench: every size must be at least 1")
+    return sizes
 
 
 async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="5,16", help="comma-separated validator counts")
+    ap.add_argument("--backend", choices=("local", "docker"), default="local")
     ap.add_argument("--blocks", type=int, default=100, help="blocks measured per size")
     ap.add_argument("--warmup", type=int, default=5, help="first blocks left out")
     ap.add_argument("--max-seconds", type=float, default=120.0, help="time limit per size")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--keep", action="store_true", help="keep each testnet dir (logs, data)")
+    ap.add_argument("--profile", action="store_true", help="cProfile every node (local only)")
     args = ap.parse_args()
+    if args.profile and args.backend != "local":
+        raise SystemExit("node_bench: --profile runs node processes here: --backend local")
     rows = []
-    for n in (int(s) for s in args.sizes.split(",")):
-        print(f"running {n} validators ...", file=sys.stderr, flush=True)
-        rows.append(await run_size(n, args.blocks, args.warmup, args.max_seconds, args.keep))
+    for n in parse_sizes(args.sizes):
+        print(f"running {n} validators ({args.backend}) ...", file=sys.stderr, flush=True)
+        rows.append(await run_size(n, args))
     print_table(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

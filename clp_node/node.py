@@ -23,6 +23,7 @@ from clp_node.chain.state import AppliedBlock, ChainState, InvalidBlock
 from clp_node.clp.types import ClpResponse, MalformedResponse, ResponseRejectReason
 from clp_node.config import NodeConfig
 from clp_node.consensus.core import (
+    DEFAULT_MAX_HEIGHTS_AHEAD,
     Broadcast,
     Decide,
     ScheduleTimeout,
@@ -38,18 +39,25 @@ from clp_node.consensus.types import (
     Vote,
     VoteType,
 )
+from clp_node.gossip import PeerKnowledge, SeenFrames
 from clp_node.logs import log_event
-from clp_node.net.framing import FrameError
+from clp_node.net.framing import FrameError, encode_frame, encode_payload
 from clp_node.net.node import P2PNetwork
 from clp_node.net.peer import PeerInfo
 from clp_node.preflight import NodeError
 from clp_node.store.sqlite import BlockStore, StoreError
 from clp_node.sync import PeerHeights
 from clp_node.wire import (
+    Consensus,
+    Duplicate,
+    MalformedConsensus,
     decode_certificate,
     decode_consensus,
+    decode_inbound,
     encode_certificate,
     encode_consensus,
+    frame_digest,
+    is_consensus_payload,
 )
 
 log = logging.getLogger("clp_node.node")
@@ -60,6 +68,13 @@ SYNC_RETRY_S = 1.0
 FUTURE_RESPONSES_MAX = 4096
 # A proposal whose time is further than this from our clock is not timely (CometBFT PBTS).
 MAX_CLOCK_DRIFT_MS = 2_000
+# Someone else's message is relayed only once it is this old here: by then a peer that got
+# it from its signer has said so (it sent it to us) or has had time to; see gossip.py.
+RELAY_AFTER_S = 2 * STATUS_INTERVAL_S
+# A message sent on a link that stayed up is sent again after this (a black-holing link).
+RESEND_AFTER_S = 2.0
+SEEN_FRAMES_MAX = 65_536
+RESPONSE_RESEND_AFTER_S = 1.0
 
 
 class ValidatorNode:
@@ -119,6 +134,15 @@ class ValidatorNode:
                     f"{config.genesis_file}"
                 )
             peers[p.address] = PeerInfo(p.address, gv.public_key, p.endpoint.host, p.endpoint.port)
+        self._peer_addrs = list(peers)
+        self.knowledge = PeerKnowledge(RESEND_AFTER_S)
+        self.seen = SeenFrames(SEEN_FRAMES_MAX)
+        # Our own CLP responses, by challenge height: re-sent sooner, a window is short.
+        self.response_knowledge = PeerKnowledge(RESPONSE_RESEND_AFTER_S)
+        self._status_sent = (-1, 0.0)  # (height, when) of our last status broadcast
+        # id(message) -> (message, frame, digest) of consensus messages we hold
+        self._frames: dict[int, tuple[Proposal | Vote, bytes, bytes]] = {}
+        self.gossip_stats = {"duplicates_dropped": 0, "frames_sent": 0, "relays_held": 0}
         self.net = P2PNetwork(
             self.key,
             self.genesis.chain_id,
@@ -129,6 +153,7 @@ class ValidatorNode:
             max_frame_bytes=config.max_frame_bytes,
             logger=logging.getLogger("clp_node.net"),
             on_rejected=self.metrics.count_transport_rejection,
+            decode=self._decode_frame,
         )
         self.metrics.watch(self)  # per-validator and per-peer series, read at scrape time
         self.api = ApiServer(self, config.hooks_token)
@@ -204,7 +229,9 @@ class ValidatorNode:
         self._next_height_handle = None
         height = self.state.height + 1
         self._signed = {s: h for s, h in self._signed.items() if s[0] >= height}
-        self.store.prune_signed(height)
+        self.knowledge.prune(height)
+        self.seen.prune(height - 1)  # late copies of the last height stay cheap
+        self._frames = {k: v for k, v in self._frames.items() if v[0].height >= height}
         actions = self.core.start_height(
             height,
             self.validator_set(height),
@@ -277,9 +304,34 @@ class ValidatorNode:
                 self._on_decide(action)
 
     def _broadcast_consensus(self, message: Proposal | Vote) -> None:
+        """Send to every peer that may lack it (gossip.py), after the WAL has it."""
         if not self._log_signed(message):
             return
-        self.net.broadcast(encode_consensus(message))
+        frame, digest = self._frame_of(message)
+        now = time.monotonic()
+        height = message.height
+        targets = []
+        for peer in self._peer_addrs:
+            claim = self.peer_heights.claim(peer)
+            if claim is not None and claim >= height:
+                continue  # final there: it needs nothing of this height
+            gen = self.net.link_generation(peer)
+            if self.knowledge.needs(peer, height, digest, gen, now):
+                self.knowledge.sent(peer, height, digest, gen, now)
+                targets.append(peer)
+        if targets:
+            self.net.send_frame(targets, frame)
+            self.gossip_stats["frames_sent"] += len(targets)
+
+    def _frame_of(self, message: Proposal | Vote) -> tuple[bytes, bytes]:
+        """The frame and digest of a message we send, encoded once per height."""
+        cached = self._frames.get(id(message))
+        if cached is not None and cached[0] is message:
+            return cached[1], cached[2]
+        frame = encode_frame(encode_consensus(message), self.config.max_frame_bytes)
+        digest = frame_digest(frame[4:])
+        self._frames[id(message)] = (message, frame, digest)
+        return frame, digest
 
     def _log_signed(self, message: Proposal | Vote) -> bool:
         """Write our own messages to the WAL before they leave; False: must not be sent.
@@ -465,16 +517,45 @@ class ValidatorNode:
 
     # ---- P2P ---------------------------------------------------------------------------
 
-    def _on_message(self, sender: str, msg: dict[str, Any]) -> None:
-        kind = msg.get("type")
+    def _decode_frame(self, payload: bytes) -> Any:
+        """P2PNetwork's decoder: a consensus frame already handled is dropped undecoded."""
+        if is_consensus_payload(payload):
+            digest = frame_digest(payload)
+            seen = self.seen.get(digest)
+            if seen is not None:
+                return Duplicate(digest, seen[0])
+            return decode_inbound(payload, digest)
+        return decode_inbound(payload)
+
+    def _on_consensus(self, sender: str, frame: Consensus) -> None:
+        message = frame.message
+        if isinstance(message, Vote):
+            self._run_actions(self.core.on_vote(message))
+        else:
+            self._run_actions(self.core.on_proposal(message))
+        if message.height <= self.core.height + DEFAULT_MAX_HEIGHTS_AHEAD:
+            # Used, buffered or refused for good: a copy would change nothing. (Heights
+            # further ahead are not remembered at all: a hostile peer cannot fill memory.)
+            self.seen.add(frame.digest, message.height, time.monotonic())
+            if message.height >= self.core.height:
+                self.knowledge.received(sender, message.height, frame.digest)
+        self._note_peer_height(sender, message.height - 1)
+
+    def _on_message(self, sender: str, msg: Any) -> None:
+        if isinstance(msg, Duplicate):
+            self.gossip_stats["duplicates_dropped"] += 1
+            self.knowledge.received(sender, msg.height, msg.digest)
+            return
+        if isinstance(msg, MalformedConsensus):
+            self._bad_message(sender, "consensus", msg.detail)
+            return
+        kind = "consensus" if isinstance(msg, Consensus) else msg.get("type")
         try:
-            if kind == "consensus":
-                message = decode_consensus(msg)
-                if isinstance(message, Vote):
-                    self._run_actions(self.core.on_vote(message))
-                else:
-                    self._run_actions(self.core.on_proposal(message))
-                self._note_peer_height(sender, message.height - 1)
+            if isinstance(msg, Consensus):
+                self._on_consensus(sender, msg)
+            elif kind == "consensus":  # a dict (a caller with its own decoding)
+                digest = frame_digest(encode_payload(msg))
+                self._on_consensus(sender, Consensus(decode_consensus(msg), digest))
             elif kind == "clp_response":
                 self._on_gossip_response(msg)
             elif kind == "status":
@@ -493,15 +574,18 @@ class ValidatorNode:
             ValueError,
             TypeError,
         ) as exc:
-            self.metrics.p2p_rejected.labels(reason="bad_message").inc()
-            log_event(
-                log,
-                logging.WARNING,
-                "p2p.bad_message",
-                peer=sender[:8],
-                kind=str(kind),
-                detail=str(exc)[:200],
-            )
+            self._bad_message(sender, str(kind), str(exc))
+
+    def _bad_message(self, sender: str, kind: str, detail: str) -> None:
+        self.metrics.p2p_rejected.labels(reason="bad_message").inc()
+        log_event(
+            log,
+            logging.WARNING,
+            "p2p.bad_message",
+            peer=sender[:8],
+            kind=kind,
+            detail=detail[:200],
+        )
 
     def _note_peer_height(self, peer: str, height: object) -> None:
         if self.peer_heights.note(peer, height):
@@ -576,15 +660,42 @@ class ValidatorNode:
         """Re-send what an unreliable network may have lost: our votes, height, responses."""
         while True:
             await asyncio.sleep(STATUS_INTERVAL_S)
-            self.net.broadcast({"type": "status", "height": self.state.height})
+            now = time.monotonic()
+            if self.state.height != self._status_sent[0] or now - self._status_sent[1] >= 1.0:
+                # A commit announces itself at once (_commit); an unchanged height is
+                # repeated once a second, often enough for block sync's claims.
+                self.net.broadcast({"type": "status", "height": self.state.height})
+                self._status_sent = (self.state.height, now)
             for message in self.core.gossip_messages():
+                sender = message.validator if isinstance(message, Vote) else message.proposer
+                if sender != self.address:
+                    _, digest = self._frame_of(message)
+                    seen = self.seen.get(digest)
+                    if seen is not None and now - seen[1] < RELAY_AFTER_S:
+                        self.gossip_stats["relays_held"] += 1
+                        continue
                 self._broadcast_consensus(message)
             for r in self.pool.values():
                 if r.validator == self.address:
-                    self.net.broadcast({"type": "clp_response", **r.to_json()})
+                    self._gossip_response(r, now)
+            self.response_knowledge.prune(min((k[0] for k in self.pool), default=0))
             self.metrics.peers_connected.set(len(self.net.connected_peers()))
             self.metrics.consensus_round.set(self.core.status().round)
             self._maybe_sync()
+
+    def _gossip_response(self, response: ClpResponse, now: float) -> None:
+        """Our own response again, to the peers whose link may have lost it (gossip.py)."""
+        frame = encode_frame({"type": "clp_response", **response.to_json()})
+        digest = frame_digest(frame[4:])
+        height = response.challenge_height
+        targets = []
+        for peer in self._peer_addrs:
+            gen = self.net.link_generation(peer)
+            if self.response_knowledge.needs(peer, height, digest, gen, now):
+                self.response_knowledge.sent(peer, height, digest, gen, now)
+                targets.append(peer)
+        if targets:
+            self.net.send_frame(targets, frame)
 
     def consensus_status(self) -> dict[str, Any]:
         return {
@@ -597,6 +708,7 @@ class ValidatorNode:
             "peer_heights": self.peer_heights.to_json(),
             "pool": len(self.pool),
             "net": self.net.stats(),
+            "gossip": dict(self.gossip_stats),
             "faults": self.faults.to_json() if self.faults else None,
         }
 

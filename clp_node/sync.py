@@ -23,6 +23,9 @@ class PeerHeights:
         self._claims[peer] = claim
         return True
 
+    def claim(self, peer: str) -> int | None:
+        return self._claims.get(peer)
+
     def ahead_of(self, height: int) -> dict[str, int]:
         return {p: h for p, h in self._claims.items() if h > height}
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from nacl.exceptions import BadSignatureError
@@ -32,11 +34,12 @@ def address_from_public_key(public_key: bytes) -> str:
     return hashlib.blake2b(public_key, digest_size=32).digest()[:ADDRESS_BYTES].hex()
 
 
+_ADDRESS_RE = re.compile(f"[0-9a-f]{{{ADDRESS_HEX_LEN}}}")
+
+
 def is_address(value: object) -> bool:
     """True for a well-formed address: 40 lowercase hex characters."""
-    if not isinstance(value, str) or len(value) != ADDRESS_HEX_LEN:
-        return False
-    return all(c in "0123456789abcdef" for c in value)
+    return isinstance(value, str) and _ADDRESS_RE.fullmatch(value) is not None
 
 
 def address_bytes(address: str) -> bytes:
@@ -47,8 +50,14 @@ def address_bytes(address: str) -> bytes:
     return bytes.fromhex(address)
 
 
+# A vote or response is checked when it arrives, again in the block that carries it, and
+# again when that block is applied: each (key, message, signature) is verified only once.
+VERIFIED_CACHE_SIZE = 16_384
+
+
+@lru_cache(maxsize=VERIFIED_CACHE_SIZE)
 def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """Ed25519 verification that never raises on hostile input."""
+    """Ed25519 verification that never raises on hostile input (memoized: it is pure)."""
     if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
         return False
     try:

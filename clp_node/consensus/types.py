@@ -11,7 +11,9 @@ import struct
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeGuard
+from typing import Annotated, Any, Literal, TypeGuard
+
+import msgspec
 
 from clp_node.chain.keys import (
     PUBLIC_KEY_BYTES,
@@ -176,25 +178,9 @@ class Vote:
 
     @classmethod
     def from_json(cls, data: object) -> Vote:
-        d = _as_object(data)
-        try:
-            raw_type = _get_str(d, "type")
-            if raw_type not in {t.value for t in VoteType}:
-                raise MalformedMessage(f"unknown vote type {raw_type!r}")
-            raw = d.get("block_hash")
-            block_hash = None if raw is None else _hex_value("block_hash", raw, HASH_BYTES)
-            return cls(
-                type=VoteType(raw_type),
-                height=_get_int(d, "height"),
-                round=_get_int(d, "round"),
-                block_hash=block_hash,
-                validator=_get_str(d, "validator"),
-                signature=_get_hex(d, "signature", SIGNATURE_BYTES),
-            )
-        except MalformedMessage:
-            raise
-        except (ValueError, TypeError) as exc:
-            raise MalformedMessage(f"malformed vote: {exc}") from exc
+        if isinstance(data, bytes | bytearray | str):
+            return decode_vote_bytes(data)
+        return _vote_from_wire(_convert(_as_object(data), VoteWire, "vote"))
 
 
 @dataclass(frozen=True)
@@ -260,30 +246,8 @@ class Proposal:
         cls, data: object, decode_block: Callable[[Any], object] | None = None
     ) -> Proposal:
         """Any exception of ``decode_block`` is reported as MalformedMessage."""
-        d = _as_object(data)
-        try:
-            if "block" not in d:
-                raise MalformedMessage("field 'block' is missing")
-            raw_pol = d.get("pol_round")
-            if not _is_int(raw_pol):
-                raise MalformedMessage("field 'pol_round' must be an integer")
-            try:
-                block = d["block"] if decode_block is None else decode_block(d["block"])
-            except Exception as exc:  # the caller's decoder: any failure means bad input
-                raise MalformedMessage(f"undecodable block: {exc}") from exc
-            return cls(
-                height=_get_int(d, "height"),
-                round=_get_int(d, "round"),
-                block_hash=_get_hex(d, "block_hash", HASH_BYTES),
-                block=block,
-                pol_round=raw_pol,
-                proposer=_get_str(d, "proposer"),
-                signature=_get_hex(d, "signature", SIGNATURE_BYTES),
-            )
-        except MalformedMessage:
-            raise
-        except (ValueError, TypeError) as exc:
-            raise MalformedMessage(f"malformed proposal: {exc}") from exc
+        wire = _convert(_as_object(data), ProposalWire, "proposal")
+        return _proposal_from_wire(wire, decode_block)
 
 
 def encode_message(
@@ -305,6 +269,98 @@ def decode_message(
     if kind == "proposal":
         return Proposal.from_json(d, decode_block)
     raise MalformedMessage(f"unknown message kind {kind!r}")
+
+
+# --- the wire schema (msgspec) --------------------------------------------------------
+# One typed definition of the JSON shapes, checked in C while decoding: hex of exact
+# lengths, u64 integers (never bools or floats). Unknown fields are ignored.
+
+U64 = Annotated[int, msgspec.Meta(ge=0)]  # the upper bound: __post_init__ (int64 limit here)
+Hash32Hex = Annotated[str, msgspec.Meta(pattern=f"^[0-9a-f]{{{2 * HASH_BYTES}}}$")]
+SignatureHex = Annotated[str, msgspec.Meta(pattern=f"^[0-9a-f]{{{2 * SIGNATURE_BYTES}}}$")]
+AddressHex = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{40}$")]
+
+
+class VoteWire(msgspec.Struct, tag_field="kind", tag="vote"):
+    type: Literal["prevote", "precommit"]
+    height: U64
+    round: U64
+    block_hash: Hash32Hex | None
+    validator: AddressHex
+    signature: SignatureHex
+
+
+class ProposalWire(msgspec.Struct, tag_field="kind", tag="proposal"):
+    height: U64
+    round: U64
+    block_hash: Hash32Hex
+    block: Any
+    pol_round: int
+    proposer: AddressHex
+    signature: SignatureHex
+
+
+def _convert(data: dict[str, Any], kind: Any, what: str) -> Any:
+    try:
+        return msgspec.convert(data, kind)
+    except msgspec.ValidationError as exc:
+        raise MalformedMessage(f"malformed {what}: {exc}") from exc
+
+
+_VOTE_TYPES = {"prevote": VoteType.PREVOTE, "precommit": VoteType.PRECOMMIT}
+_VOTE_DECODER = msgspec.json.Decoder(VoteWire)
+
+
+def _vote_from_wire(w: VoteWire) -> Vote:
+    try:
+        return Vote(
+            _VOTE_TYPES[w.type],
+            w.height,
+            w.round,
+            None if w.block_hash is None else bytes.fromhex(w.block_hash),
+            w.validator,
+            bytes.fromhex(w.signature),
+        )
+    except ValueError as exc:
+        raise MalformedMessage(f"malformed vote: {exc}") from exc
+
+
+def _proposal_from_wire(
+    w: ProposalWire, decode_block: Callable[[Any], object] | None = None
+) -> Proposal:
+    try:
+        block = w.block if decode_block is None else decode_block(w.block)
+    except Exception as exc:  # the caller's decoder: any failure means bad input
+        raise MalformedMessage(f"undecodable block: {exc}") from exc
+    try:
+        return Proposal(
+            w.height,
+            w.round,
+            bytes.fromhex(w.block_hash),
+            block,
+            w.pol_round,
+            w.proposer,
+            bytes.fromhex(w.signature),
+        )
+    except ValueError as exc:
+        raise MalformedMessage(f"malformed proposal: {exc}") from exc
+
+
+def decode_vote_bytes(raw: bytes | bytearray | str) -> Vote:
+    """A vote from its JSON text, parsed and checked in one pass."""
+    try:
+        return _vote_from_wire(_VOTE_DECODER.decode(raw))
+    except msgspec.DecodeError as exc:  # ValidationError included
+        raise MalformedMessage(f"malformed vote: {exc}") from exc
+
+
+def message_from_wire(
+    w: VoteWire | ProposalWire, decode_block: Callable[[Any], object] | None = None
+) -> Proposal | Vote:
+    """The consensus value of an already decoded (typed) wire message."""
+    if isinstance(w, VoteWire):
+        return _vote_from_wire(w)
+    return _proposal_from_wire(w, decode_block)
 
 
 # --- JSON field helpers --------------------------------------------------------------

@@ -22,9 +22,9 @@ from clp_node.net.framing import (
     DEFAULT_MAX_FRAME_BYTES,
     KEEPALIVE_FRAME,
     FrameError,
+    FrameReader,
     decode_payload,
     encode_frame,
-    read_frame_bytes,
 )
 from clp_node.net.handshake import HandshakeError, listen_handshake, read_hello
 from clp_node.net.peer import (
@@ -36,7 +36,10 @@ from clp_node.net.peer import (
     set_nodelay,
 )
 
-OnMessage = Callable[[str, dict[str, Any]], None]
+OnMessage = Callable[[str, Any], None]
+# A frame's payload -> the message handed to on_message; raises FrameError for a payload
+# that must close the connection (default: ``decode_payload``, a JSON object as a dict).
+Decode = Callable[[bytes], Any]
 # (stage, reason): stage "handshake" before authentication, "frame" after it.
 OnRejected = Callable[[str, str], None]
 
@@ -77,6 +80,7 @@ class P2PNetwork:
         admission: AdmissionLimits | None = None,
         on_rejected: OnRejected | None = None,
         log_interval_s: float = 5.0,
+        decode: Decode = decode_payload,
     ) -> None:
         if max_frame_bytes < 1:
             raise ValueError("max_frame_bytes must be positive")
@@ -94,6 +98,7 @@ class P2PNetwork:
         self._listen_port = listen_port
         self._peers = dict(peers)
         self._on_message = on_message
+        self._decode = decode
         self._log = logger if logger is not None else _DEFAULT_LOGGER
         self._on_rejected = on_rejected
         self._log_limit = LogLimiter(log_interval_s)
@@ -199,7 +204,22 @@ class P2PNetwork:
             link.enqueue(frame)
         return len(self._links)
 
+    def send_frame(self, peer_addresses: list[str], frame: bytes) -> None:
+        """Queue one already encoded frame (``encode_frame``) for some peers."""
+        if self._stopped:
+            return
+        for addr in peer_addresses:
+            link = self._links.get(addr)
+            if link is not None:
+                link.enqueue(frame)
+
     # ---- observation -----------------------------------------------------------------
+
+    def link_generation(self, peer_address: str) -> int:
+        """Changes whenever the link to the peer may have lost frames (a reconnect or a
+        queue overflow): what was sent before is no longer known to have arrived."""
+        link = self._links.get(peer_address)
+        return link.generation if link is not None else -1
 
     @property
     def address(self) -> str:
@@ -342,20 +362,23 @@ class P2PNetwork:
     async def _receive_loop(
         self, peer: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> str:
-        max_bytes = self._cfg.max_frame_bytes
+        frames = FrameReader(reader, self._cfg.max_frame_bytes)
         while True:
             try:
-                async with asyncio.timeout(self._cfg.dead_after):
-                    payload = await read_frame_bytes(reader, max_bytes)
+                payload = frames.next_buffered()
                 if payload is None:
-                    return "eof"
+                    async with asyncio.timeout(self._cfg.dead_after):
+                        more = await frames.fill()
+                    if not more:
+                        return "eof"
+                    continue
                 if not payload:
                     # Keepalive: answer so the dialler knows the link still works both ways.
                     writer.write(KEEPALIVE_FRAME)
                     if writer.transport.get_write_buffer_size() > self._cfg.max_unread_bytes:
                         return "dialler_not_reading"
                     continue
-                message = decode_payload(payload)
+                message = self._decode(payload)
             except FrameError as exc:
                 self._refused("frame", exc.reason, peer=peer, detail=exc.detail)
                 return f"rejected:{exc.reason}"

@@ -128,6 +128,7 @@ class OutboundLink:
         self._queue: deque[bytes] = deque()
         self._wake = asyncio.Event()
         self.connected = False
+        self.generation = 0  # see P2PNetwork.link_generation
 
     @property
     def queued(self) -> int:
@@ -138,6 +139,7 @@ class OutboundLink:
         if len(self._queue) >= self._cfg.queue_size:
             self._queue.popleft()
             self._stats.messages_dropped += 1
+            self.generation += 1
         self._queue.append(frame)
         self._wake.set()
 
@@ -197,6 +199,7 @@ class OutboundLink:
                 )
                 return False
             self.connected = True
+            self.generation += 1
             self._stats.connects += 1
             log_event(
                 self._log,
@@ -258,10 +261,10 @@ class OutboundLink:
                 # a dying connection is lost rather than sent twice.
                 batch = list(self._queue)
                 self._queue.clear()
-                for frame in batch:
-                    writer.write(frame)
+                data = b"".join(batch)  # one write, one send call, for the whole batch
+                writer.write(data)
                 self._stats.frames_out += len(batch)
-                sent = sum(len(f) for f in batch)
+                sent = len(data)
                 self._stats.bytes_out += sent
                 self._stats.bytes_out_by_peer[self.peer.address] += sent
                 wrote = True

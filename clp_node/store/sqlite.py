@@ -9,8 +9,10 @@ different votes for one step and keeps the lock its precommits stand for.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,10 +94,24 @@ class BlockStore:
         head = self.head_height()
         if height != head + 1:
             raise StoreError(f"cannot store block {height} on top of {head}")
-        self._db.execute(
-            "INSERT INTO blocks(height, hash, block, certificate) VALUES (?, ?, ?, ?)",
-            (height, block_hash, json.dumps(block), json.dumps(cert)),
-        )
+        # One transaction (one fsync): the block, and the WAL of its height, which can no
+        # longer conflict with anything we sign once the block is final.
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO blocks(height, hash, block, certificate) VALUES (?, ?, ?, ?)",
+                (height, block_hash, json.dumps(block), json.dumps(cert)),
+            )
+            self._db.execute("DELETE FROM consensus_wal WHERE height <= ?", (height,))
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def get(self, height: int) -> StoredBlock | None:
         row = self._db.execute(

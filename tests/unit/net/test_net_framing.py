@@ -12,6 +12,7 @@ from clp_node.net.framing import (
     FrameError,
     FrameNotJson,
     FrameNotObject,
+    FrameReader,
     FrameTooLarge,
     FrameTruncated,
     decode_frame,
@@ -179,3 +180,41 @@ def test_frame_errors_share_a_base_with_reason() -> None:
         issubclass(c, FrameError)
         for c in (FrameTooLarge, FrameTruncated, FrameNotJson, FrameNotObject)
     )
+
+
+async def _all_frames(frames: FrameReader) -> list[bytes]:
+    out = []
+    while True:
+        payload = frames.next_buffered()
+        if payload is not None:
+            out.append(payload)
+        elif not await frames.fill():
+            return out
+
+
+async def test_frame_reader_splits_chunks_into_frames_whatever_the_cut() -> None:
+    payloads = [b'{"a":1}', b"", b"x" * 70_000, b'{"b":2}']  # one spans chunks
+    data = b"".join(_raw(p) for p in payloads)
+    for cut in (1, 3, 4, 5, 1000, len(data) - 1):
+        reader = asyncio.StreamReader()
+        reader.feed_data(data[:cut])
+
+        def rest(r: asyncio.StreamReader = reader, tail: bytes = data[cut:]) -> None:
+            r.feed_data(tail)
+            r.feed_eof()
+
+        asyncio.get_running_loop().call_later(0.01, rest)
+        assert await _all_frames(FrameReader(reader, 100_000)) == payloads
+
+
+async def test_frame_reader_checks_the_cap_on_the_prefix_and_reports_truncation() -> None:
+    frames = FrameReader(_stream(struct.pack(">I", 1001), eof=False), 1000)
+    assert await frames.fill()
+    with pytest.raises(FrameTooLarge):
+        frames.next_buffered()
+    with pytest.raises(FrameTruncated, match="2 header bytes"):
+        await _all_frames(FrameReader(_stream(b"\x00\x00"), 100))
+    frame = encode_frame({"k": "value"})
+    with pytest.raises(FrameTruncated, match="body bytes"):
+        await _all_frames(FrameReader(_stream(frame[:-1]), 100))
+    assert await _all_frames(FrameReader(_stream(frame + frame), 100)) == [frame[4:]] * 2

@@ -1,0 +1,204 @@
+"""Relay only what a peer may lack; drop a consensus copy before decoding it; decode once."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from clp_node.chain.block import Block
+from clp_node.config import HostPort, NodeConfig, PeerConfig
+from clp_node.consensus.types import Proposal, Vote, VoteType
+from clp_node.gossip import PeerKnowledge, SeenFrames
+from clp_node.net.framing import FrameNotJson, FrameNotObject, encode_frame, encode_payload
+from clp_node.node import ValidatorNode
+from clp_node.wire import (
+    CONSENSUS_PREFIX,
+    Consensus,
+    Duplicate,
+    MalformedConsensus,
+    decode_inbound,
+    encode_consensus,
+    frame_digest,
+)
+
+CHAIN = "clp-testnet"
+D1, D2 = b"\x01" * 16, b"\x02" * 16
+
+
+def test_a_peer_that_sent_a_message_never_gets_it_back() -> None:
+    k = PeerKnowledge(resend_after=2.0)
+    k.received("p", 5, D1)
+    assert not k.needs("p", 5, D1, generation=1, now=100.0)
+    k.sent("p", 5, D1, generation=2, now=100.0)  # a send does not undo "it has it"
+    assert not k.needs("p", 5, D1, generation=3, now=1e9)
+    assert k.needs("q", 5, D1, generation=1, now=100.0)
+
+
+def test_a_sent_message_waits_for_resend_after_or_a_new_link() -> None:
+    k = PeerKnowledge(resend_after=2.0)
+    assert k.needs("p", 5, D1, 1, 10.0)
+    k.sent("p", 5, D1, 1, 10.0)
+    assert not k.needs("p", 5, D1, 1, 11.9)
+    assert k.needs("p", 5, D1, 1, 12.0)  # the link stayed up but may have lost it
+    assert k.needs("p", 5, D1, 2, 10.5)  # reconnected: nothing is known to have arrived
+    assert k.needs("p", 5, D2, 1, 10.5)  # another message
+
+
+def test_knowledge_of_final_heights_is_pruned() -> None:
+    k = PeerKnowledge(resend_after=2.0)
+    k.received("p", 4, D1)
+    k.received("p", 5, D2)
+    k.prune(5)
+    assert k.needs("p", 4, D1, 1, 0.0)
+    assert not k.needs("p", 5, D2, 1, 0.0)
+
+
+def test_seen_frames_are_bounded_and_pruned_by_height() -> None:
+    s = SeenFrames(capacity=2)
+    s.add(D1, 3, 1.0)
+    s.add(D1, 9, 5.0)  # the first sighting stays
+    assert s.get(D1) == (3, 1.0)
+    s.add(D2, 4, 2.0)
+    s.add(b"\x03" * 16, 4, 3.0)
+    assert len(s) == 2 and s.get(D1) is None  # oldest went first
+    s.prune(5)
+    assert len(s) == 0
+
+
+def _vote(kit: SimpleNamespace, height: int = 1) -> Vote:
+    k = kit.keys[1]
+    return Vote.create(CHAIN, VoteType.PREVOTE, height, 0, b"\x07" * 32, k.address, k.sign)
+
+
+def test_inbound_consensus_is_decoded_with_its_digest(kit: SimpleNamespace) -> None:
+    v = _vote(kit)
+    payload = encode_payload(encode_consensus(v))
+    assert payload.startswith(CONSENSUS_PREFIX)
+    got = decode_inbound(payload)
+    assert got == Consensus(v, frame_digest(payload))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"height": True},
+        {"height": -1},
+        {"round": 2**64},
+        {"validator": "AB" * 20},
+        {"signature": "00"},
+        {"type": "maybe"},
+        {"block_hash": "zz" * 32},
+    ],
+)
+def test_a_malformed_vote_is_the_senders_bad_message(kit: SimpleNamespace, change: dict) -> None:
+    envelope = encode_consensus(_vote(kit))
+    envelope["msg"].update(change)
+    got = decode_inbound(encode_payload(envelope))
+    assert isinstance(got, MalformedConsensus)
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        (CONSENSUS_PREFIX + b'"msg":', FrameNotJson),
+        (b"[1, 2]", FrameNotObject),
+        (b"NaN", FrameNotJson),
+        (b"\xff", FrameNotJson),
+    ],
+)
+def test_broken_frames_close_the_connection_as_before(payload: bytes, error: type) -> None:
+    with pytest.raises(error):
+        decode_inbound(payload)
+
+
+def test_other_messages_are_plain_dicts() -> None:
+    msg = {"type": "status", "height": 2**70}
+    assert decode_inbound(json.dumps(msg).encode()) == msg
+
+
+@pytest.fixture
+def node(tmp_path: Path, kit: SimpleNamespace) -> ValidatorNode:
+    """KEYS[0] of a 4-validator genesis with KEYS[1..3] as peers; nothing is started."""
+    genesis = kit.genesis([100_000] * 4)
+    genesis.save(tmp_path / "genesis.json")
+    kit.keys[0].save(tmp_path / "key.json")
+    peers = tuple(
+        PeerConfig(f"v{i}", kit.keys[i].address, HostPort("127.0.0.1", 1 + i)) for i in (1, 2, 3)
+    )
+    config = NodeConfig(
+        name="v0",
+        key_file=tmp_path / "key.json",
+        genesis_file=tmp_path / "genesis.json",
+        data_dir=tmp_path / "data",
+        p2p_listen=HostPort("127.0.0.1", 0),
+        api_listen=HostPort("127.0.0.1", 0),
+        peers=peers,
+    )
+    n = ValidatorNode(config)
+    n.replay()
+    return n
+
+
+def _queued(node: ValidatorNode) -> dict[str, int]:
+    return {p: node.net.queued(p) for p in node._peer_addrs}
+
+
+async def test_a_copy_is_dropped_undecoded_and_its_sender_counts_as_holding_it(
+    node: ValidatorNode, kit: SimpleNamespace
+) -> None:
+    node._start_height()
+    v = _vote(kit)
+    payload = encode_payload(encode_consensus(v))
+    first = node._decode_frame(payload)
+    assert isinstance(first, Consensus)
+    node._on_message(kit.keys[1].address, first)
+    again = node._decode_frame(payload)
+    assert again == Duplicate(frame_digest(payload), 1)
+    node._on_message(kit.keys[2].address, again)
+    assert node.gossip_stats["duplicates_dropped"] == 1
+    digest = frame_digest(payload)
+    for sender in (kit.keys[1].address, kit.keys[2].address):
+        assert not node.knowledge.needs(sender, 1, digest, 0, time.monotonic())
+    assert node.knowledge.needs(kit.keys[3].address, 1, digest, 0, time.monotonic())
+
+
+async def test_own_messages_go_once_to_each_peer_and_relays_skip_their_senders(
+    node: ValidatorNode, kit: SimpleNamespace
+) -> None:
+    node._start_height()
+    proposer = kit.keys[1]
+    chain = node.genesis.chain_id
+    block = Block(chain, 1, node.state.head_hash, proposer.address, (), int(time.time() * 1000))
+    p = Proposal.create(chain, 1, 0, block.hash, block, -1, proposer.address, proposer.sign)
+    before = _queued(node)
+    node._on_message(proposer.address, decode_inbound(encode_payload(encode_consensus(p))))
+    after = _queued(node)
+    # Our prevote for it went to every peer, once.
+    assert {a: after[a] - before[a] for a in after} == dict.fromkeys(after, 1)
+    prevote = next(m for m in node.core.own_messages() if isinstance(m, Vote))
+    node._broadcast_consensus(prevote)  # a gossip tick right after: nothing new to send
+    assert _queued(node) == after
+    # The proposal (someone else's) is relayed only to peers that may lack it.
+    node._broadcast_consensus(p)
+    relayed = _queued(node)
+    assert relayed[proposer.address] == after[proposer.address]
+    assert all(relayed[a] == after[a] + 1 for a in after if a != proposer.address)
+
+
+async def test_nothing_of_a_height_goes_to_a_peer_that_finalized_it(
+    node: ValidatorNode, kit: SimpleNamespace
+) -> None:
+    node._start_height()
+    node.peer_heights.note(kit.keys[3].address, 1)
+    frame_sizes = _queued(node)
+    v = Vote.create(
+        node.genesis.chain_id, VoteType.PREVOTE, 1, 0, None, node.address, node.key.sign
+    )
+    node._broadcast_consensus(v)
+    sent = {a: _queued(node)[a] - frame_sizes[a] for a in frame_sizes}
+    assert sent[kit.keys[3].address] == 0 and sent[kit.keys[1].address] == 1
+    assert encode_frame(encode_consensus(v))[4:].startswith(CONSENSUS_PREFIX)
