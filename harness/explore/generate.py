@@ -16,7 +16,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from clp_node.clp.types import BPS_MAX
+from harness.contract.params import BPS_MAX
 from harness.faults.kinds import KINDS
 from harness.faults.kinds.base import FaultKind
 from harness.scenario.model import FORGES

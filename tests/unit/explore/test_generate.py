@@ -7,7 +7,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clp_node.clp.types import ClpConfig
+from harness.contract.params import ClpParams as ClpConfig
 from harness.explore.generate import (
     challenge_heights,
     draw,
