@@ -78,6 +78,7 @@ class NetStats:
     disconnects: int = 0
     inbound_connects: int = 0
     inbound_disconnects: int = 0
+    link_restarts: int = 0  # diallers that ended without stop() and were started again
     rejected_frames: Counter[str] = field(default_factory=Counter)
     bytes_in_by_peer: Counter[str] = field(default_factory=Counter)  # peer address -> bytes
     bytes_out_by_peer: Counter[str] = field(default_factory=Counter)

@@ -197,6 +197,32 @@ async def test_blackholed_link_is_detected_by_keepalive(cluster: Cluster) -> Non
     await wait_until(lambda: rec_b.messages == [(ADDR[0], {"held": 1})], what="after heal")
 
 
+async def test_dialler_that_ends_without_stop_is_restarted(cluster: Cluster) -> None:
+    """A dialler ends only at stop(): if anything else ends it (a stray CancelledError,
+    which OutboundLink.run rightly lets through), the link must not stay down for good."""
+    rec_b = Recorder()
+    a = cluster.node(0, [1], Recorder())
+    b = cluster.node(1, [0], rec_b)
+    link = a._links[ADDR[1]]
+    real_connect = link._connect_once
+    calls = 0
+
+    async def cancelled_once() -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise asyncio.CancelledError  # not from stop(): nobody cancelled the task
+        return await real_connect()
+
+    link._connect_once = cancelled_once  # type: ignore[method-assign]
+    await a.start()
+    await b.start()
+    a.send(ADDR[1], {"n": 1})
+    await wait_until(lambda: rec_b.messages == [(ADDR[0], {"n": 1})], what="sent after restart")
+    assert a.stats()["link_restarts"] == 1
+    assert a.connected_peers() == {ADDR[1]}
+
+
 async def test_on_message_exception_does_not_kill_connection(cluster: Cluster) -> None:
     got: list[dict[str, Any]] = []
 
