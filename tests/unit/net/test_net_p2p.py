@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from typing import Any
 
@@ -221,6 +222,27 @@ async def test_dialler_that_ends_without_stop_is_restarted(cluster: Cluster) -> 
     await wait_until(lambda: rec_b.messages == [(ADDR[0], {"n": 1})], what="sent after restart")
     assert a.stats()["link_restarts"] == 1
     assert a.connected_peers() == {ADDR[1]}
+
+
+async def test_link_that_stays_down_is_reported(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Failed dials are logged quietly, but a link down for dead_after is a warning."""
+    caplog.set_level(logging.WARNING, logger="clp_node.net")
+    a = cluster.node(0, [1], Recorder(), keepalive_interval=0.05, dead_after=0.3)
+    await a.start()  # B never starts: every dial is refused
+
+    def down_reports() -> list[dict[str, Any]]:
+        return [
+            getattr(r, "fields", {})
+            for r in caplog.records
+            if getattr(r, "event", "") == "p2p.link_down"
+        ]
+
+    await wait_until(lambda: len(down_reports()) >= 2, what="two link_down warnings")
+    first, second = down_reports()[:2]
+    assert first["peer"] == ADDR[1] and first["last_failure"] == "connect"
+    assert first["down_s"] >= 0.3 and second["down_s"] >= first["down_s"] + 0.25
 
 
 async def test_on_message_exception_does_not_kill_connection(cluster: Cluster) -> None:
