@@ -131,7 +131,7 @@ class P2PNetwork:
             )
             for addr, info in self._peers.items()
         }
-        self._link_tasks: list[asyncio.Task[None]] = []
+        self._link_tasks: dict[str, asyncio.Task[None]] = {}
         self._server: asyncio.Server | None = None
         self._bound_port: int | None = None
         self._inbound: dict[str, _Inbound] = {}
@@ -150,8 +150,8 @@ class P2PNetwork:
             self._handle_inbound, self._listen_host, self._listen_port
         )
         self._bound_port = int(self._server.sockets[0].getsockname()[1])
-        for addr, link in self._links.items():
-            self._link_tasks.append(asyncio.create_task(link.run(), name=f"p2p-dial-{addr[:8]}"))
+        for addr in self._links:
+            self._start_link(addr)
         log_event(
             self._log,
             logging.INFO,
@@ -168,7 +168,7 @@ class P2PNetwork:
         self._stopped = True
         if self._server is not None:
             self._server.close()
-        tasks: list[asyncio.Task[Any]] = [*self._link_tasks, *self._inbound_tasks]
+        tasks: list[asyncio.Task[Any]] = [*self._link_tasks.values(), *self._inbound_tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -180,6 +180,30 @@ class P2PNetwork:
                 async with asyncio.timeout(2.0):
                     await self._server.wait_closed()
         log_event(self._log, logging.INFO, "p2p.stopped", address=self._key.address)
+
+    def _start_link(self, addr: str) -> None:
+        task = asyncio.create_task(self._links[addr].run(), name=f"p2p-dial-{addr[:8]}")
+        self._link_tasks[addr] = task
+        task.add_done_callback(lambda t: self._link_ended(addr, t))
+
+    def _link_ended(self, addr: str, task: asyncio.Task[None]) -> None:
+        """A dialler ends only when stop() cancels it; any other end would cut the link for good.
+
+        Nothing else would notice: the peer's inbound side just times out, and a stray
+        CancelledError (which ``OutboundLink.run`` must let through) leaves no trace.
+        """
+        if self._stopped:
+            return
+        error = "cancelled" if task.cancelled() else repr(task.exception())
+        self._stats.link_restarts += 1
+        log_event(self._log, logging.ERROR, "p2p.link_restarted", peer=addr, error=error)
+
+        def restart() -> None:
+            if not self._stopped:
+                self._start_link(addr)
+
+        # Not at once: a dialler that dies on start must not spin the event loop.
+        asyncio.get_running_loop().call_later(self._cfg.backoff_max, restart)
 
     # ---- sending ---------------------------------------------------------------------
 

@@ -78,6 +78,7 @@ class NetStats:
     disconnects: int = 0
     inbound_connects: int = 0
     inbound_disconnects: int = 0
+    link_restarts: int = 0  # diallers that ended without stop() and were started again
     rejected_frames: Counter[str] = field(default_factory=Counter)
     bytes_in_by_peer: Counter[str] = field(default_factory=Counter)  # peer address -> bytes
     bytes_out_by_peer: Counter[str] = field(default_factory=Counter)
@@ -129,6 +130,7 @@ class OutboundLink:
         self._wake = asyncio.Event()
         self.connected = False
         self.generation = 0  # see P2PNetwork.link_generation
+        self._last_failure = ""  # why the latest dial failed, for the link_down warning
 
     @property
     def queued(self) -> int:
@@ -147,15 +149,31 @@ class OutboundLink:
         """Dial, authenticate, send; on any failure back off (with jitter) and start over."""
         loop = asyncio.get_running_loop()
         delay = self._cfg.backoff_initial
+        down_since = next_report = loop.time()
         while True:
             started = loop.time()
             try:
                 was_up = await self._connect_once()
             except Exception as exc:  # a bug here must not silence the link for good
                 was_up = False
+                self._last_failure = "internal_error"
                 self._stats.dial_failures["internal_error"] += 1
                 self._log.exception("p2p.link_error peer=%s error=%r", self.peer.address, exc)
-            if was_up and loop.time() - started >= self._cfg.stable_after:
+            now = loop.time()
+            if was_up:
+                down_since = next_report = now
+            elif now - down_since >= self._cfg.dead_after and now >= next_report:
+                # Each failed dial is logged quietly; a link that stays down is not quiet.
+                next_report = now + self._cfg.dead_after
+                log_event(
+                    self._log,
+                    logging.WARNING,
+                    "p2p.link_down",
+                    peer=self.peer.address,
+                    down_s=round(now - down_since, 1),
+                    last_failure=self._last_failure,
+                )
+            if was_up and now - started >= self._cfg.stable_after:
                 delay = self._cfg.backoff_initial
             # Jitter keeps a restarted node from being hit by every peer at the same instant.
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
@@ -169,6 +187,7 @@ class OutboundLink:
                     peer.endpoint_host, peer.endpoint_port
                 )
         except (OSError, TimeoutError) as exc:
+            self._last_failure = "connect"
             self._stats.dial_failures["connect"] += 1
             log_event(self._log, logging.DEBUG, "p2p.dial_failed", peer=peer.address, error=exc)
             return False
@@ -187,6 +206,7 @@ class OutboundLink:
                     timeout=self._cfg.handshake_timeout,
                 )
             except HandshakeError as exc:
+                self._last_failure = f"handshake:{exc.reason}"
                 self._stats.dial_failures[exc.reason] += 1
                 level = logging.DEBUG if exc.reason in _QUIET_DIAL_REASONS else logging.WARNING
                 log_event(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from typing import Any
 
@@ -195,6 +196,53 @@ async def test_blackholed_link_is_detected_by_keepalive(cluster: Cluster) -> Non
     a.send(ADDR[1], {"held": 1})
     relay.blackhole = False
     await wait_until(lambda: rec_b.messages == [(ADDR[0], {"held": 1})], what="after heal")
+
+
+async def test_dialler_that_ends_without_stop_is_restarted(cluster: Cluster) -> None:
+    """A dialler ends only at stop(): if anything else ends it (a stray CancelledError,
+    which OutboundLink.run rightly lets through), the link must not stay down for good."""
+    rec_b = Recorder()
+    a = cluster.node(0, [1], Recorder())
+    b = cluster.node(1, [0], rec_b)
+    link = a._links[ADDR[1]]
+    real_connect = link._connect_once
+    calls = 0
+
+    async def cancelled_once() -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise asyncio.CancelledError  # not from stop(): nobody cancelled the task
+        return await real_connect()
+
+    link._connect_once = cancelled_once  # type: ignore[method-assign]
+    await a.start()
+    await b.start()
+    a.send(ADDR[1], {"n": 1})
+    await wait_until(lambda: rec_b.messages == [(ADDR[0], {"n": 1})], what="sent after restart")
+    assert a.stats()["link_restarts"] == 1
+    assert a.connected_peers() == {ADDR[1]}
+
+
+async def test_link_that_stays_down_is_reported(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Failed dials are logged quietly, but a link down for dead_after is a warning."""
+    caplog.set_level(logging.WARNING, logger="clp_node.net")
+    a = cluster.node(0, [1], Recorder(), keepalive_interval=0.05, dead_after=0.3)
+    await a.start()  # B never starts: every dial is refused
+
+    def down_reports() -> list[dict[str, Any]]:
+        return [
+            getattr(r, "fields", {})
+            for r in caplog.records
+            if getattr(r, "event", "") == "p2p.link_down"
+        ]
+
+    await wait_until(lambda: len(down_reports()) >= 2, what="two link_down warnings")
+    first, second = down_reports()[:2]
+    assert first["peer"] == ADDR[1] and first["last_failure"] == "connect"
+    assert first["down_s"] >= 0.3 and second["down_s"] >= first["down_s"] + 0.25
 
 
 async def test_on_message_exception_does_not_kill_connection(cluster: Cluster) -> None:
