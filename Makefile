@@ -41,7 +41,7 @@ hostile: $(STAMP)
 
 # promtool checks the node's /metrics; Prometheus itself backs the --monitor test.
 integration: $(STAMP) monitoring
-	$(BIN)/pytest tests/integration -q --ignore=tests/integration/docker --junitxml=reports/integration.xml --basetemp=reports/runs-integration
+	$(BIN)/pytest tests/integration -q --ignore=tests/integration/docker --ignore=tests/integration/swarm --junitxml=reports/integration.xml --basetemp=reports/runs-integration
 
 # report.html of real runs opened in Debian's chromium through its chromedriver.
 browser: $(STAMP) browser-deps

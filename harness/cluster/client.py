@@ -96,6 +96,14 @@ class NodeClient:
         resp.raise_for_status()
         return True
 
+    async def get_faults(self) -> dict[str, Any]:
+        """The node's test hooks as they are now (GET /admin/faults, with the token)."""
+        headers = {HOOKS_TOKEN_HEADER: self._hooks_token}
+        resp = await self.request("GET", "/admin/faults", headers=headers)
+        resp.raise_for_status()
+        result: dict[str, Any] = resp.json()
+        return result
+
     async def set_faults(self, **faults: Any) -> dict[str, Any]:
         headers = {HOOKS_TOKEN_HEADER: self._hooks_token}
         resp = await self.request("POST", "/admin/faults", json=faults, headers=headers)

@@ -113,7 +113,7 @@ def backend_state(root: Path) -> FaultState:
         try:
             for n in cluster.names:
                 if n not in killed and n not in paused:
-                    out[n] = await cluster.client(n).get_json("/admin/faults")
+                    out[n] = await cluster.client(n).get_faults()
         finally:
             await cluster.close_clients()
         return out

@@ -43,7 +43,8 @@ def test_failing_test_reports_reproduce_command_and_logs(pytester: pytest.Pytest
     result.stdout.fnmatch_lines(
         [
             "*clp-testnet*",
-            "reproduce: pytest test_inner.py::test_fails_with_a_cluster --backend local --seed 3",
+            # the node id is relative to the rootdir, wherever the tmp dir is (CI: reports/)
+            "reproduce: pytest *test_inner.py::test_fails_with_a_cluster --backend local --seed 3",
             "log v0: *testnet-0/logs/v0.log",
             "log v3: *testnet-0/logs/v3.log",
         ]

@@ -103,7 +103,7 @@ def test_sigterm_during_a_swarm_demo_leaves_nothing(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, "".join(seen) + rest
+    assert proc.returncode == 128 + signal.SIGTERM, "".join(seen) + rest
     assert owned_by(docker_api, proc.pid) == []
     assert engine_state(docker_api) == engine_before
 
