@@ -43,18 +43,18 @@ PLANTED = [
         "in the next one; the shipped restarts all happen before the first epoch closes",
         file="clp_node/node.py",
         before="        head = self.store.head_height()\n"
-        "        for start in range(1, head + 1, 256):\n"
-        "            for stored in self.store.range(start, min(start + 255, head)):\n"
-        "                block = Block.from_json(stored.block)\n"
-        "                self._apply(block, replay=True)\n",
+        "        try:\n"
+        "            for start in range(1, head + 1, 256):\n"
+        "                for stored in self.store.range(start, min(start + 255, head)):\n"
+        "                    self._apply(Block.from_json(stored.block), replay=True)\n",
         after="        head = self.store.head_height()\n"
         "        agg = self.state.clp.aggregator\n"
         "        agg.start_epoch = lambda committee: None  # type: ignore[method-assign]\n"
-        "        for start in range(1, head + 1, 256):\n"
-        "            for stored in self.store.range(start, min(start + 255, head)):\n"
-        "                block = Block.from_json(stored.block)\n"
-        "                self._apply(block, replay=True)\n"
-        "        del agg.start_epoch\n",
+        "        try:\n"
+        "            for start in range(1, head + 1, 256):\n"
+        "                for stored in self.store.range(start, min(start + 255, head)):\n"
+        "                    self._apply(Block.from_json(stored.block), replay=True)\n"
+        "            del agg.start_epoch\n",
         seed=2,
         runs=3,
         max_steps=2,
