@@ -3,8 +3,13 @@
 #   make test   lint, types, unit tests, the hostile suite, the integration suite on local
 #               processes, the browser tests of the run report (headless Chromium), the
 #               Docker suite (images built here, no registry needed; Docker is required),
-#               then the official-Toxiproxy stage (when the official binary is at hand)
+#               then the official-Toxiproxy conformance tests (when the binary is at hand)
 # Both create the virtualenv in .venv on first use.
+#
+# Testnets spend most of their time waiting on block intervals, so the suites that start
+# them run JOBS at once (pytest-xdist workers; `explore --jobs`); JOBS=1 runs them one by
+# one. The images are built in the background while the local stages run.
+JOBS ?= 3
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -23,7 +28,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/clp-testnet demo
 
-test: lint unit hostile integration browser explore-smoke integration-docker official-toxiproxy
+LOCAL_STAGES := lint unit hostile integration browser explore-smoke
+IMAGES_LOG := reports/images.log
+
+# The image build (CPU-light: debootstrap, wheels, docker build) overlaps the local stages;
+# its log is printed when the Docker stage needs it, and a failed build fails `make test`.
+test: $(STAMP) debootstrap
+	@mkdir -p reports; \
+	echo "images: building in the background (log: $(IMAGES_LOG))"; \
+	$(MAKE) --no-print-directory images > $(IMAGES_LOG) 2>&1 & images=$$!; \
+	$(MAKE) --no-print-directory $(LOCAL_STAGES); local=$$?; \
+	wait $$images; built=$$?; \
+	echo "images: build exit $$built"; cat $(IMAGES_LOG); \
+	[ $$local -eq 0 ] || exit $$local; [ $$built -eq 0 ] || exit $$built; \
+	$(MAKE) --no-print-directory integration-docker official-toxiproxy
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -32,16 +50,18 @@ lint: $(STAMP)
 	$(BIN)/actionlint -config-file .forgejo/actionlint.yaml .forgejo/workflows/*.yml
 
 unit: $(STAMP)
-	$(BIN)/pytest tests/unit -q --junitxml=reports/unit.xml --cov=clp_node/clp --cov-report=term --cov-fail-under=95
+	$(BIN)/pytest tests/unit -q -n 2 --junitxml=reports/unit.xml --cov=clp_node/clp --cov-report=term --cov-fail-under=95
 
 # What a hostile outsider can do: floods, fuzzed frames and REST requests, schemathesis
 # against a live node, bad configs and CLI input, signals. Prints its figures (-s).
 hostile: $(STAMP)
 	$(BIN)/pytest tests/hostile -q -s --junitxml=reports/hostile.xml
 
-# promtool checks the node's /metrics; Prometheus itself backs the --monitor test.
+# promtool checks the node's /metrics; Prometheus itself backs the --monitor test. The
+# proxy is the official Toxiproxy when its binary is at hand (OFFICIAL_TOXIPROXY, below),
+# else the project's compatible server (the Docker stage runs that one in its image).
 integration: $(STAMP) monitoring
-	$(BIN)/pytest tests/integration -q --ignore=tests/integration/docker --ignore=tests/integration/swarm --junitxml=reports/integration.xml --basetemp=reports/runs-integration
+	@$(call with_toxiproxy,$(BIN)/pytest tests/integration -q -n $(JOBS) --dist loadgroup --ignore=tests/integration/docker --ignore=tests/integration/swarm --junitxml=reports/integration.xml --basetemp=reports/runs-integration)
 
 # report.html of real runs opened in Debian's chromium through its chromedriver.
 browser: $(STAMP) browser-deps
@@ -55,7 +75,7 @@ EXPLORE_BUDGET ?= 60m
 
 explore-smoke: $(STAMP)
 	@mkdir -p reports
-	$(BIN)/clp-testnet explore --seed 1 --runs 8 --out runs --json > reports/explore-smoke.json
+	$(BIN)/clp-testnet explore --seed 1 --runs 8 --jobs $(JOBS) --out runs --json > reports/explore-smoke.json
 
 explore-long: $(STAMP)
 	@mkdir -p reports
@@ -68,20 +88,26 @@ explore-power: $(STAMP)
 # Each suite's tmp folders (run folders with report.html, testnets of failed runs) stay in
 # reports/runs-*/ for CI to upload.
 integration-docker: $(STAMP) images
-	$(BIN)/pytest tests/integration/docker tests/integration/test_scenarios.py -q --backend docker --junitxml=reports/integration-docker.xml --basetemp=reports/runs-docker
+	$(BIN)/pytest tests/integration/docker tests/integration/test_scenarios.py -q -n $(JOBS) --dist loadgroup --backend docker --junitxml=reports/integration-docker.xml --basetemp=reports/runs-docker
 
-# The official Toxiproxy in the loop: its server against the conformance tests, then every
-# scenario once with it on the local backend. OFFICIAL_TOXIPROXY is the binary (default: the
-# copy in ../shared/tools/toxiproxy); without it this stage says so in one line and passes.
+# The official Toxiproxy in the loop: the integration stage runs every scenario through it
+# (when its binary is at hand) and this stage runs the conformance tests against its server.
+# OFFICIAL_TOXIPROXY is the binary (default: the copy in ../shared/tools/toxiproxy); without
+# it both stages say so in one line and use the compatible server.
 OFFICIAL_TOXIPROXY ?= ../shared/tools/toxiproxy/toxiproxy-server
+
+define with_toxiproxy
+if [ -x "$(OFFICIAL_TOXIPROXY)" ]; then \
+  export TOXIPROXY_SERVER="$(abspath $(OFFICIAL_TOXIPROXY))"; \
+  echo "official Toxiproxy: $$($$TOXIPROXY_SERVER --version 2>&1 | head -1) ($$TOXIPROXY_SERVER)"; \
+else echo "no official toxiproxy-server at $(OFFICIAL_TOXIPROXY): the compatible server is used"; fi; \
+echo '$(1)'; $(1)
+endef
 
 official-toxiproxy: $(STAMP)
 	@if [ -x "$(OFFICIAL_TOXIPROXY)" ]; then \
-	  export TOXIPROXY_SERVER="$(abspath $(OFFICIAL_TOXIPROXY))"; \
-	  echo "official Toxiproxy: $$($$TOXIPROXY_SERVER --version 2>&1 | head -1)"; \
-	  $(BIN)/pytest tests/unit/toxiproxy -q --junitxml=reports/toxiproxy-official.xml && \
-	  $(BIN)/pytest tests/integration/test_scenarios.py -q --junitxml=reports/scenarios-official.xml; \
-	else echo "no official toxiproxy-server at $(OFFICIAL_TOXIPROXY): official-Toxiproxy stage skipped"; fi
+	  $(call with_toxiproxy,$(BIN)/pytest tests/unit/toxiproxy -q --junitxml=reports/toxiproxy-official.xml); \
+	else echo "no official toxiproxy-server at $(OFFICIAL_TOXIPROXY): official-Toxiproxy conformance skipped"; fi
 
 # The Swarm backend on a one-node swarm (initialised here when inactive, and left as found):
 # its own tests, then every scenario as swarm services. Not part of `make test`.

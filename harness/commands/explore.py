@@ -35,12 +35,13 @@ def register(sub: Any) -> None:
         help="generated testnets and fault schedules; shrink failures to scenario files",
         description="Each run draws, from the seed, a testnet (3-10 validators, CLP parameters\n"
         "at and near their edges, stakes on thresholds) and a fault schedule in protocol\n"
-        "time from the fault registry; the checkers of CLP_SPEC §10 judge it. A failure is\n"
-        "replayed up to 3 times (none reproduces it: flaky), then shrunk to a scenario file\n"
-        "that `clp-testnet run` replays. Guide: docs/explore.md.",
+        "time from the fault registry; the checkers of docs/protocol.md §15 judge it. A\n"
+        "failure is replayed up to 3 times (none reproduces it: flaky), then shrunk to a\n"
+        "scenario file that `clp-testnet run` replays. Guide: docs/explore.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="""examples:
   clp-testnet explore --seed 1 --runs 30
+  clp-testnet explore --seed 1 --runs 8 --jobs 2
   clp-testnet explore --seed 7 --time-budget 10m --json > summary.json
   clp-testnet explore --replay runs/explore-1-20261201-210000/run-004
 
@@ -55,6 +56,13 @@ exit codes: 0 no failure, 1 a failure reproduced or a harness error, 2 bad input
         "--shrink-budget", type=int, default=12, metavar="N", help="runs spent shrinking (12)"
     )
     p.add_argument("--max-failures", type=int, metavar="N", help="stop after N reproduced failures")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="testnets run at once (1); the same seed gives the same runs whatever N is",
+    )
     p.add_argument("--replay", type=Path, metavar="RUN_DIR", help="re-run one saved run")
     p.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
     p.set_defaults(handler=explore)
@@ -85,6 +93,8 @@ def explore(args: argparse.Namespace) -> int:
         return _error(f"--runs wants N >= 1, got {args.runs}")
     if args.shrink_budget < 0:
         return _error(f"--shrink-budget wants N >= 0, got {args.shrink_budget}")
+    if args.jobs < 1:
+        return _error(f"--jobs wants N >= 1, got {args.jobs}")
     if args.max_failures is not None and args.max_failures < 1:
         return _error(f"--max-failures wants N >= 1, got {args.max_failures}")
     budget = None
@@ -102,6 +112,7 @@ def explore(args: argparse.Namespace) -> int:
         out=args.out,
         shrink_budget=args.shrink_budget,
         max_failures=args.max_failures,
+        jobs=args.jobs,
         say=say,
     )
     summary = asyncio.run(Explorer(opts).explore())

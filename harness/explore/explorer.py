@@ -7,6 +7,7 @@ run can be re-run alone (``explore --replay RUN_DIR``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ class ExploreOptions:
     out: Path = Path("runs")
     shrink_budget: int = 12
     max_failures: int | None = None  # stop once this many failures reproduced
+    jobs: int = 1  # runs at once: a testnet mostly waits on block intervals
     say: Say = print
 
 
@@ -153,35 +155,56 @@ class Explorer:
             parts.append(f"{_clock(o.time_budget_s - (time.monotonic() - started))} left")
         return ", ".join(parts)
 
+    def _batch(self, index: int) -> int:
+        """How many runs to start together: ``jobs``, but never past ``runs``."""
+        o = self.opts
+        size = max(1, o.jobs)
+        if o.runs is not None:
+            size = min(size, o.runs - self.summary.runs)
+        return size
+
     async def explore(self) -> Summary:
-        o, s = self.opts, self.summary
+        """Runs in batches of ``jobs``, judged in index order: the same seed gives the same
+        runs and summary whatever ``jobs`` is; a failure's replays and shrinking run alone,
+        so their timing is not shared with other testnets."""
+        o = self.opts
         started = time.monotonic()
         index = 0
         while self._more(started):
-            doc = draw(o.seed, index, o.backend)
-            run_dir = self.dir / f"run-{index:03d}"
-            result = await run_doc(doc, run_dir, o.seed, o.backend)
-            s.runs += 1
-            self.hits.append(coverage.observe(doc, load_history(run_dir)))
-            if result.status == ERROR:
-                s.errors.append({"index": index, "run_dir": str(run_dir), "error": result.error})
-            elif result.passed:
-                s.passed += 1
-            else:
-                await self._triage(index, doc, run_dir, result)
-            counts = coverage.tally(self.hits)
-            cov = coverage.summary(counts, s.runs, self.kinds)
-            o.say(
-                f"[explore] run {index} {result.status} in {result.duration_s:.0f}s | "
-                f"runs {s.runs} | failures {len(s.bugs)} flaky "
-                f"{len(s.failures) - len(s.bugs)} errors {len(s.errors)} | coverage "
-                f"{len(cov['counts']) - len(cov['never'])}/{len(cov['counts'])} | "
-                f"{self._left(started)}"
+            size = self._batch(index)
+            docs = [draw(o.seed, i, o.backend) for i in range(index, index + size)]
+            dirs = [self.dir / f"run-{i:03d}" for i in range(index, index + size)]
+            results = await asyncio.gather(
+                *(run_doc(d, r, o.seed, o.backend) for d, r in zip(docs, dirs, strict=True))
             )
-            index += 1
-            self._save(started)  # after every run: an interrupted exploration keeps its tally
+            for k, result in enumerate(results):
+                await self._record(index + k, docs[k], dirs[k], result, started)
+            index += size
         self._save(started)
-        return s
+        return self.summary
+
+    async def _record(
+        self, index: int, doc: Doc, run_dir: Path, result: ScenarioResult, started: float
+    ) -> None:
+        o, s = self.opts, self.summary
+        s.runs += 1
+        self.hits.append(coverage.observe(doc, load_history(run_dir)))
+        if result.status == ERROR:
+            s.errors.append({"index": index, "run_dir": str(run_dir), "error": result.error})
+        elif result.passed:
+            s.passed += 1
+        else:
+            await self._triage(index, doc, run_dir, result)
+        counts = coverage.tally(self.hits)
+        cov = coverage.summary(counts, s.runs, self.kinds)
+        o.say(
+            f"[explore] run {index} {result.status} in {result.duration_s:.0f}s | "
+            f"runs {s.runs} | failures {len(s.bugs)} flaky "
+            f"{len(s.failures) - len(s.bugs)} errors {len(s.errors)} | coverage "
+            f"{len(cov['counts']) - len(cov['never'])}/{len(cov['counts'])} | "
+            f"{self._left(started)}"
+        )
+        self._save(started)  # after every run: an interrupted exploration keeps its tally
 
     def _save(self, started: float) -> None:
         s = self.summary
@@ -243,8 +266,6 @@ class Explorer:
 
 async def shrink_async(doc: Doc, fails: Callable[[Doc], Any], budget: int) -> tuple[Doc, int]:
     """``shrink`` with an async oracle: the pure shrinker asks, this loop runs the runs."""
-    import asyncio
-
     loop_results: dict[str, bool] = {}
 
     def oracle(candidate: Doc) -> bool:

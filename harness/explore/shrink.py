@@ -56,8 +56,20 @@ def drop_last_validator(doc: Doc) -> Doc | None:
     clp = c.get("clp", {})
     if clp.get("min_committee_size", 3) > n - 1:
         clp["min_committee_size"] = n - 1
-    out["steps"] = [s for s in out["steps"] if gone not in _nodes_named(s)]
+    out["steps"] = [
+        s for s in out["steps"] if gone not in _nodes_named(s) and _still_splits(s, n - 1)
+    ]
     return out
+
+
+def _still_splits(step: dict[str, Any], n: int) -> bool:
+    """False for a partition whose one named group now holds every validator: the node that
+    made up the other side is gone, and a partition wants two sides."""
+    groups = step.get("groups")
+    if not isinstance(groups, list):
+        return True
+    named = {v for g in groups if isinstance(g, list) for v in g}
+    return len(groups) + (len(named) < n) >= 2
 
 
 def fewer_epochs(doc: Doc) -> Doc | None:

@@ -232,6 +232,8 @@ def render_html(
             )
     if result.get("error"):
         why.insert(0, f"harness error: {escape(str(result['error']))}")
+    if why:  # a note (a step that came late) may be why, so it stands with the reasons
+        why += [f"<i>note</i>: {escape(str(n))}" for n in result.get("notes", [])]
     fault_rows = "".join(
         f'<tr id="fault-{f["seq"]}"><td>{f["seq"]}</td><td>{escape(str(f["kind"]))}</td>'
         f"<td><code>{escape(json.dumps(f.get('args', {}), sort_keys=True))}</code></td>"

@@ -68,6 +68,7 @@ class ScenarioResult:
     out_dir: str = ""
     error: str | None = None
     not_applicable: str | None = None  # why the node under test cannot run this scenario
+    notes: list[str] = field(default_factory=list)  # what may explain it: a step that came late
 
     @property
     def reproduce(self) -> str:
@@ -93,6 +94,7 @@ class ScenarioResult:
         """What a failing run prints: why, how to reproduce it, where the logs are."""
         lines = [f"scenario {self.scenario} {self.status} (seed {self.seed}, {self.backend})"]
         lines += [f"  - {f}" for f in self.failures()]
+        lines += [f"  note: {n}" for n in self.notes]
         lines.append(f"reproduce: {self.reproduce}")
         if self.out_dir:
             lines.append(f"results: {Path(self.out_dir) / 'result.json'}")
@@ -115,6 +117,7 @@ class ScenarioResult:
             "out_dir": self.out_dir,
             "error": self.error,
             "not_applicable": self.not_applicable,
+            "notes": self.notes,
             "reproduce": self.reproduce,
         }
 
@@ -134,6 +137,7 @@ class ScenarioResult:
             out_dir=data.get("out_dir", ""),
             error=data.get("error"),
             not_applicable=data.get("not_applicable"),
+            notes=list(data.get("notes", [])),
         )
 
     def save(self, path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import time
 import traceback
@@ -23,17 +24,21 @@ from typing import TypeVar
 
 from harness.cluster.backends import init_for_backend, make_cluster
 from harness.cluster.base import Cluster, WaitTimeout
+from harness.cluster.client import NodeUnavailable
 from harness.faults.kinds import KINDS
 from harness.faults.nemesis import Nemesis
 from harness.monitor import Monitor
 from harness.scenario.actions import ActionExecutor, top_height
 from harness.scenario.expect import evaluate
-from harness.scenario.model import Scenario
+from harness.scenario.model import Scenario, Step
 from harness.scenario.progress import NullReporter, Reporter
 from harness.scenario.results import CheckOutcome, ExpectationOutcome, ScenarioResult
 from harness.scenario.triggers import trigger_height
 
 T = TypeVar("T")
+# Fault groups whose injection takes effect at once (a process restart takes seconds by
+# nature, so for those only the trigger's own delay counts as late).
+QUICK_GROUPS = frozenset({"links", "toxics", "hooks", "network"})
 DEFAULT_SEED = 1
 
 
@@ -105,6 +110,7 @@ class _Run:
         self.failures: list[ExpectationOutcome] = []
         self.cluster: Cluster | None = None
         self.trace: list[dict[str, object]] = []  # sampled heights, for the report's lanes
+        self.notes: list[str] = []  # what may explain the result (a step that came late)
 
     async def execute(self) -> ScenarioResult:
         sc, opts = self.sc, self.opts
@@ -175,6 +181,7 @@ class _Run:
             result.checks = checks
             result.expectations = self.failures + ex.outcomes + expectations
         finally:
+            result.notes = list(self.notes)
             if nemesis is not None:
                 result.fault_log = nemesis.log.to_json()
             if monitor is not None:
@@ -213,17 +220,52 @@ class _Run:
                     await task
 
     async def chain_reaches(self, height: int) -> int:
-        """The chain (its highest node) is at ``height``: a step's trigger."""
+        """The chain (its highest node) is at ``height``: a step's trigger.
+
+        Fires on the first node that answers at or past ``height``, without waiting for
+        the slower answers: on a loaded machine a poll of every node can take longer than
+        a block, and a trigger that waits for all of them fires blocks late.
+        """
         assert self.cluster is not None
         c = self.cluster
 
-        async def top() -> int | None:
-            best = top_height(await c.heights())
-            return best if best >= height else None
+        async def first() -> int | None:
+            calls = [asyncio.ensure_future(c.client(n).height()) for n in c.names]
+            try:
+                for done in asyncio.as_completed(calls):
+                    with contextlib.suppress(NodeUnavailable, ValueError, KeyError):
+                        h = await done
+                        if h >= height:
+                            return h
+                return None
+            finally:
+                for call in calls:
+                    call.cancel()
+                await asyncio.gather(*calls, return_exceptions=True)
 
-        now = top_height(await c.heights())
+        now = top_height(self.trace[-1]["heights"]) if self.trace else 0  # type: ignore[arg-type]
         budget = c.clock.blocks(max(height - now, 1))
-        return await c.wait_for(top, budget, f"the chain to reach height {height}")
+        return await c.wait_for(first, budget, f"the chain to reach height {height}")
+
+    def _note_late(self, step: Step, target: int, fired: int, ex: ActionExecutor) -> None:
+        """A step that took effect more than a response window after its height did not
+        test what the scenario says; the result says so, next to whatever failed."""
+        records = ex.nemesis.log.records
+        took = None
+        if step.action.is_fault and records and KINDS[step.action.kind].group in QUICK_GROUPS:
+            took = records[-1].height  # the height once injected: a link change is instant
+        at = max(fired, took or 0)
+        late = at - target
+        if late <= self.cfg.response_window:
+            return
+        load = os.getloadavg()[0]
+        self.notes.append(
+            f"{step.label} ({step.action.kind}) was due at height {target} and took effect "
+            f"at height {at}, {late} blocks late (more than the {self.cfg.response_window}-"
+            f"block response window): the harness fell behind the chain (load average "
+            f"{load:.0f} on {os.cpu_count()} cores)"
+        )
+        self.reporter.event(f"note: {self.notes[-1]}")
 
     async def _steps(self, ex: ActionExecutor) -> None:
         last = time.monotonic()
@@ -237,7 +279,8 @@ class _Run:
             else:
                 what = f"{step.label}: waiting for height {target} ({t.describe()})"
                 try:
-                    at = str(await self.watch(self.chain_reaches(target), what))
+                    fired = await self.watch(self.chain_reaches(target), what)
+                    at = str(fired)
                 except WaitTimeout as exc:
                     self.failures.append(
                         ExpectationOutcome(
@@ -248,6 +291,8 @@ class _Run:
                     return
             self.reporter.event(f"{step.label} at {at}: {step.action.describe()}")
             await ex.run(step)
+            if target is not None:
+                self._note_late(step, target, fired, ex)
             last = time.monotonic()
 
     async def _until(self, ex: ActionExecutor) -> None:

@@ -40,3 +40,18 @@ def test_the_environment_names_another_implementation(monkeypatch: pytest.Monkey
     assert default_node_command() == "clp-node --config {config}"
     monkeypatch.setenv(NODE_COMMAND_ENV, "other-node -c {config}")
     assert default_node_command() == "other-node -c {config}"
+
+
+def test_nodes_run_nicer_than_the_harness_by_default_and_bad_values_say_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.cluster.local import NODE_NICE, NODE_NICE_ENV, node_nice
+
+    monkeypatch.delenv(NODE_NICE_ENV, raising=False)
+    assert node_nice() == NODE_NICE > 0
+    monkeypatch.setenv(NODE_NICE_ENV, "0")
+    assert node_nice() == 0
+    for bad in ("-1", "20", "high"):
+        monkeypatch.setenv(NODE_NICE_ENV, bad)
+        with pytest.raises(TestnetError, match=f"{NODE_NICE_ENV}=.*want an integer 0..19"):
+            node_nice()

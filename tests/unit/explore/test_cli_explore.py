@@ -35,6 +35,7 @@ def test_durations() -> None:
         ["--seed", "-1"],
         ["--time-budget", "soon"],
         ["--max-failures", "0"],
+        ["--jobs", "0"],
         ["--replay", "/nonexistent/run"],
     ],
 )
@@ -88,3 +89,43 @@ def test_max_failures_stops_the_loop(tmp_path: Path, monkeypatch: Any, capsys: A
     args = ["explore", "--runs", "5", "--max-failures", "1", "--shrink-budget", "0"]
     assert main([*args, "--out", str(tmp_path), "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["runs"] == 1
+
+
+def _stable(doc: dict[str, Any]) -> dict[str, Any]:
+    """The summary without what differs between two explorations: folders and time."""
+    keep = {k: v for k, v in doc.items() if k not in ("out_dir", "duration_s", "runs_per_10_min")}
+    keep["failures"] = [
+        {k: v for k, v in f.items() if k not in ("run_dir", "shrunk_file")} for f in doc["failures"]
+    ]
+    return keep
+
+
+def test_jobs_run_testnets_together_with_the_same_summary(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    """--jobs N starts N runs at once; the judged runs and the summary are those of --jobs 1,
+    and never more runs than --runs (7 runs in batches of 3: 3, 3, 1)."""
+    import asyncio
+
+    running, most = [0], [0]
+    scripted = _scripted(failing={4}, flaky=set())
+
+    async def counted(doc: Doc, run_dir: Path, seed: int, backend: str) -> ScenarioResult:
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        await asyncio.sleep(0)  # let the other runs of the batch start
+        try:
+            return await scripted(doc, run_dir, seed, backend)
+        finally:
+            running[0] -= 1
+
+    monkeypatch.setattr(explorer, "run_doc", counted)
+    base = ["explore", "--seed", "3", "--runs", "7", "--shrink-budget", "2", "--json"]
+    assert main([*base, "--jobs", "3", "--out", str(tmp_path / "j3")]) == 1
+    together = json.loads(capsys.readouterr().out)
+    assert most[0] == 3
+    most[0] = 0
+    assert main([*base, "--out", str(tmp_path / "j1")]) == 1
+    alone = json.loads(capsys.readouterr().out)
+    assert most[0] == 1
+    assert together["runs"] == 7 and _stable(together) == _stable(alone)

@@ -83,3 +83,17 @@ def test_shrink_never_exceeds_its_budget() -> None:
 
     shrink(draw(1, 4), fails, budget=3)
     assert len(calls) <= 3
+
+
+def test_dropping_the_other_side_of_a_partition_drops_the_partition() -> None:
+    """5 validators, v0..v3 against the unnamed v4: without v4 the step would name one group
+    holding everybody, which is no partition (the parser refuses it)."""
+    doc = draw(0, 0)
+    doc["cluster"]["validators"] = 5
+    doc["cluster"].pop("stakes", None)
+    split = {"at": {"height": 4}, "do": "partition", "groups": [["v0", "v1", "v2", "v3"]]}
+    lazy = {"at": {"height": 5}, "do": "lazy", "node": "v1"}
+    doc["steps"] = [split, lazy]
+    smaller = drop_last_validator(doc)
+    assert smaller is not None and smaller["steps"] == [lazy]
+    parse_text(dumps(smaller), "smaller.toml")

@@ -39,6 +39,7 @@ def failed_result(out_dir: Path) -> ScenarioResult:
         fault(1, 104.0, "heal", []),
     ]
     r.logs = {"v0": "logs/v0.log", "v1": "logs/v1.log"}
+    r.notes = ["steps[0] (cut) was due at height 3 and took effect at height <15>"]
     r.finish()
     return r
 
@@ -73,6 +74,11 @@ def test_report_of_a_failed_run_without_history(tmp_path: Path) -> None:
     assert 'data-kind="link_out" data-node="v1" data-fault="0"' in svg
     assert 'data-start="100.000" data-end="104.100"' in svg
     assert "<svg" in page and 'id="why"' in page and "want {v1}, got {}" in page
+    why = page[page.index('id="why"') :]
+    assert (
+        "<i>note</i>: steps[0] (cut) was due at height 3 and took effect at height &lt;15&gt;"
+        in why
+    )
     assert 'href="#fault-0"' in page, "the liveness evidence names the cut's time"
     assert "not json &lt;script&gt;" in page, "a log line that is not JSON is kept, escaped"
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")

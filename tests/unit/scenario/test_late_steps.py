@@ -1,0 +1,114 @@
+"""Protocol time on a loaded machine: a trigger fires on the first node at its height, and a
+step that took effect more than a response window late is noted in the result.
+
+A scripted cluster stands in for the nodes: no process starts here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from harness.cluster.base import ProtocolClock, wait_until
+from harness.cluster.client import NodeUnavailable
+from harness.faults.log import FaultLog, FaultRecord
+from harness.faults.state import FaultState
+from harness.scenario.parse import parse_file
+from harness.scenario.results import ScenarioResult
+from harness.scenario.runner import RunOptions, _Run
+
+SCENARIOS = Path(__file__).resolve().parents[3] / "scenarios"
+
+
+class Node:
+    def __init__(self, height: int, delay: float = 0.0, down: bool = False) -> None:
+        self.h, self.delay, self.down = height, delay, down
+        self.asked = 0
+
+    async def height(self) -> int:
+        self.asked += 1
+        await asyncio.sleep(self.delay)
+        if self.down:
+            raise NodeUnavailable("down")
+        return self.h
+
+
+class Cluster:
+    def __init__(self, nodes: dict[str, Node]) -> None:
+        self.nodes = nodes
+        self.names = list(nodes)
+        self.clock = ProtocolClock(200, 1000, 20, 4)
+
+    def client(self, name: str) -> Node:
+        return self.nodes[name]
+
+    async def wait_for(self, predicate: Any, timeout: float, what: str) -> Any:
+        return await wait_until(predicate, timeout, what, 0.01, retry_on=(NodeUnavailable,))
+
+
+def _run(tmp_path: Path, nodes: dict[str, Node]) -> _Run:
+    run = _Run(parse_file(SCENARIOS / "one-way-partition.toml"), RunOptions(), tmp_path)
+    run.cluster = Cluster(nodes)  # type: ignore[assignment]
+    return run
+
+
+async def test_the_trigger_fires_on_the_first_node_without_waiting_for_a_slow_one(
+    tmp_path: Path,
+) -> None:
+    slow = Node(3, delay=30.0)  # a starved node: answers long after the chain moved on
+    run = _run(tmp_path, {"v0": Node(5), "v1": Node(2, down=True), "v2": slow})
+    assert await asyncio.wait_for(run.chain_reaches(3), timeout=5) == 5
+
+
+async def test_the_trigger_waits_while_no_node_is_at_the_height(tmp_path: Path) -> None:
+    v0 = Node(1)
+    run = _run(tmp_path, {"v0": v0})
+
+    async def grow() -> None:
+        while v0.asked < 3:
+            await asyncio.sleep(0.01)
+        v0.h = 4
+
+    grower = asyncio.ensure_future(grow())
+    assert await asyncio.wait_for(run.chain_reaches(4), timeout=5) == 4
+    await grower
+    assert v0.asked >= 3
+
+
+def _executor(kind: str, height: int | None) -> Any:
+    log = FaultLog()
+    log.add(FaultRecord(0, kind, {}, height, 0.0, 0.0, FaultState()))
+    return SimpleNamespace(nemesis=SimpleNamespace(log=log))
+
+
+@pytest.mark.parametrize(
+    ("kind", "fired", "took", "late"),
+    [
+        ("mute", 3, 15, 15),  # the links changed 12 blocks after height 3
+        ("mute", 4, 6, None),  # within the 4-block response window
+        ("mute", 12, 12, 12),  # the trigger itself fired late
+        ("restart", 3, 15, None),  # a restart takes seconds by nature: only the trigger counts
+        ("restart", 10, 15, 10),
+    ],
+)
+def test_a_step_more_than_a_window_late_gets_a_note(
+    tmp_path: Path, kind: str, fired: int, took: int, late: int | None
+) -> None:
+    run = _run(tmp_path, {"v0": Node(1)})
+    step = next(s for s in run.sc.steps if s.action.kind == "mute")
+    step = type(step)(step.index, step.line, step.trigger, type(step.action)(kind=kind))
+    run._note_late(step, 3, fired, _executor(kind, took))
+    assert bool(run.notes) == (late is not None)
+    if late is not None:
+        assert f"due at height 3 and took effect at height {late}, " in run.notes[0]
+
+
+def test_notes_are_kept_in_the_result_and_printed_with_a_failure() -> None:
+    r = ScenarioResult("s", "s.toml", 1, "local", notes=["steps[0] (mute) was due at 3"])
+    r.finish()
+    assert ScenarioResult.from_json(r.to_json()).notes == r.notes
+    assert "note: steps[0] (mute) was due at 3" in r.failure_report()
