@@ -105,13 +105,8 @@ def build_timeline(
                 if isinstance(b, dict) and isinstance(b.get("block"), dict)
             ]
             tl.heights[node] = pts
-    if trace:  # the sampled view wins: it shows a node lagging, not only the chain
-        sampled: dict[str, list[tuple[float, int]]] = {}
-        for s in trace:
-            for node, h in (s.get("heights") or {}).items():
-                if h is not None:
-                    sampled.setdefault(node, []).append((float(s["t"]), int(h)))
-        tl.heights.update(sampled)
+    if trace:
+        merge_sampled(tl.heights, trace)
     tl.fault_times = {int(f["seq"]): float(f["t_start"]) for f in faults}
     tl.fault_labels = {int(f["seq"]): _label(f, names) for f in faults}
     times = [t for t in tl.block_times.values()]
@@ -148,3 +143,22 @@ def _label(record: Mapping[str, Any], nodes: Sequence[str]) -> str:
 
     walk(record.get("args") or {})
     return " ".join([str(record.get("kind")), *named])
+
+
+def merge_sampled(
+    heights: dict[str, list[tuple[float, int]]], trace: Sequence[Mapping[str, Any]]
+) -> None:
+    """The sampled heights win while they were taken (they show a node lagging, not only
+    the chain); before the first sample and after the last, the node's own chain says how
+    it went on (a run keeps going after its last watched step: quiet period, collection)."""
+    sampled: dict[str, list[tuple[float, int]]] = {}
+    for s in trace:
+        for node, h in (s.get("heights") or {}).items():
+            if h is not None:
+                sampled.setdefault(node, []).append((float(s["t"]), int(h)))
+    for node, pts in sampled.items():
+        lo, hi = pts[0][0], pts[-1][0]
+        chain = heights.get(node, [])
+        heights[node] = sorted(
+            [p for p in chain if p[0] < lo] + pts + [p for p in chain if p[0] > hi]
+        )

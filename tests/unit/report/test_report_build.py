@@ -132,3 +132,17 @@ def test_junit_failing_cases_carry_reproduce_and_report(tmp_path: Path) -> None:
 def test_run_junit_wants_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--junit", str(tmp_path), "scenarios/happy-path.toml"]) == 2
     assert "--junit wants a file" in capsys.readouterr().out
+
+
+def test_sampled_heights_win_while_sampled_and_the_chain_tells_the_rest() -> None:
+    """The demo's trace ends at its last watched step (h52); the chain went on to h180, and
+    the lane must show that too, not stop at 52."""
+    from harness.report.timeline import merge_sampled
+
+    chain = {"v0": [(t, t) for t in range(1, 181)]}  # one block a second up to 180
+    trace = [{"t": 10.5, "heights": {"v0": 9}}, {"t": 52.5, "heights": {"v0": 50, "v1": None}}]
+    merge_sampled(chain, trace)
+    pts = chain["v0"]
+    assert pts[-1] == (180, 180) and (52.5, 50) in pts and (10.5, 9) in pts
+    assert all(not 10.5 <= t <= 52.5 or (t, h) in [(10.5, 9), (52.5, 50)] for t, h in pts)
+    assert [t for t, _ in pts] == sorted(t for t, _ in pts) and "v1" not in chain
