@@ -7,6 +7,13 @@ from typing import Any
 import httpx
 
 
+def tls_verify(base_url: str) -> bool:
+    """Certificates are only loaded for an https URL: a client for plain http (every
+    testnet's node APIs and proxy) would otherwise read the system's CA store each time,
+    50 ms of CPU per client, and a run makes one per node."""
+    return base_url.lower().startswith("https:")
+
+
 class NodeUnavailable(RuntimeError):
     """The node did not answer (down, paused, or cut off from the harness)."""
 
@@ -23,7 +30,9 @@ class NodeClient:
         self.name = name
         self.base_url = base_url
         self._hooks_token = hooks_token
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        self._http = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout, verify=tls_verify(base_url)
+        )
 
     async def close(self) -> None:
         await self._http.aclose()

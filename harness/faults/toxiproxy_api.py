@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from harness.cluster.client import tls_verify
+
 
 class ToxiproxyError(RuntimeError):
     def __init__(self, status: int, message: str) -> None:
@@ -20,7 +22,7 @@ class ToxiproxyError(RuntimeError):
 class ToxiproxyApi:
     def __init__(self, base_url: str, timeout: float = 5.0) -> None:
         self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, timeout=timeout)
+        self._http = httpx.Client(base_url=base_url, timeout=timeout, verify=tls_verify(base_url))
 
     def close(self) -> None:
         self._http.close()
