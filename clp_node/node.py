@@ -777,6 +777,7 @@ class ValidatorNode:
             "pool": len(self.pool),
             "net": self.net.stats(),
             "gossip": dict(self.gossip_stats),
+            "consensus_counters": self.core.counters(),  # why messages were not used
             "faults": self.faults.to_json() if self.faults else None,
         }
 

@@ -58,7 +58,10 @@ class TransportSettings:
     backoff_max: float = 2.0
     # A connection that lived this long was healthy: the next retry starts fast again.
     stable_after: float = 2.0
-    keepalive_interval: float = 1.0
+    # A keepalive (answered by the listener) at most this often; the answers are what tells
+    # the dialler the link works both ways. Each is two frames a second per link and side,
+    # so not more often than dead_after needs (docs/scale.md).
+    keepalive_interval: float = 2.0
     # No byte from the other side for this long means the link is dead. Must exceed the
     # link's round trip plus the time to carry the largest frame.
     dead_after: float = 10.0
@@ -271,24 +274,23 @@ class OutboundLink:
         interval = self._cfg.keepalive_interval
         next_ping = loop.time()
         while not watcher.done():
-            wrote = False
+            chunks: list[bytes] = []
             if loop.time() >= next_ping:
-                writer.write(KEEPALIVE_FRAME)
+                chunks.append(KEEPALIVE_FRAME)
                 next_ping = loop.time() + interval
-                wrote = True
             if self._queue:
                 # At most once: a frame leaves the queue when written, so a frame caught in
                 # a dying connection is lost rather than sent twice.
                 batch = list(self._queue)
                 self._queue.clear()
-                data = b"".join(batch)  # one write, one send call, for the whole batch
-                writer.write(data)
                 self._stats.frames_out += len(batch)
-                sent = len(data)
+                sent = sum(map(len, batch))
                 self._stats.bytes_out += sent
                 self._stats.bytes_out_by_peer[self.peer.address] += sent
-                wrote = True
-            if wrote:
+                chunks += batch
+            if chunks:
+                # One write, one send call, for the whole batch and a keepalive that is due.
+                writer.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
                 await writer.drain()
                 continue
             self._wake.clear()
