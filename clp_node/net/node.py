@@ -398,6 +398,8 @@ class P2PNetwork:
                     continue
                 if not payload:
                     # Keepalive: answer so the dialler knows the link still works both ways.
+                    if writer.transport.is_closing():
+                        return "reset"  # (uvloop raises on a write to a closed transport)
                     writer.write(KEEPALIVE_FRAME)
                     if writer.transport.get_write_buffer_size() > self._cfg.max_unread_bytes:
                         return "dialler_not_reading"

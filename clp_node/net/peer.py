@@ -289,6 +289,10 @@ class OutboundLink:
                 self._stats.bytes_out_by_peer[self.peer.address] += sent
                 chunks += batch
             if chunks:
+                if writer.transport.is_closing():
+                    # uvloop raises RuntimeError on a write to a closed transport, asyncio
+                    # drops it: either way the connection is gone.
+                    raise ConnectionResetError("transport closed")
                 # One write, one send call, for the whole batch and a keepalive that is due.
                 writer.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
                 await writer.drain()
