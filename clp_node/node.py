@@ -634,8 +634,12 @@ class ValidatorNode:
         )
 
     def _note_peer_height(self, peer: str, height: object) -> None:
+        # Only a claim above our height can start a sync: the common case (a peer at our
+        # height, on each of its messages) must not scan every peer's claim.
         if self.peer_heights.note(peer, height):
-            self._maybe_sync()
+            claim = self.peer_heights.claim(peer)
+            if claim is not None and claim > self.state.height:
+                self._maybe_sync()
 
     def _maybe_sync(self) -> None:
         now = time.monotonic()

@@ -401,3 +401,29 @@ async def test_a_write_to_a_closed_transport_is_a_reset_not_an_internal_error() 
     with pytest.raises(HandshakeError) as err:
         await _write(_ClosedWriter(), {"type": "hello"})  # type: ignore[arg-type]
     assert err.value.reason == "closed"
+
+
+class _Transport:
+    aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+async def test_an_idle_deadline_aborts_only_after_that_long_without_a_read() -> None:
+    from clp_node.net.node import IdleDeadline
+
+    loop = asyncio.get_running_loop()
+    t = _Transport()
+    deadline = IdleDeadline(t, 0.2)  # type: ignore[arg-type]
+    start = loop.time()
+    touched = 0
+    while loop.time() - start < 0.4:  # reads keep coming: never expires
+        deadline.touch()
+        touched += 1
+        await asyncio.sleep(0.02)
+        assert not deadline.expired and not t.aborted
+    quiet = loop.time()
+    await wait_until(lambda: deadline.expired, timeout=2.0, what="expired")
+    assert t.aborted and loop.time() - quiet >= 0.2 - 0.03
+    deadline.cancel()

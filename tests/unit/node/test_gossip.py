@@ -334,3 +334,15 @@ async def test_our_own_response_is_sent_once_then_again_only_when_a_resend_is_du
     assert _response_frames(six) == dict.fromkeys(six._peer_addrs, 1)
     six._gossip_tick(time.monotonic() + RESPONSE_RESEND_AFTER_S)
     assert _response_frames(six) == dict.fromkeys(six._peer_addrs, 2)
+
+
+async def test_only_a_claim_above_our_height_starts_a_sync(
+    node: ValidatorNode, kit: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asks: list[None] = []
+    monkeypatch.setattr(node, "_maybe_sync", lambda: asks.append(None))
+    peer = kit.keys[1].address
+    node._note_peer_height(peer, node.state.height)  # what every message of a peer says
+    assert asks == [] and node.peer_heights.claim(peer) == node.state.height
+    node._note_peer_height(peer, node.state.height + 3)
+    assert len(asks) == 1
