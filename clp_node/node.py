@@ -75,6 +75,9 @@ RELAY_AFTER_S = 2 * STATUS_INTERVAL_S
 RESEND_AFTER_S = 2.0
 SEEN_FRAMES_MAX = 65_536
 RESPONSE_RESEND_AFTER_S = 1.0
+# Blocks committed without a peer's response before we relay it (at most W - 1, so that a
+# proposer of its window is left to reach; the test profile's W is 4).
+RESPONSE_RELAY_AFTER_BLOCKS = 2
 
 
 class ValidatorNode:
@@ -103,8 +106,9 @@ class ValidatorNode:
         self.state = ChainState(self.genesis)
         self.pool: dict[tuple[int, str], ClpResponse] = {}
         self.future: dict[tuple[int, str], ClpResponse] = {}
-        # pool key -> when it was pooled here (someone else's is relayed once it is old)
-        self._pooled_at: dict[tuple[int, str], float] = {}
+        # pool key -> (our height, monotonic time) when it was pooled here: someone else's
+        # is relayed only once blocks went by without it (see _gossip_tick)
+        self._pooled_at: dict[tuple[int, str], tuple[int, float]] = {}
         # pool key -> (frame, digest) of the response as we send it
         self._response_frames: dict[tuple[int, str], tuple[bytes, bytes]] = {}
         self.peer_heights = PeerHeights()
@@ -526,7 +530,7 @@ class ValidatorNode:
     def _pool(self, response: ClpResponse) -> None:
         key = response.key()
         self.pool[key] = response
-        self._pooled_at[key] = time.monotonic()
+        self._pooled_at[key] = (self.state.height, time.monotonic())
 
     def _response_received(self, sender: str, key: tuple[int, str]) -> None:
         """The sender holds this pooled response: never send it back."""
@@ -732,7 +736,7 @@ class ValidatorNode:
         for key, r in self.pool.items():
             if r.validator == self.address:
                 self._gossip_response(r, now)
-            elif now - self._pooled_at.get(key, 0.0) >= RELAY_AFTER_S:
+            elif self._response_overdue(key, now):
                 if proposers is None:
                     proposers = self._upcoming_proposers()
                 self._gossip_response(r, now, only=proposers)
@@ -740,6 +744,15 @@ class ValidatorNode:
         self.metrics.peers_connected.set(len(self.net.connected_peers()))
         self.metrics.consensus_round.set(self.core.status().round)
         self._maybe_sync()
+
+    def _response_overdue(self, key: tuple[int, str], now: float) -> bool:
+        """Someone else's pooled response is relayed only once ``RESPONSE_RELAY_AFTER_BLOCKS``
+        blocks were committed here without it (their proposers lacked it, most likely) and
+        it is ``RELAY_AFTER_S`` old: its signer sent it to every peer, and a proposer that
+        has it includes it in the next block or the one after."""
+        height, at = self._pooled_at.get(key, (0, 0.0))
+        blocks = min(RESPONSE_RELAY_AFTER_BLOCKS, self.genesis.clp.response_window - 1)
+        return self.state.height - height >= blocks and now - at >= RELAY_AFTER_S
 
     def _upcoming_proposers(self) -> set[str]:
         """Who proposes the next blocks (this round, the next rounds, the next heights):

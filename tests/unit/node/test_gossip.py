@@ -256,8 +256,9 @@ async def test_a_peers_own_votes_stop_relays_of_what_they_show_it_holds(
 
 @pytest.fixture
 async def six(tmp_path: Path, kit: SimpleNamespace) -> ValidatorNode:
-    """KEYS[0] of a 6-validator genesis with a response window of 2, at height 2 (a
-    challenge, K = 2); KEYS[1..5] are its peers; nothing is started."""
+    """KEYS[0] of a 6-validator genesis with a response window of 2 (a relay after one
+    block without the response), at height 2 (a challenge, K = 2); KEYS[1..5] are its
+    peers; nothing is started."""
     clp = dataclasses.replace(ClpConfig.test_profile(), response_window=2)
     genesis = kit.genesis([100_000] * 6, clp=clp, chain_id=CHAIN)
     genesis.save(tmp_path / "genesis.json")
@@ -304,6 +305,12 @@ async def test_a_peers_response_is_relayed_late_to_the_next_proposers_only(
     assert len(six.pool) == 1
     six._gossip_tick(time.monotonic())
     assert sum(_response_frames(six).values()) == 0  # its signer sent it to everyone
+    six._gossip_tick(time.monotonic() + RELAY_AFTER_S)
+    assert sum(_response_frames(six).values()) == 0  # no block went by without it yet
+    members = sorted(six.state.committee_for_height(3) or {})
+    six.state.apply_block(Block(CHAIN, 3, six.state.head_hash, members[3], (), 3000))
+    six._gossip_tick(time.monotonic())
+    assert sum(_response_frames(six).values()) == 0  # a block without it, but still young
     six._gossip_tick(time.monotonic() + RELAY_AFTER_S)
     proposers = six._upcoming_proposers()
     assert len(proposers) == 2  # the response window
