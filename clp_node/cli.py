@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from clp_node.chain.genesis import GenesisError
 from clp_node.chain.keys import KeyFileError, ValidatorKey
@@ -93,11 +96,25 @@ def check_config(path: Path) -> int:
     return 0
 
 
+def event_loop_factory(env: Mapping[str, str] = os.environ) -> Callable[[], Any] | None:
+    """uvloop's event loop (its C transports, timers and poll cut what each frame costs,
+    docs/scale.md) unless ``CLP_NODE_EVENT_LOOP=asyncio`` asks for asyncio's (None)."""
+    choice = env.get("CLP_NODE_EVENT_LOOP", "uvloop")
+    if choice == "asyncio":
+        return None
+    if choice != "uvloop":
+        raise NodeError(f"CLP_NODE_EVENT_LOOP: {choice!r} is not one of uvloop, asyncio")
+    import uvloop
+
+    return uvloop.new_event_loop
+
+
 def run_node(path: Path) -> int:
     from clp_node.node import ValidatorNode
 
     config = NodeConfig.load(path)
     check_listen(config)
+    loop_factory = event_loop_factory()
     setup_json_logging(config.name, config.log_level)
     node = ValidatorNode(config)
 
@@ -111,8 +128,11 @@ def run_node(path: Path) -> int:
             await node.close()
 
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(main_async())
+        with (
+            contextlib.suppress(KeyboardInterrupt),
+            asyncio.Runner(loop_factory=loop_factory) as runner,
+        ):
+            runner.run(main_async())
     except OSError as exc:  # a listener lost the race for its port after check_listen
         raise NodeError(f"{config.source}: listen: cannot start ({exc.strerror or exc})") from exc
     return 0

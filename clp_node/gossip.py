@@ -7,7 +7,11 @@ consensus message (``wire.frame_digest``, canonical bytes), per height:
 * a message we sent on the peer's current link (same ``link_generation``) is not sent
   again until ``resend_after`` has passed: a link that stays up may still lose frames (a
   black-holing proxy), and a peer that was not ready may have dropped it;
-* a reconnect or a queue overflow starts a new generation: everything may be sent again.
+* a reconnect or a queue overflow starts a new generation: everything may be sent again;
+* what a peer's own votes imply it holds (``learned``/``holds``, opaque *facts* the node
+  names): an honest validator prevotes a block only with the round's proposal for it and
+  precommits it only after a polka for it, so neither is relayed to it any more. A false
+  claim (its own vote, on its own link) only deprives the claimant.
 
 Plain data and explicit times (no clock, no I/O), so it is tested directly.
 """
@@ -15,6 +19,7 @@ Plain data and explicit times (no clock, no I/O), so it is tested directly.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Hashable, Iterable
 
 RECEIVED = float("inf")  # "sent at" of a message the peer sent us: never needs it again
 
@@ -24,6 +29,7 @@ class PeerKnowledge:
         self._resend_after = resend_after
         # height -> peer -> digest -> (generation, sent-at time, or RECEIVED)
         self._by_height: dict[int, dict[str, dict[bytes, tuple[int, float]]]] = {}
+        self._facts: dict[int, dict[str, set[Hashable]]] = {}  # height -> peer -> facts
 
     def _of(self, height: int, peer: str) -> dict[bytes, tuple[int, float]]:
         return self._by_height.setdefault(height, {}).setdefault(peer, {})
@@ -45,10 +51,19 @@ class PeerKnowledge:
             return False
         return gen != generation or now - at >= self._resend_after
 
+    def learned(self, peer: str, height: int, facts: Iterable[Hashable]) -> None:
+        """The peer showed (by a message of its own) that it holds these facts of a height."""
+        self._facts.setdefault(height, {}).setdefault(peer, set()).update(facts)
+
+    def holds(self, peer: str, height: int, fact: Hashable) -> bool:
+        return fact in self._facts.get(height, {}).get(peer, ())
+
     def prune(self, below_height: int) -> None:
         """Heights below this are final here: nothing of them is gossiped any more."""
         for h in [h for h in self._by_height if h < below_height]:
             del self._by_height[h]
+        for h in [h for h in self._facts if h < below_height]:
+            del self._facts[h]
 
 
 class SeenFrames:

@@ -75,6 +75,9 @@ RELAY_AFTER_S = 2 * STATUS_INTERVAL_S
 RESEND_AFTER_S = 2.0
 SEEN_FRAMES_MAX = 65_536
 RESPONSE_RESEND_AFTER_S = 1.0
+# Blocks committed without a peer's response before we relay it (at most W - 1, so that a
+# proposer of its window is left to reach; the test profile's W is 4).
+RESPONSE_RELAY_AFTER_BLOCKS = 2
 
 
 class ValidatorNode:
@@ -103,6 +106,11 @@ class ValidatorNode:
         self.state = ChainState(self.genesis)
         self.pool: dict[tuple[int, str], ClpResponse] = {}
         self.future: dict[tuple[int, str], ClpResponse] = {}
+        # pool key -> (our height, monotonic time) when it was pooled here: someone else's
+        # is relayed only once blocks went by without it (see _gossip_tick)
+        self._pooled_at: dict[tuple[int, str], tuple[int, float]] = {}
+        # pool key -> (frame, digest) of the response as we send it
+        self._response_frames: dict[tuple[int, str], tuple[bytes, bytes]] = {}
         self.peer_heights = PeerHeights()
         self._sync_inflight_until = 0.0
         self._sync_asked: tuple[str, int] | None = None  # (peer, our height) of the last ask
@@ -310,11 +318,14 @@ class ValidatorNode:
         frame, digest = self._frame_of(message)
         now = time.monotonic()
         height = message.height
+        cover = _covered_by(message)
         targets = []
         for peer in self._peer_addrs:
             claim = self.peer_heights.claim(peer)
             if claim is not None and claim >= height:
                 continue  # final there: it needs nothing of this height
+            if cover is not None and self.knowledge.holds(peer, height, cover):
+                continue  # its own votes say it has this (or no longer needs it)
             gen = self.net.link_generation(peer)
             if self.knowledge.needs(peer, height, digest, gen, now):
                 self.knowledge.sent(peer, height, digest, gen, now)
@@ -442,12 +453,14 @@ class ValidatorNode:
         challenge = applied.challenge
         if challenge is not None and self.address in challenge.expected and not self._lazy:
             response = self.state.clp.handler.create_response(self.key, challenge)
-            self.pool[response.key()] = response
-            self.net.broadcast({"type": "clp_response", **response.to_json()})
+            self._pool(response)
+            self._gossip_response(response, time.monotonic())
         nxt = self.state.next_height
         for key in list(self.pool):
             if self.state.clp.check_response(self.pool[key], nxt) is not None:
                 del self.pool[key]
+                self._pooled_at.pop(key, None)
+                self._response_frames.pop(key, None)
         for key in sorted(self.future):
             if key[0] <= self.state.height:
                 self._admit(self.future.pop(key))
@@ -466,14 +479,14 @@ class ValidatorNode:
             answered = self.state.clp.aggregator.has_response(challenge.height, self.address)
             if self.address in challenge.expected and not answered and not self._lazy:
                 response = self.state.clp.handler.create_response(self.key, challenge)
-                self.pool[response.key()] = response
+                self._pool(response)
 
     def submit_response(self, data: object) -> ResponseRejectReason | None:
         """A response posted to the REST API: judged against the next block, then gossiped."""
         response = self._parse_response(data)
         if response is None:
             return ResponseRejectReason.MALFORMED
-        reason = self._admit(response)
+        reason = self._admit(response, relay_now=True)
         if reason is not None:
             self.metrics.responses_rejected.labels(reason=reason.value).inc()
         return reason
@@ -488,22 +501,57 @@ class ValidatorNode:
             ).inc()
             return None
 
-    def _admit(self, response: ClpResponse) -> ResponseRejectReason | None:
-        """Pool a response valid for the next block and relay it once; else say why not."""
-        if response.key() in self.pool:
+    def _admit(
+        self, response: ClpResponse, relay_now: bool = False, sender: str | None = None
+    ) -> ResponseRejectReason | None:
+        """Pool a response valid for the next block; else say why not.
+
+        A client's response (``relay_now``) goes to every peer at once: only we may have
+        it. One from a peer is relayed by the gossip loop once it is ``RELAY_AFTER_S`` old
+        and still not in a block, and never to a peer that sent it: its signer sent it to
+        every peer itself, so relaying each at once made N copies of every response reach
+        every node.
+        """
+        key = response.key()
+        if key in self.pool:
+            if sender is not None:
+                self._response_received(sender, key)
             return ResponseRejectReason.DUPLICATE
         reason = self.state.check_response(response)
         if reason is None:
-            self.pool[response.key()] = response
+            self._pool(response)
             self.metrics.responses_received.inc()
-            self.net.broadcast({"type": "clp_response", **response.to_json()})
+            if sender is not None:
+                self._response_received(sender, key)
+            if relay_now:
+                self._gossip_response(response, time.monotonic())
         return reason
 
-    def _on_gossip_response(self, msg: dict[str, Any]) -> None:
+    def _pool(self, response: ClpResponse) -> None:
+        key = response.key()
+        self.pool[key] = response
+        self._pooled_at[key] = (self.state.height, time.monotonic())
+
+    def _response_received(self, sender: str, key: tuple[int, str]) -> None:
+        """The sender holds this pooled response: never send it back."""
+        _, digest = self._response_frame(self.pool[key])
+        self.response_knowledge.received(sender, key[0], digest)
+
+    def _response_frame(self, response: ClpResponse) -> tuple[bytes, bytes]:
+        key = response.key()
+        cached = self._response_frames.get(key)
+        if cached is None or key not in self.pool:
+            frame = encode_frame({"type": "clp_response", **response.to_json()})
+            cached = (frame, frame_digest(frame[4:]))
+            if key in self.pool:
+                self._response_frames[key] = cached
+        return cached
+
+    def _on_gossip_response(self, sender: str, msg: dict[str, Any]) -> None:
         response = self._parse_response({k: v for k, v in msg.items() if k != "type"})
         if response is None:
             return
-        reason = self._admit(response)
+        reason = self._admit(response, sender=sender)
         if reason is None:
             return
         if (
@@ -539,6 +587,8 @@ class ValidatorNode:
             self.seen.add(frame.digest, message.height, time.monotonic())
             if message.height >= self.core.height:
                 self.knowledge.received(sender, message.height, frame.digest)
+                if isinstance(message, Vote) and message.validator == sender:
+                    self.knowledge.learned(sender, message.height, _implied_by(message))
         self._note_peer_height(sender, message.height - 1)
 
     def _on_message(self, sender: str, msg: Any) -> None:
@@ -557,7 +607,7 @@ class ValidatorNode:
                 digest = frame_digest(encode_payload(msg))
                 self._on_consensus(sender, Consensus(decode_consensus(msg), digest))
             elif kind == "clp_response":
-                self._on_gossip_response(msg)
+                self._on_gossip_response(sender, msg)
             elif kind == "status":
                 self._note_peer_height(sender, msg.get("height"))
             elif kind == "sync_request":
@@ -588,8 +638,12 @@ class ValidatorNode:
         )
 
     def _note_peer_height(self, peer: str, height: object) -> None:
+        # Only a claim above our height can start a sync: the common case (a peer at our
+        # height, on each of its messages) must not scan every peer's claim.
         if self.peer_heights.note(peer, height):
-            self._maybe_sync()
+            claim = self.peer_heights.claim(peer)
+            if claim is not None and claim > self.state.height:
+                self._maybe_sync()
 
     def _maybe_sync(self) -> None:
         now = time.monotonic()
@@ -660,36 +714,67 @@ class ValidatorNode:
         """Re-send what an unreliable network may have lost: our votes, height, responses."""
         while True:
             await asyncio.sleep(STATUS_INTERVAL_S)
-            now = time.monotonic()
-            if self.state.height != self._status_sent[0] or now - self._status_sent[1] >= 1.0:
-                # A commit announces itself at once (_commit); an unchanged height is
-                # repeated once a second, often enough for block sync's claims.
-                self.net.broadcast({"type": "status", "height": self.state.height})
-                self._status_sent = (self.state.height, now)
-            for message in self.core.gossip_messages():
-                sender = message.validator if isinstance(message, Vote) else message.proposer
-                if sender != self.address:
-                    _, digest = self._frame_of(message)
-                    seen = self.seen.get(digest)
-                    if seen is not None and now - seen[1] < RELAY_AFTER_S:
-                        self.gossip_stats["relays_held"] += 1
-                        continue
-                self._broadcast_consensus(message)
-            for r in self.pool.values():
-                if r.validator == self.address:
-                    self._gossip_response(r, now)
-            self.response_knowledge.prune(min((k[0] for k in self.pool), default=0))
-            self.metrics.peers_connected.set(len(self.net.connected_peers()))
-            self.metrics.consensus_round.set(self.core.status().round)
-            self._maybe_sync()
+            self._gossip_tick(time.monotonic())
 
-    def _gossip_response(self, response: ClpResponse, now: float) -> None:
-        """Our own response again, to the peers whose link may have lost it (gossip.py)."""
-        frame = encode_frame({"type": "clp_response", **response.to_json()})
-        digest = frame_digest(frame[4:])
+    def _gossip_tick(self, now: float) -> None:
+        """One round of the gossip loop at monotonic time ``now``."""
+        if self.state.height != self._status_sent[0] or now - self._status_sent[1] >= 1.0:
+            # A commit announces itself at once (_commit); an unchanged height is
+            # repeated once a second, often enough for block sync's claims.
+            self.net.broadcast({"type": "status", "height": self.state.height})
+            self._status_sent = (self.state.height, now)
+        for message in self.core.gossip_messages():
+            sender = message.validator if isinstance(message, Vote) else message.proposer
+            if sender != self.address:
+                _, digest = self._frame_of(message)
+                seen = self.seen.get(digest)
+                if seen is not None and now - seen[1] < RELAY_AFTER_S:
+                    self.gossip_stats["relays_held"] += 1
+                    continue
+            self._broadcast_consensus(message)
+        proposers: set[str] | None = None
+        for key, r in self.pool.items():
+            if r.validator == self.address:
+                self._gossip_response(r, now)
+            elif self._response_overdue(key, now):
+                if proposers is None:
+                    proposers = self._upcoming_proposers()
+                self._gossip_response(r, now, only=proposers)
+        self.response_knowledge.prune(min((k[0] for k in self.pool), default=0))
+        self.metrics.peers_connected.set(len(self.net.connected_peers()))
+        self.metrics.consensus_round.set(self.core.status().round)
+        self._maybe_sync()
+
+    def _response_overdue(self, key: tuple[int, str], now: float) -> bool:
+        """Someone else's pooled response is relayed only once ``RESPONSE_RELAY_AFTER_BLOCKS``
+        blocks were committed here without it (their proposers lacked it, most likely) and
+        it is ``RELAY_AFTER_S`` old: its signer sent it to every peer, and a proposer that
+        has it includes it in the next block or the one after."""
+        height, at = self._pooled_at.get(key, (0, 0.0))
+        blocks = min(RESPONSE_RELAY_AFTER_BLOCKS, self.genesis.clp.response_window - 1)
+        return self.state.height - height >= blocks and now - at >= RELAY_AFTER_S
+
+    def _upcoming_proposers(self) -> set[str]:
+        """Who proposes the next blocks (this round, the next rounds, the next heights):
+        only a proposer puts a response in a block, and the rotation reaches each peer."""
+        height = self.state.next_height
+        vs = self.validator_set(height)
+        if len(vs) == 0:
+            return set()
+        round_ = self.core.round if self.core.height == height else 0
+        ahead = self.genesis.clp.response_window
+        return {vs.proposer(height, round_ + i) for i in range(ahead)}
+
+    def _gossip_response(
+        self, response: ClpResponse, now: float, only: set[str] | None = None
+    ) -> None:
+        """A response to the peers that may lack it or whose link may have lost it;
+        ``only``: to those of these peers (a relay goes to the upcoming proposers)."""
+        frame, digest = self._response_frame(response)
         height = response.challenge_height
         targets = []
-        for peer in self._peer_addrs:
+        peers = self._peer_addrs if only is None else [p for p in self._peer_addrs if p in only]
+        for peer in peers:
             gen = self.net.link_generation(peer)
             if self.response_knowledge.needs(peer, height, digest, gen, now):
                 self.response_knowledge.sent(peer, height, digest, gen, now)
@@ -709,9 +794,30 @@ class ValidatorNode:
             "pool": len(self.pool),
             "net": self.net.stats(),
             "gossip": dict(self.gossip_stats),
+            "consensus_counters": self.core.counters(),  # why messages were not used
             "faults": self.faults.to_json() if self.faults else None,
         }
 
 
 def _digest(message: Proposal | Vote) -> str:
     return message.block_hash.hex() if message.block_hash else "nil"
+
+
+def _implied_by(vote: Vote) -> tuple[tuple[str, int, bytes], ...]:
+    """What a validator's own vote shows it holds (Algorithm 1, lines 22/28 and 36): a
+    prevote for B in round r needs r's proposal of B; a precommit for B also a polka."""
+    if vote.block_hash is None:
+        return ()
+    proposal = ("proposal", vote.round, vote.block_hash)
+    if vote.type is VoteType.PRECOMMIT:
+        return (proposal, ("polka", vote.round, vote.block_hash))
+    return (proposal,)
+
+
+def _covered_by(message: Proposal | Vote) -> tuple[str, int, bytes] | None:
+    """The fact (``_implied_by``) that makes sending ``message`` to a peer pointless."""
+    if isinstance(message, Proposal):
+        return ("proposal", message.round, message.block_hash)
+    if message.type is VoteType.PREVOTE and message.block_hash is not None:
+        return ("polka", message.round, message.block_hash)
+    return None

@@ -128,6 +128,8 @@ async def read_hello(reader: asyncio.StreamReader) -> dict[str, Any]:
 
 
 async def _write(writer: asyncio.StreamWriter, msg: dict[str, Any]) -> None:
+    if writer.transport.is_closing():  # uvloop raises RuntimeError on such a write
+        raise HandshakeError("closed", "connection closed during the handshake")
     try:
         writer.write(encode_frame(msg, HANDSHAKE_MAX_FRAME_BYTES))
         await writer.drain()

@@ -387,17 +387,39 @@ class P2PNetwork:
         self, peer: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> str:
         frames = FrameReader(reader, self._cfg.max_frame_bytes)
+        silence = IdleDeadline(writer.transport, self._cfg.dead_after)
+        try:
+            return await self._receive_frames(peer, frames, writer, silence)
+        finally:
+            silence.cancel()
+
+    async def _receive_frames(
+        self,
+        peer: str,
+        frames: FrameReader,
+        writer: asyncio.StreamWriter,
+        silence: IdleDeadline,
+    ) -> str:
         while True:
             try:
                 payload = frames.next_buffered()
                 if payload is None:
-                    async with asyncio.timeout(self._cfg.dead_after):
+                    try:
                         more = await frames.fill()
+                    except (ConnectionError, OSError, FrameError):
+                        if silence.expired:
+                            return "keepalive_timeout"
+                        raise
+                    if silence.expired:
+                        return "keepalive_timeout"
                     if not more:
                         return "eof"
+                    silence.touch()
                     continue
                 if not payload:
                     # Keepalive: answer so the dialler knows the link still works both ways.
+                    if writer.transport.is_closing():
+                        return "reset"  # (uvloop raises on a write to a closed transport)
                     writer.write(KEEPALIVE_FRAME)
                     if writer.transport.get_write_buffer_size() > self._cfg.max_unread_bytes:
                         return "dialler_not_reading"
@@ -406,8 +428,6 @@ class P2PNetwork:
             except FrameError as exc:
                 self._refused("frame", exc.reason, peer=peer, detail=exc.detail)
                 return f"rejected:{exc.reason}"
-            except TimeoutError:
-                return "keepalive_timeout"
             except (ConnectionError, OSError):
                 return "reset"
             self._stats.frames_in += 1
@@ -418,6 +438,33 @@ class P2PNetwork:
             except Exception as exc:
                 self._stats.callback_errors += 1
                 self._log.exception("p2p.on_message_error peer=%s error=%r", peer, exc)
+
+
+class IdleDeadline:
+    """Aborts a transport that received nothing for ``after`` seconds (``touch`` on each
+    read): one timer per ``after``, where a timeout around every read cost a timer each."""
+
+    def __init__(self, transport: asyncio.WriteTransport, after: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._transport = transport
+        self._after = after
+        self._last = self._loop.time()
+        self.expired = False
+        self._timer = self._loop.call_later(after, self._check)
+
+    def touch(self) -> None:
+        self._last = self._loop.time()
+
+    def _check(self) -> None:
+        idle = self._loop.time() - self._last
+        if idle >= self._after:
+            self.expired = True
+            self._transport.abort()
+        else:
+            self._timer = self._loop.call_later(self._after - idle, self._check)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def _is_ip(host: str) -> bool:

@@ -58,7 +58,10 @@ class TransportSettings:
     backoff_max: float = 2.0
     # A connection that lived this long was healthy: the next retry starts fast again.
     stable_after: float = 2.0
-    keepalive_interval: float = 1.0
+    # A keepalive (answered by the listener) at most this often; the answers are what tells
+    # the dialler the link works both ways. Each is two frames a second per link and side,
+    # so not more often than dead_after needs (docs/scale.md).
+    keepalive_interval: float = 2.0
     # No byte from the other side for this long means the link is dead. Must exceed the
     # link's round trip plus the time to carry the largest frame.
     dead_after: float = 10.0
@@ -266,37 +269,51 @@ class OutboundLink:
             return watcher.result()
         return write_error or "stopped"
 
-    async def _send_loop(self, writer: asyncio.StreamWriter, watcher: asyncio.Task[str]) -> None:
+    async def _send_loop(self, writer: asyncio.StreamWriter, watcher: asyncio.Future[str]) -> None:
         loop = asyncio.get_running_loop()
         interval = self._cfg.keepalive_interval
-        next_ping = loop.time()
-        while not watcher.done():
-            wrote = False
-            if loop.time() >= next_ping:
-                writer.write(KEEPALIVE_FRAME)
-                next_ping = loop.time() + interval
-                wrote = True
-            if self._queue:
-                # At most once: a frame leaves the queue when written, so a frame caught in
-                # a dying connection is lost rather than sent twice.
-                batch = list(self._queue)
-                self._queue.clear()
-                data = b"".join(batch)  # one write, one send call, for the whole batch
-                writer.write(data)
-                self._stats.frames_out += len(batch)
-                sent = len(data)
-                self._stats.bytes_out += sent
-                self._stats.bytes_out_by_peer[self.peer.address] += sent
-                wrote = True
-            if wrote:
-                await writer.drain()
-                continue
-            self._wake.clear()
-            if self._queue or watcher.done():
-                continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, next_ping - loop.time())):
-                    await self._wake.wait()
+        ping_due = True
+        timer: asyncio.TimerHandle | None = None
+
+        def due() -> None:
+            nonlocal ping_due
+            ping_due = True
+            self._wake.set()
+
+        try:
+            while not watcher.done():
+                chunks: list[bytes] = []
+                if ping_due:
+                    # One timer per keepalive, not one per wait: most waits end in a frame.
+                    chunks.append(KEEPALIVE_FRAME)
+                    ping_due = False
+                    timer = loop.call_later(interval, due)
+                if self._queue:
+                    # At most once: a frame leaves the queue when written, so a frame caught
+                    # in a dying connection is lost rather than sent twice.
+                    batch = list(self._queue)
+                    self._queue.clear()
+                    self._stats.frames_out += len(batch)
+                    sent = sum(map(len, batch))
+                    self._stats.bytes_out += sent
+                    self._stats.bytes_out_by_peer[self.peer.address] += sent
+                    chunks += batch
+                if chunks:
+                    if writer.transport.is_closing():
+                        # uvloop raises RuntimeError on a write to a closed transport,
+                        # asyncio drops it: either way the connection is gone.
+                        raise ConnectionResetError("transport closed")
+                    # One write, one send call, for the batch and a keepalive that is due.
+                    writer.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+                    await writer.drain()
+                    continue
+                self._wake.clear()
+                if self._queue or ping_due or watcher.done():
+                    continue
+                await self._wake.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _watch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
         """Read the listener's side: only keepalive answers may come; EOF or silence is death."""

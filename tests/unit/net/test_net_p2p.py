@@ -370,3 +370,60 @@ async def test_dialler_drops_link_when_listener_sends_data(cluster: Cluster) -> 
     finally:
         await a.stop()
         server.close()
+
+
+class _ClosedTransport:
+    """A transport the peer has closed; writing raises as uvloop's does."""
+
+    def is_closing(self) -> bool:
+        return True
+
+
+class _ClosedWriter:
+    transport = _ClosedTransport()
+
+    def write(self, data: bytes) -> None:
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+
+async def test_a_write_to_a_closed_transport_is_a_reset_not_an_internal_error() -> None:
+    from clp_node.net.handshake import HandshakeError, _write
+    from clp_node.net.peer import NetStats, OutboundLink, TransportSettings
+
+    peer = PeerInfo(KEYS[1].address, KEYS[1].public_key, "127.0.0.1", 9)
+    link = OutboundLink(
+        peer, KEYS[0], TransportSettings(CHAIN_ID, 1024), NetStats(), logging.getLogger("t")
+    )
+    link.enqueue(encode_frame({"x": 1}))
+    watcher = asyncio.get_running_loop().create_future()  # never done: the link looks alive
+    with pytest.raises(ConnectionResetError):
+        await link._send_loop(_ClosedWriter(), watcher)  # type: ignore[arg-type]
+    with pytest.raises(HandshakeError) as err:
+        await _write(_ClosedWriter(), {"type": "hello"})  # type: ignore[arg-type]
+    assert err.value.reason == "closed"
+
+
+class _Transport:
+    aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+async def test_an_idle_deadline_aborts_only_after_that_long_without_a_read() -> None:
+    from clp_node.net.node import IdleDeadline
+
+    loop = asyncio.get_running_loop()
+    t = _Transport()
+    deadline = IdleDeadline(t, 0.2)  # type: ignore[arg-type]
+    start = loop.time()
+    touched = 0
+    while loop.time() - start < 0.4:  # reads keep coming: never expires
+        deadline.touch()
+        touched += 1
+        await asyncio.sleep(0.02)
+        assert not deadline.expired and not t.aborted
+    quiet = loop.time()
+    await wait_until(lambda: deadline.expired, timeout=2.0, what="expired")
+    assert t.aborted and loop.time() - quiet >= 0.2 - 0.03
+    deadline.cancel()

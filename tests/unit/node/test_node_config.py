@@ -86,3 +86,21 @@ def test_keygen_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixtu
     first = out.read_text()
     assert node_main(["keygen", "--out", str(out)]) == 2
     assert out.read_text() == first
+
+
+def test_the_node_runs_on_uvloop_unless_asked_for_asyncios_loop() -> None:
+    import uvloop
+
+    from clp_node.cli import event_loop_factory
+    from clp_node.preflight import NodeError
+
+    factory = event_loop_factory({})
+    assert factory is uvloop.new_event_loop
+    loop = factory()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
+    assert event_loop_factory({"CLP_NODE_EVENT_LOOP": "asyncio"}) is None
+    with pytest.raises(NodeError, match="CLP_NODE_EVENT_LOOP"):
+        event_loop_factory({"CLP_NODE_EVENT_LOOP": "trio"})
