@@ -10,6 +10,7 @@ A first test shows the check does see a process that was left running.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -192,6 +193,12 @@ async def interrupt_cli(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+            # The nodes run in sessions of their own: a CLI killed here cannot stop them,
+            # so a failed test stops them itself rather than leave them running.
+            if manifest_file.exists():
+                for pid in processes_mentioning(str(manifest_dir)):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(pid, signal.SIGKILL)
     assert not any(is_alive(p) for p in tracked)
     assert find_leftovers(manifest, tracked) == [], out.decode(errors="replace")
     return proc.returncode, out.decode(errors="replace")
