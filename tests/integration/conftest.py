@@ -25,6 +25,7 @@ def shares_a_module_fixture(item: pytest.Item) -> bool:
     return any(d[-1].scope == "module" for d in defs if d)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (it names them in node ids)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _HERE in Path(str(item.path)).resolve().parents:
