@@ -17,6 +17,7 @@ command, also as JUnit properties.
 from __future__ import annotations
 
 import itertools
+import os
 import shlex
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -59,6 +60,18 @@ class RunningCluster(NamedTuple):
 
 
 ClusterFactory = Callable[..., AbstractAsyncContextManager[RunningCluster]]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker picks ports from a slice of its own (CLP_TESTNET_PORTS,
+    inherited by the CLIs and nodes it starts): workers run testnets at the same time, and
+    a node restarted by one must find its ports still free."""
+    from harness.cluster.ports import PORT_RANGE_ENV, worker_range
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if worker.startswith("gw") and count.isdigit() and PORT_RANGE_ENV not in os.environ:
+        os.environ[PORT_RANGE_ENV] = worker_range(int(worker[2:]), int(count))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -9,12 +9,44 @@ starting at once unlikely to meet.
 
 from __future__ import annotations
 
+import collections
+import os
 import random
 import socket
 from pathlib import Path
 
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 LOWEST = 10_000
+# ``LO-HI``: pick only from this range. Testnets started at once from one place (pytest-xdist
+# workers, see harness.pytest_plugin) each get a range of their own: a port a killed node
+# frees is then still its own when it restarts, not taken by another testnet meanwhile.
+PORT_RANGE_ENV = "CLP_TESTNET_PORTS"
+
+
+class PortsExhausted(ValueError):
+    """More ports asked for than can be picked safely on this machine."""
+
+
+def port_range() -> tuple[int, int]:
+    """Where ports are picked: ``CLP_TESTNET_PORTS`` (LO-HI), else below the ephemeral range."""
+    raw = os.environ.get(PORT_RANGE_ENV, "").strip()
+    if not raw:
+        return LOWEST, ephemeral_low()
+    try:
+        lo, hi = (int(x) for x in raw.split("-"))
+    except ValueError:
+        raise PortsExhausted(f"{PORT_RANGE_ENV}={raw!r}: want LO-HI, e.g. 20000-29999") from None
+    if not 1024 <= lo < hi <= 65535:
+        raise PortsExhausted(f"{PORT_RANGE_ENV}={raw!r}: want 1024 <= LO < HI <= 65535")
+    return lo, hi + 1
+
+
+def worker_range(index: int, count: int) -> str:
+    """The ``CLP_TESTNET_PORTS`` value of worker ``index`` of ``count``: disjoint slices of
+    the range below the ephemeral ports."""
+    lo, hi = LOWEST, ephemeral_low()
+    span = (hi - lo) // max(1, count)
+    return f"{lo + index * span}-{lo + (index + 1) * span - 1}"
 
 
 def ephemeral_low(default: int = 32768) -> int:
@@ -27,10 +59,10 @@ def ephemeral_low(default: int = 32768) -> int:
 # The kernel fallback holds every socket until all are chosen: bounded well below the
 # usual 1024 open files.
 MAX_HELD = 512
-
-
-class PortsExhausted(ValueError):
-    """More ports asked for than can be picked safely on this machine."""
+# Ports this process handed out lately, never handed out again while remembered: testnets
+# run together in one process (`explore --jobs`) must not get a port another one's killed
+# node will bind again on restart.
+_RECENT: collections.deque[int] = collections.deque(maxlen=8192)
 
 
 def free_ports(count: int, host: str = "127.0.0.1", rng: random.Random | None = None) -> list[int]:
@@ -41,14 +73,17 @@ def free_ports(count: int, host: str = "127.0.0.1", rng: random.Random | None = 
     (holding them all made ``init -n 200`` die of "Too many open files" at 40,201).
     """
     rng = rng or random.Random()
-    high = ephemeral_low()
-    if high - LOWEST >= 4 * count:
-        candidates = list(range(LOWEST, high))
+    low, high = port_range()
+    if high - low >= 4 * count:
+        candidates = list(range(low, high))
         rng.shuffle(candidates)
         ports: list[int] = []
+        recent = set(_RECENT)
         for port in candidates:
             if len(ports) == count:
-                return ports
+                break
+            if port in recent:
+                continue
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 try:
                     s.bind((host, port))
@@ -56,12 +91,13 @@ def free_ports(count: int, host: str = "127.0.0.1", rng: random.Random | None = 
                     continue
             ports.append(port)
         if len(ports) == count:
+            _RECENT.extend(ports)
             return ports
         raise PortsExhausted(f"only {len(ports)} of the {count} ports needed are free now")
     if count > MAX_HELD:
         raise PortsExhausted(
-            f"this testnet needs {count} ports; {high - LOWEST} lie below the ephemeral "
-            f"range ({LOWEST}..{high - 1}), room for {(high - LOWEST) // 4} (a proxied "
+            f"this testnet needs {count} ports; {high - low} lie in the range it may use "
+            f"({low}..{high - 1}), room for {(high - low) // 4} (a proxied "
             "testnet of n validators needs n*(n+1)+1 ports: use fewer, or --no-proxy)"
         )
     return _kernel_ports(count, host)

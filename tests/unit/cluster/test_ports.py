@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 from pathlib import Path
 
 import pytest
 
 from harness.cluster import ports
+
+
+@pytest.fixture(autouse=True)
+def _whole_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests pick from the range they set up: no xdist worker slice, no memory of
+    the ports handed out before."""
+    monkeypatch.delenv(ports.PORT_RANGE_ENV, raising=False)
+    monkeypatch.setattr(ports, "_RECENT", ports.collections.deque(maxlen=8192))
 
 
 def test_ports_are_distinct_bindable_and_below_the_ephemeral_range() -> None:
@@ -27,6 +36,7 @@ def test_a_port_in_use_is_never_picked(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(ports, "LOWEST", taken)
         monkeypatch.setattr(ports, "ephemeral_low", lambda default=0: taken + 8)
         for _ in range(5):
+            ports._RECENT.clear()  # 7 candidates: each pick may use any of them again
             picked = ports.free_ports(2)
             assert taken not in picked
             assert all(taken < p < taken + 8 for p in picked)
@@ -43,3 +53,30 @@ def test_unreadable_range_file_gives_the_default(
 ) -> None:
     monkeypatch.setattr(ports, "EPHEMERAL_RANGE", tmp_path / "missing")
     assert ports.ephemeral_low(default=12345) == 12345
+
+
+def test_worker_slices_are_disjoint_and_below_the_ephemeral_range() -> None:
+    slices = [ports.worker_range(i, 3) for i in range(3)]
+    bounds = [tuple(int(x) for x in r.split("-")) for r in slices]
+    assert bounds[0][0] == ports.LOWEST and bounds[-1][1] < ports.ephemeral_low()
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(bounds))
+
+
+def test_the_range_variable_bounds_the_pick(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ports.PORT_RANGE_ENV, "20000-20199")
+    assert all(20000 <= p <= 20199 for p in ports.free_ports(40))
+    for bad in ("20000", "x-y", "30000-20000", "80-90"):
+        monkeypatch.setenv(ports.PORT_RANGE_ENV, bad)
+        with pytest.raises(ports.PortsExhausted, match=ports.PORT_RANGE_ENV):
+            ports.free_ports(1)
+
+
+def test_a_port_handed_out_is_not_handed_out_again_by_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two testnets of one process (explore --jobs): the first one's killed node frees its
+    port, and the second one must not get it before the node restarts."""
+    monkeypatch.setenv(ports.PORT_RANGE_ENV, "21000-21099")
+    first = set(ports.free_ports(25))
+    second = set(ports.free_ports(25))
+    assert not first & second
