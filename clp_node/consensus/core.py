@@ -381,17 +381,8 @@ class TendermintCore:
         can then never be joined (a live-lock found by the simulator). So we also relay
         the proposal and prevotes behind our valid round, and once decided the certificate's
         precommits with a proposal carrying the block, so peers at this height can decide.
-
-        Our nil votes of rounds before the current one are left out: nothing uses them (a
-        node in a later round needs that round's messages, one in an earlier round skips
-        on f+1 of ours, line 55), and re-sending every round's votes to every peer is what
-        made a slow start, many rounds deep, flood a large testnet.
         """
-        out = [
-            m
-            for m in self._own
-            if not (isinstance(m, Vote) and m.block_hash is None and m.round < self._round)
-        ]
+        out = list(self._own)
         seen = {id(m) for m in out}
 
         def add(m: Message) -> None:

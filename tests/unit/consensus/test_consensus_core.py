@@ -596,17 +596,16 @@ def test_validator_set_type_is_used_per_height() -> None:
     assert not [a for a in acts if isinstance(a, Broadcast)]
 
 
-def test_gossip_leaves_out_our_nil_votes_of_past_rounds() -> None:
+def test_gossip_keeps_our_nil_votes_of_past_rounds() -> None:
+    """Leaving them out (to send fewer frames) made the simulator find a live-lock after
+    GST (powers 1,1,3,1,3 with a crash): a peer still in the earlier round needs them."""
     core = make_core(K[0])
     start(core, VS)
     for kind in (TimeoutKind.PROPOSE, TimeoutKind.PREVOTE):
         core.on_timeout(kind, 1, 0)  # nil prevote, then nil precommit in round 0
     nil_votes = [m for m in core.own_messages() if isinstance(m, Vote)]
     assert [(v.round, v.block_hash) for v in nil_votes] == [(0, None), (0, None)]
-    assert set(nil_votes) <= set(core.gossip_messages())  # still the current round
     feed(core, *(precommit(k, 1, 0, None) for k in K[1:3]))
     core.on_timeout(TimeoutKind.PRECOMMIT, 1, 0)
     assert core.status().round == 1
-    gossip = core.gossip_messages()
-    assert not set(nil_votes) & set(gossip)
-    assert set(nil_votes) <= set(core.own_messages())  # kept, for the WAL and a restart
+    assert set(nil_votes) <= set(core.gossip_messages())
