@@ -85,10 +85,12 @@ explore-power: $(STAMP)
 	$(BIN)/pytest tests/explore -q -s -m explore_power --junitxml=reports/explore-power.xml
 
 # The Docker backend: its own tests, the compose file, then every scenario on containers.
+# One at a time: run together, a container's restart found its Docker-published port taken
+# by another test's container, and one test's container vanished (not yet understood).
 # Each suite's tmp folders (run folders with report.html, testnets of failed runs) stay in
 # reports/runs-*/ for CI to upload.
 integration-docker: $(STAMP) images
-	$(BIN)/pytest tests/integration/docker tests/integration/test_scenarios.py -q -n $(JOBS) --dist loadgroup --backend docker --junitxml=reports/integration-docker.xml --basetemp=reports/runs-docker
+	$(BIN)/pytest tests/integration/docker tests/integration/test_scenarios.py -q --backend docker --junitxml=reports/integration-docker.xml --basetemp=reports/runs-docker
 
 # The official Toxiproxy in the loop: the integration stage runs every scenario through it
 # (when its binary is at hand) and this stage runs the conformance tests against its server.
