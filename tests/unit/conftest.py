@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +13,7 @@ from clp_node.chain.genesis import ConsensusParams, Genesis, GenesisValidator
 from clp_node.chain.keys import ValidatorKey
 from clp_node.chain.state import AppliedBlock, ChainState
 from clp_node.clp.types import ClpChallenge, ClpConfig
+from clp_node.config import HostPort, NodeConfig, PeerConfig
 
 # 12 deterministic keys, sorted by address so KEYS[i].address < KEYS[i + 1].address.
 KEYS = sorted(
@@ -77,6 +79,25 @@ def lazy(*addresses: str) -> Answer:
     return lambda _ch, addr: None if addr in addresses else 1
 
 
+def node_config(folder: Path, genesis: Genesis, peers: int) -> NodeConfig:
+    """Validator KEYS[0]'s config over ``genesis`` (saved in ``folder`` with its key), with
+    KEYS[1..peers] as peers on unused loopback ports: for nodes built but not started."""
+    genesis.save(folder / "genesis.json")
+    KEYS[0].save(folder / "key.json")
+    return NodeConfig(
+        name="v0",
+        key_file=folder / "key.json",
+        genesis_file=folder / "genesis.json",
+        data_dir=folder / "data",
+        p2p_listen=HostPort("127.0.0.1", 0),
+        api_listen=HostPort("127.0.0.1", 0),
+        peers=tuple(
+            PeerConfig(f"v{i}", KEYS[i].address, HostPort("127.0.0.1", 1 + i))
+            for i in range(1, peers + 1)
+        ),
+    )
+
+
 @pytest.fixture(scope="session")
 def kit() -> SimpleNamespace:
     return SimpleNamespace(
@@ -84,6 +105,7 @@ def kit() -> SimpleNamespace:
         addrs=ADDRS,
         key_by_addr=KEY_BY_ADDR,
         genesis=make_genesis,
+        node_config=node_config,
         Driver=Driver,
         lazy=lazy,
     )

@@ -13,7 +13,6 @@ import pytest
 
 from clp_node.chain.block import Block
 from clp_node.clp.types import ClpConfig
-from clp_node.config import HostPort, NodeConfig, PeerConfig
 from clp_node.consensus.types import Proposal, Vote, VoteType
 from clp_node.gossip import PeerKnowledge, SeenFrames
 from clp_node.net.framing import FrameNotJson, FrameNotObject, encode_frame, encode_payload
@@ -126,21 +125,7 @@ def test_other_messages_are_plain_dicts() -> None:
 @pytest.fixture
 def node(tmp_path: Path, kit: SimpleNamespace) -> ValidatorNode:
     """KEYS[0] of a 4-validator genesis with KEYS[1..3] as peers; nothing is started."""
-    genesis = kit.genesis([100_000] * 4)
-    genesis.save(tmp_path / "genesis.json")
-    kit.keys[0].save(tmp_path / "key.json")
-    peers = tuple(
-        PeerConfig(f"v{i}", kit.keys[i].address, HostPort("127.0.0.1", 1 + i)) for i in (1, 2, 3)
-    )
-    config = NodeConfig(
-        name="v0",
-        key_file=tmp_path / "key.json",
-        genesis_file=tmp_path / "genesis.json",
-        data_dir=tmp_path / "data",
-        p2p_listen=HostPort("127.0.0.1", 0),
-        api_listen=HostPort("127.0.0.1", 0),
-        peers=peers,
-    )
+    config = kit.node_config(tmp_path, kit.genesis([100_000] * 4), peers=3)
     n = ValidatorNode(config)
     n.replay()
     return n
@@ -260,21 +245,7 @@ async def six(tmp_path: Path, kit: SimpleNamespace) -> ValidatorNode:
     block without the response), at height 2 (a challenge, K = 2); KEYS[1..5] are its
     peers; nothing is started."""
     clp = dataclasses.replace(ClpConfig.test_profile(), response_window=2)
-    genesis = kit.genesis([100_000] * 6, clp=clp, chain_id=CHAIN)
-    genesis.save(tmp_path / "genesis.json")
-    kit.keys[0].save(tmp_path / "key.json")
-    peers = tuple(
-        PeerConfig(f"v{i}", kit.keys[i].address, HostPort("127.0.0.1", 1 + i)) for i in range(1, 6)
-    )
-    config = NodeConfig(
-        name="v0",
-        key_file=tmp_path / "key.json",
-        genesis_file=tmp_path / "genesis.json",
-        data_dir=tmp_path / "data",
-        p2p_listen=HostPort("127.0.0.1", 0),
-        api_listen=HostPort("127.0.0.1", 0),
-        peers=peers,
-    )
+    config = kit.node_config(tmp_path, kit.genesis([100_000] * 6, clp=clp, chain_id=CHAIN), peers=5)
     n = ValidatorNode(config)
     for h in (1, 2):
         members = sorted(n.state.committee_for_height(h) or {})

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from clp_node.chain.block import Block
-from clp_node.config import HostPort, NodeConfig
+from clp_node.config import NodeConfig
 from clp_node.consensus.types import Proposal, Vote, VoteType
 from clp_node.node import ValidatorNode
 from clp_node.store.sqlite import BlockStore
@@ -24,18 +24,7 @@ from clp_node.wire import encode_consensus
 @pytest.fixture
 def config(tmp_path: Path, kit: SimpleNamespace) -> NodeConfig:
     """Validator KEYS[0] of a 4-validator genesis; no peers, nothing is started."""
-    genesis = kit.genesis([100_000] * 4)
-    genesis.save(tmp_path / "genesis.json")
-    kit.keys[0].save(tmp_path / "key.json")
-    return NodeConfig(
-        name="v0",
-        key_file=tmp_path / "key.json",
-        genesis_file=tmp_path / "genesis.json",
-        data_dir=tmp_path / "data",
-        p2p_listen=HostPort("127.0.0.1", 0),
-        api_listen=HostPort("127.0.0.1", 0),
-        peers=(),
-    )
+    return kit.node_config(tmp_path, kit.genesis([100_000] * 4), peers=0)
 
 
 def boot(config: NodeConfig) -> ValidatorNode:
