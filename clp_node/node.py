@@ -12,7 +12,7 @@ import logging
 import random
 import sqlite3
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from clp_node.api.metrics import NodeMetrics
 from clp_node.api.server import ApiServer, TestFaults
@@ -80,6 +80,15 @@ RESPONSE_RESEND_AFTER_S = 1.0
 RESPONSE_RELAY_AFTER_BLOCKS = 2
 
 
+class Pooled(NamedTuple):
+    """A response in the pool: our height and monotonic time when it came, its frame."""
+
+    height: int
+    at: float
+    frame: bytes
+    digest: bytes
+
+
 class ValidatorNode:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -106,11 +115,9 @@ class ValidatorNode:
         self.state = ChainState(self.genesis)
         self.pool: dict[tuple[int, str], ClpResponse] = {}
         self.future: dict[tuple[int, str], ClpResponse] = {}
-        # pool key -> (our height, monotonic time) when it was pooled here: someone else's
-        # is relayed only once blocks went by without it (see _gossip_tick)
-        self._pooled_at: dict[tuple[int, str], tuple[int, float]] = {}
-        # pool key -> (frame, digest) of the response as we send it
-        self._response_frames: dict[tuple[int, str], tuple[bytes, bytes]] = {}
+        # pool key -> when it was pooled here (someone else's is relayed only once blocks
+        # went by without it, see _gossip_tick) and its frame as we send it
+        self._pooled: dict[tuple[int, str], Pooled] = {}
         self.peer_heights = PeerHeights()
         self._sync_inflight_until = 0.0
         self._sync_asked: tuple[str, int] | None = None  # (peer, our height) of the last ask
@@ -459,8 +466,7 @@ class ValidatorNode:
         for key in list(self.pool):
             if self.state.clp.check_response(self.pool[key], nxt) is not None:
                 del self.pool[key]
-                self._pooled_at.pop(key, None)
-                self._response_frames.pop(key, None)
+                self._pooled.pop(key, None)
         for key in sorted(self.future):
             if key[0] <= self.state.height:
                 self._admit(self.future.pop(key))
@@ -530,22 +536,14 @@ class ValidatorNode:
     def _pool(self, response: ClpResponse) -> None:
         key = response.key()
         self.pool[key] = response
-        self._pooled_at[key] = (self.state.height, time.monotonic())
+        frame = encode_frame({"type": "clp_response", **response.to_json()})
+        self._pooled[key] = Pooled(
+            self.state.height, time.monotonic(), frame, frame_digest(frame[4:])
+        )
 
     def _response_received(self, sender: str, key: tuple[int, str]) -> None:
         """The sender holds this pooled response: never send it back."""
-        _, digest = self._response_frame(self.pool[key])
-        self.response_knowledge.received(sender, key[0], digest)
-
-    def _response_frame(self, response: ClpResponse) -> tuple[bytes, bytes]:
-        key = response.key()
-        cached = self._response_frames.get(key)
-        if cached is None or key not in self.pool:
-            frame = encode_frame({"type": "clp_response", **response.to_json()})
-            cached = (frame, frame_digest(frame[4:]))
-            if key in self.pool:
-                self._response_frames[key] = cached
-        return cached
+        self.response_knowledge.received(sender, key[0], self._pooled[key].digest)
 
     def _on_gossip_response(self, sender: str, msg: dict[str, Any]) -> None:
         response = self._parse_response({k: v for k, v in msg.items() if k != "type"})
@@ -750,7 +748,7 @@ class ValidatorNode:
         blocks were committed here without it (their proposers lacked it, most likely) and
         it is ``RELAY_AFTER_S`` old: its signer sent it to every peer, and a proposer that
         has it includes it in the next block or the one after."""
-        height, at = self._pooled_at.get(key, (0, 0.0))
+        height, at = self._pooled[key].height, self._pooled[key].at
         blocks = min(RESPONSE_RELAY_AFTER_BLOCKS, self.genesis.clp.response_window - 1)
         return self.state.height - height >= blocks and now - at >= RELAY_AFTER_S
 
@@ -770,7 +768,8 @@ class ValidatorNode:
     ) -> None:
         """A response to the peers that may lack it or whose link may have lost it;
         ``only``: to those of these peers (a relay goes to the upcoming proposers)."""
-        frame, digest = self._response_frame(response)
+        pooled = self._pooled[response.key()]
+        frame, digest = pooled.frame, pooled.digest
         height = response.challenge_height
         targets = []
         peers = self._peer_addrs if only is None else [p for p in self._peer_addrs if p in only]
