@@ -6,9 +6,9 @@
 #               then the official-Toxiproxy conformance tests (when the binary is at hand)
 # Both create the virtualenv in .venv on first use.
 #
-# Testnets spend most of their time waiting on block intervals, so the suites that start
-# them run JOBS at once (pytest-xdist workers; `explore --jobs`); JOBS=1 runs them one by
-# one. The images are built in the background while the local stages run.
+# The local suites that start testnets run JOBS of them at once (pytest-xdist workers;
+# `explore --jobs`); JOBS=1 runs them one by one. On 2 cores that gains about 1.4x: a
+# testnet uses most of a core. The images are built in the background meanwhile.
 JOBS ?= 3
 
 PYTHON ?= python3

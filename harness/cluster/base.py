@@ -198,18 +198,34 @@ class Cluster(ABC):
 
     # ---- observation -------------------------------------------------------------------
 
+    async def height_of(self, name: str) -> int | None:
+        """The node's height, None when it does not answer (or answers nonsense)."""
+        try:
+            return await self.client(name).height()
+        except (NodeUnavailable, ValueError, KeyError):
+            return None
+
     async def heights(self, names: Iterable[str] | None = None) -> dict[str, int | None]:
         """Each node's height, None for a node that does not answer."""
         names = list(names or self.names)
-
-        async def one(name: str) -> int | None:
-            try:
-                return await self.client(name).height()
-            except (NodeUnavailable, ValueError, KeyError):
-                return None
-
-        values = await asyncio.gather(*(one(n) for n in names))
+        values = await asyncio.gather(*(self.height_of(n) for n in names))
         return dict(zip(names, values, strict=True))
+
+    async def first_at(self, height: int) -> int | None:
+        """The height of the first node to answer at or past ``height`` (None: no node is
+        there), without waiting for slower answers: on a loaded machine a poll of every
+        node can take longer than a block."""
+        calls = [asyncio.ensure_future(self.height_of(n)) for n in self.names]
+        try:
+            for done in asyncio.as_completed(calls):
+                h = await done
+                if h is not None and h >= height:
+                    return h
+            return None
+        finally:
+            for call in calls:
+                call.cancel()
+            await asyncio.gather(*calls, return_exceptions=True)
 
     async def wait_for(
         self,

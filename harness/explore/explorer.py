@@ -155,7 +155,7 @@ class Explorer:
             parts.append(f"{_clock(o.time_budget_s - (time.monotonic() - started))} left")
         return ", ".join(parts)
 
-    def _batch(self, index: int) -> int:
+    def _batch(self) -> int:
         """How many runs to start together: ``jobs``, but never past ``runs``."""
         o = self.opts
         size = max(1, o.jobs)
@@ -171,7 +171,7 @@ class Explorer:
         started = time.monotonic()
         index = 0
         while self._more(started):
-            size = self._batch(index)
+            size = self._batch()
             docs = [draw(o.seed, i, o.backend) for i in range(index, index + size)]
             dirs = [self.dir / f"run-{i:03d}" for i in range(index, index + size)]
             results = await asyncio.gather(

@@ -24,7 +24,6 @@ from typing import TypeVar
 
 from harness.cluster.backends import init_for_backend, make_cluster
 from harness.cluster.base import Cluster, WaitTimeout
-from harness.cluster.client import NodeUnavailable
 from harness.faults.kinds import KINDS
 from harness.faults.nemesis import Nemesis
 from harness.monitor import Monitor
@@ -36,9 +35,6 @@ from harness.scenario.results import CheckOutcome, ExpectationOutcome, ScenarioR
 from harness.scenario.triggers import trigger_height
 
 T = TypeVar("T")
-# Fault groups whose injection takes effect at once (a process restart takes seconds by
-# nature, so for those only the trigger's own delay counts as late).
-QUICK_GROUPS = frozenset({"links", "toxics", "hooks", "network"})
 DEFAULT_SEED = 1
 
 
@@ -220,39 +216,23 @@ class _Run:
                     await task
 
     async def chain_reaches(self, height: int) -> int:
-        """The chain (its highest node) is at ``height``: a step's trigger.
-
-        Fires on the first node that answers at or past ``height``, without waiting for
-        the slower answers: on a loaded machine a poll of every node can take longer than
-        a block, and a trigger that waits for all of them fires blocks late.
-        """
+        """The chain (its highest node) is at ``height``: a step's trigger. It fires on
+        the first node there (``Cluster.first_at``): a trigger that waits for every node's
+        answer fires blocks late on a loaded machine."""
         assert self.cluster is not None
         c = self.cluster
-
-        async def first() -> int | None:
-            calls = [asyncio.ensure_future(c.client(n).height()) for n in c.names]
-            try:
-                for done in asyncio.as_completed(calls):
-                    with contextlib.suppress(NodeUnavailable, ValueError, KeyError):
-                        h = await done
-                        if h >= height:
-                            return h
-                return None
-            finally:
-                for call in calls:
-                    call.cancel()
-                await asyncio.gather(*calls, return_exceptions=True)
-
         now = top_height(self.trace[-1]["heights"]) if self.trace else 0  # type: ignore[arg-type]
         budget = c.clock.blocks(max(height - now, 1))
-        return await c.wait_for(first, budget, f"the chain to reach height {height}")
+        return await c.wait_for(
+            lambda: c.first_at(height), budget, f"the chain to reach height {height}"
+        )
 
     def _note_late(self, step: Step, target: int, fired: int, ex: ActionExecutor) -> None:
         """A step that took effect more than a response window after its height did not
         test what the scenario says; the result says so, next to whatever failed."""
         records = ex.nemesis.log.records
         took = None
-        if step.action.is_fault and records and KINDS[step.action.kind].group in QUICK_GROUPS:
+        if step.action.is_fault and records and KINDS[step.action.kind].takes_effect_at_once:
             took = records[-1].height  # the height once injected: a link change is instant
         at = max(fired, took or 0)
         late = at - target

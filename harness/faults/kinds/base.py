@@ -179,6 +179,12 @@ class FaultKind:
     example: str = ""  # CLI arguments of an example, for the docs and the walk test
 
     @property
+    def takes_effect_at_once(self) -> bool:
+        """A link, toxic, hook or network change is in force when ``inject`` returns; a
+        process kind (a restart) or ``reset`` takes seconds by nature."""
+        return self.group in ("links", "toxics", "hooks", "network")
+
+    @property
     def cli_name(self) -> str:
         return self.name.replace("_", "-")
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from harness.cluster.base import Cluster as RealCluster
 from harness.cluster.base import ProtocolClock, wait_until
 from harness.cluster.client import NodeUnavailable
 from harness.faults.log import FaultLog, FaultRecord
@@ -45,6 +46,9 @@ class Cluster:
 
     def client(self, name: str) -> Node:
         return self.nodes[name]
+
+    height_of = RealCluster.height_of  # what is under test: the real polling
+    first_at = RealCluster.first_at
 
     async def wait_for(self, predicate: Any, timeout: float, what: str) -> Any:
         return await wait_until(predicate, timeout, what, 0.01, retry_on=(NodeUnavailable,))
