@@ -6,9 +6,7 @@ Each subcommand lives in its own module under ``harness.commands``.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-from types import FrameType
 
 from harness import signals
 from harness.cluster.docker import DockerUnavailable
@@ -79,19 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM takes Ctrl-C's path (asyncio cancels the run, teardown happens, exit 130)."""
-    signal.raise_signal(signal.SIGINT)
-
-
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    signals.stop_like_ctrl_c()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    signals.stop_like_ctrl_c()
     try:
         code: int = args.handler(args)
         return code

@@ -5,6 +5,12 @@ kills the CLI at once and leaves its nodes and proxy running. Installed once, in
 ``harness.cli.main``, so every command (run, demo, up, and any later one) gets it: each
 signal is turned into a SIGINT, which ``asyncio.run`` turns into cancelling the main task
 (so every ``finally`` and ``async with`` teardown runs) and then a KeyboardInterrupt.
+
+A process started in the background by a non-interactive shell (``cmd &`` in a CI script,
+``nohup``) inherits SIGINT *ignored*: Python then installs no KeyboardInterrupt handler,
+``asyncio.run`` none either, and a SIGTERM turned into SIGINT would be dropped, leaving the
+testnet running. So Ctrl-C's handler is put back first: a CLI that owns a testnet must
+stop on every one of these signals, whoever started it.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ def _as_interrupt(signum: int, _frame: FrameType | None) -> None:
 def stop_like_ctrl_c() -> None:
     """Make SIGTERM and SIGHUP behave as SIGINT for the rest of this process."""
     _received.clear()
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     for signum in TERMINATING:
         signal.signal(signum, _as_interrupt)
 

@@ -1,0 +1,56 @@
+"""SIGTERM, SIGHUP and SIGINT stop the CLI even when it was started with SIGINT ignored.
+
+A non-interactive shell starts a background job (``clp-testnet run ... &`` in a CI
+script) with SIGINT ignored; the CLI turns SIGTERM into SIGINT, so without putting
+Ctrl-C's handler back it would drop all three and leave its testnet running.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+
+# The CLI's shape (harness.cli.main): handlers installed, an asyncio run, exit code on
+# KeyboardInterrupt. (tests/integration/test_teardown.py sends the signals to real commands.)
+PROGRAM = """
+import asyncio, sys
+from harness import signals
+
+async def serve() -> None:
+    print("ready", flush=True)
+    await asyncio.sleep(60)
+
+signals.stop_like_ctrl_c()
+try:
+    asyncio.run(serve())
+except KeyboardInterrupt:
+    sys.exit(signals.exit_code())
+"""
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=str)
+def test_a_cli_started_with_sigint_ignored_still_stops_on(sig: signal.Signals) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", PROGRAM],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ignore_sigint,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"  # handlers installed, loop running
+        process.send_signal(sig)
+        assert process.wait(10) == 128 + sig
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
