@@ -6,10 +6,13 @@
 #               then the official-Toxiproxy conformance tests (when the binary is at hand)
 # Both create the virtualenv in .venv on first use.
 #
-# The local suites that start testnets run JOBS of them at once (pytest-xdist workers;
-# `explore --jobs`); JOBS=1 runs them one by one. On 2 cores that gains about 1.4x: a
-# testnet uses most of a core. The images are built in the background meanwhile.
-JOBS ?= 3
+# Testnets run JOBS at a time (pytest-xdist workers; `explore --jobs`), the Docker suite
+# DOCKER_JOBS: a 5-validator testnet of the suites mostly waits on its 200 ms blocks and
+# uses about a third of a core, so 3 per core (2 per core in containers), at most 12 and 8.
+# JOBS=1 DOCKER_JOBS=1 runs everything one by one. The images build in the background.
+CORES := $(shell nproc 2>/dev/null || echo 2)
+JOBS ?= $(shell j=$$((3 * $(CORES))); [ $$j -gt 12 ] && j=12; echo $$j)
+DOCKER_JOBS ?= $(shell j=$$((2 * $(CORES))); [ $$j -gt 8 ] && j=8; echo $$j)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -28,20 +31,26 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/clp-testnet demo
 
-LOCAL_STAGES := lint unit hostile integration browser explore-smoke
 IMAGES_LOG := reports/images.log
 
+# Stages that would leave a core idle run side by side (make -j -O: each prints its output
+# when it is done): unit (CPU-bound) beside hostile (mostly a 25 s flood) and the official-
+# Toxiproxy conformance tests; the browser tests and explore-smoke beside the Docker suite.
 # The image build (CPU-light: debootstrap, wheels, docker build) overlaps the local stages;
 # its log is printed when the Docker stage needs it, and a failed build fails `make test`.
 test: $(STAMP) debootstrap
 	@mkdir -p reports; \
 	echo "images: building in the background (log: $(IMAGES_LOG))"; \
 	$(MAKE) --no-print-directory images > $(IMAGES_LOG) 2>&1 & images=$$!; \
-	$(MAKE) --no-print-directory $(LOCAL_STAGES); local=$$?; \
+	$(MAKE) --no-print-directory lint && \
+	echo "unit, hostile and official-toxiproxy side by side (each prints when done)" && \
+	$(MAKE) --no-print-directory -j3 -O unit hostile official-toxiproxy && \
+	$(MAKE) --no-print-directory integration; local=$$?; \
 	wait $$images; built=$$?; \
 	echo "images: build exit $$built"; cat $(IMAGES_LOG); \
 	[ $$local -eq 0 ] || exit $$local; [ $$built -eq 0 ] || exit $$built; \
-	$(MAKE) --no-print-directory integration-docker official-toxiproxy
+	echo "browser, explore-smoke and the Docker suite side by side (each prints when done)"; \
+	$(MAKE) --no-print-directory -j3 -O browser explore-smoke integration-docker
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -84,13 +93,12 @@ explore-long: $(STAMP)
 explore-power: $(STAMP)
 	$(BIN)/pytest tests/explore -q -s -m explore_power --junitxml=reports/explore-power.xml
 
-# The Docker backend: its own tests, the compose file, then every scenario on containers.
-# One at a time: run together, a container's restart found its Docker-published port taken
-# by another test's container, and one test's container vanished (not yet understood).
-# Each suite's tmp folders (run folders with report.html, testnets of failed runs) stay in
+# The Docker backend: its own tests, the compose file, then every scenario on containers,
+# DOCKER_JOBS at a time (a restarted container whose old host port another testnet took
+# meanwhile is started again on a new one). Each suite's tmp folders (run folders with report.html, testnets of failed runs) stay in
 # reports/runs-*/ for CI to upload.
 integration-docker: $(STAMP) images
-	$(BIN)/pytest tests/integration/docker tests/integration/test_scenarios.py -q --backend docker --junitxml=reports/integration-docker.xml --basetemp=reports/runs-docker
+	$(BIN)/pytest tests/integration/docker tests/integration/test_scenarios.py -q --backend docker -n $(DOCKER_JOBS) --dist loadgroup --junitxml=reports/integration-docker.xml --basetemp=reports/runs-docker
 
 # The official Toxiproxy in the loop: the integration stage runs every scenario through it
 # (when its binary is at hand) and this stage runs the conformance tests against its server.

@@ -45,7 +45,9 @@ from harness.cluster.docker import (
     images_from_env,
     labels,
     new_run_id,
+    published_port,
     remove_labelled,
+    start_container,
     toxiproxy_command,
 )
 from harness.cluster.docker_layout import (
@@ -264,13 +266,13 @@ class TestcontainersCluster(Cluster):
         await self.kill(name)
         c = self.containers[name]
         since = time.time()
-        await asyncio.to_thread(c.get_wrapped_container().start)
+        # Another testnet may take the old host port meanwhile: started again on a new one.
+        await asyncio.to_thread(start_container, c.get_wrapped_container())
         self._follow(c, name, since)
 
         async def port() -> int | None:
             await asyncio.to_thread(c.get_wrapped_container().reload)
-            ports = c.get_wrapped_container().attrs["NetworkSettings"]["Ports"] or {}
-            return next((int(b["HostPort"]) for b in ports.get(f"{API_PORT}/tcp") or []), None)
+            return published_port(c.get_wrapped_container(), API_PORT)
 
         await self.wait_for(port, 15.0, f"{name}'s published port")
         await self.open_client(name)
