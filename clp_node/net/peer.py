@@ -131,16 +131,39 @@ class OutboundLink:
         self._log = logger
         self._queue: deque[bytes] = deque()
         self._wake = asyncio.Event()
+        self._writer: asyncio.StreamWriter | None = None  # while authenticated and sending
+        self._pending: list[bytes] = []  # this loop turn's frames for an idle link
         self.connected = False
         self.generation = 0  # see P2PNetwork.link_generation
         self._last_failure = ""  # why the latest dial failed, for the link_down warning
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + len(self._pending)
 
     def enqueue(self, frame: bytes) -> None:
-        """Never blocks: when the queue is full the oldest frame goes, as it is the stalest."""
+        """Never blocks: when the queue is full the oldest frame goes, as it is the stalest.
+
+        On an idle, connected link (nothing queued, nothing unsent in the socket's buffer)
+        the frames of this event-loop turn leave together in one write right after it
+        (``_flush``): a broadcast to N peers would otherwise wake N sender tasks. Anything
+        else (backpressure, a reconnect) goes through the queue and the task, in order.
+        """
+        if self._pending:
+            if len(self._pending) < self._cfg.queue_size:
+                self._pending.append(frame)
+                return
+            frames, self._pending = self._pending, []  # a turn that floods one link:
+            for f in frames:  # the queue's bound (and its order) from here on
+                self._queue_frame(f)
+        writer = self._writer
+        if writer is not None and not self._queue and self._writable(writer):
+            self._pending.append(frame)
+            asyncio.get_running_loop().call_soon(self._flush)
+            return
+        self._queue_frame(frame)
+
+    def _queue_frame(self, frame: bytes) -> None:
         if len(self._queue) >= self._cfg.queue_size:
             self._queue.popleft()
             self._stats.messages_dropped += 1
@@ -280,6 +303,7 @@ class OutboundLink:
             ping_due = True
             self._wake.set()
 
+        self._writer = writer
         try:
             while not watcher.done():
                 chunks: list[bytes] = []
@@ -293,10 +317,7 @@ class OutboundLink:
                     # in a dying connection is lost rather than sent twice.
                     batch = list(self._queue)
                     self._queue.clear()
-                    self._stats.frames_out += len(batch)
-                    sent = sum(map(len, batch))
-                    self._stats.bytes_out += sent
-                    self._stats.bytes_out_by_peer[self.peer.address] += sent
+                    self._count_out(batch)
                     chunks += batch
                 if chunks:
                     if writer.transport.is_closing():
@@ -312,8 +333,33 @@ class OutboundLink:
                     continue
                 await self._wake.wait()
         finally:
+            self._writer = None
             if timer is not None:
                 timer.cancel()
+
+    @staticmethod
+    def _writable(writer: asyncio.StreamWriter) -> bool:
+        transport = writer.transport
+        return not transport.is_closing() and transport.get_write_buffer_size() == 0
+
+    def _flush(self) -> None:
+        """The frames enqueued during one turn of the loop: one write, or the queue."""
+        frames, self._pending = self._pending, []
+        if not frames:
+            return  # already moved to the queue
+        writer = self._writer
+        if writer is not None and not self._queue and self._writable(writer):
+            writer.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            self._count_out(frames)
+            return
+        for frame in frames:  # the link went down or backed up meanwhile
+            self._queue_frame(frame)
+
+    def _count_out(self, frames: tuple[bytes, ...] | list[bytes]) -> None:
+        sent = sum(map(len, frames))
+        self._stats.frames_out += len(frames)
+        self._stats.bytes_out += sent
+        self._stats.bytes_out_by_peer[self.peer.address] += sent
 
     async def _watch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
         """Read the listener's side: only keepalive answers may come; EOF or silence is death."""

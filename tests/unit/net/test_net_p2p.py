@@ -115,6 +115,54 @@ async def test_queue_is_bounded_and_drops_oldest(cluster: Cluster) -> None:
     assert rec_b.from_(ADDR[0]) == [{"seq": 7}, {"seq": 8}, {"seq": 9}]
 
 
+async def _idle_link(cluster: Cluster, rec_b: Recorder, queue_size: int = 1024) -> P2PNetwork:
+    a = cluster.node(0, [1], Recorder(), queue_size=queue_size)
+    b = cluster.node(1, [0], rec_b)
+    await a.start()
+    await b.start()
+    await wait_until(lambda: a.connected_peers() == {ADDR[1]} and ADDR[0] in b.inbound_peers())
+    await wait_until(lambda: a.queued(ADDR[1]) == 0, what="idle link")
+    return a
+
+
+async def test_frames_of_one_loop_turn_leave_an_idle_link_in_one_write(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No sender task is woken per frame: what one turn enqueues goes out in one write."""
+    rec_b = Recorder()
+    a = await _idle_link(cluster, rec_b)
+    writer = a._links[ADDR[1]]._writer
+    assert writer is not None
+    writes: list[bytes] = []
+    real_write = writer.write
+
+    def write(data: bytes) -> None:
+        writes.append(data)
+        real_write(data)
+
+    monkeypatch.setattr(writer, "write", write)
+    for seq in range(50):
+        a.send(ADDR[1], {"seq": seq})
+    assert writes == [] and a.queued(ADDR[1]) == 50  # held until the turn ends
+    await wait_until(lambda: len(rec_b.messages) == 50)
+    assert rec_b.from_(ADDR[0]) == [{"seq": s} for s in range(50)]
+    data_writes = [w for w in writes if len(w) > 4]  # (a keepalive may come on its own)
+    assert data_writes == [b"".join(encode_frame({"seq": s}) for s in range(50))]
+    assert a.stats()["frames_out"] == 50
+
+
+async def test_a_turn_that_floods_an_idle_link_keeps_the_queue_bound_and_order(
+    cluster: Cluster,
+) -> None:
+    rec_b = Recorder()
+    a = await _idle_link(cluster, rec_b, queue_size=3)
+    for seq in range(10):
+        a.send(ADDR[1], {"seq": seq})
+    assert a.queued(ADDR[1]) == 3 and a.stats()["messages_dropped"] == 7
+    await wait_until(lambda: len(rec_b.messages) == 3)
+    assert rec_b.from_(ADDR[0]) == [{"seq": 7}, {"seq": 8}, {"seq": 9}]
+
+
 async def test_reconnect_after_peer_restart(cluster: Cluster) -> None:
     rec_a, rec_b1, rec_b2 = Recorder(), Recorder(), Recorder()
     a = cluster.node(0, [1], rec_a)
