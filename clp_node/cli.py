@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -109,6 +110,19 @@ def event_loop_factory(env: Mapping[str, str] = os.environ) -> Callable[[], Any]
     return uvloop.new_event_loop
 
 
+# Young objects per collection: a node makes a few short-lived objects per frame and almost
+# no cycles, so collecting every 700 allocations (Python's default) was ~6% of its CPU.
+GC_GEN0_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """What was made at start (modules, genesis, keys) lives as long as the process: out of
+    every later collection's scan (gc.freeze); and young collections less often."""
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+
+
 def run_node(path: Path) -> int:
     from clp_node.node import ValidatorNode
 
@@ -117,6 +131,7 @@ def run_node(path: Path) -> int:
     loop_factory = event_loop_factory()
     setup_json_logging(config.name, config.log_level)
     node = ValidatorNode(config)
+    tune_gc()
 
     async def main_async() -> None:
         loop = asyncio.get_running_loop()
