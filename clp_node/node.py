@@ -64,6 +64,7 @@ log = logging.getLogger("clp_node.node")
 
 SYNC_BATCH = 32
 STATUS_INTERVAL_S = 0.25
+STATUS_EVERY_S = 1.0  # a status frame to every peer at most this often
 SYNC_RETRY_S = 1.0
 FUTURE_RESPONSES_MAX = 4096
 # A proposal whose time is further than this from our clock is not timely (CometBFT PBTS).
@@ -410,7 +411,6 @@ class ValidatorNode:
         self._observe_commit(block, cert)
         self.store.append(block.height, block.hash.hex(), block.to_json(), encode_certificate(cert))
         self._apply(block, replay=False)
-        self.net.broadcast({"type": "status", "height": self.state.height})
 
     def _observe_commit(self, block: Block, cert: CommitCertificate) -> None:
         """Dashboard timing of a height decided here: its rounds and its finality latency."""
@@ -716,9 +716,10 @@ class ValidatorNode:
 
     def _gossip_tick(self, now: float) -> None:
         """One round of the gossip loop at monotonic time ``now``."""
-        if self.state.height != self._status_sent[0] or now - self._status_sent[1] >= 1.0:
-            # A commit announces itself at once (_commit); an unchanged height is
-            # repeated once a second, often enough for block sync's claims.
+        if now - self._status_sent[1] >= STATUS_EVERY_S:
+            # Once a second, whatever the height: every consensus message claims its
+            # height - 1 already (_on_consensus), so a status per commit (N - 1 frames in
+            # and out per block and node) told a peer nothing its votes did not.
             self.net.broadcast({"type": "status", "height": self.state.height})
             self._status_sent = (self.state.height, now)
         for message in self.core.gossip_messages():
