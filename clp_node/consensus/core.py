@@ -578,6 +578,18 @@ class TendermintCore:
         if not self._validators.contains(vote.validator):
             self._count("not_member")
             return
+        if (
+            rs is not None
+            and not by_hash
+            and vote.validator != self._me
+            and rs.tally[vote.type].get(vote.block_hash, 0) >= self._validators.quorum_power
+        ):
+            # A quorum for this value of this round is in: one more vote for it meets no
+            # threshold that is not met already (for it, for "any", the f+1 of a round),
+            # so it is dropped before its signature is checked. (A second, conflicting
+            # vote of a validator still is verified: that is evidence.)
+            self._count("past_quorum")
+            return
         if not vote.verify(self._chain_id, self._validators.public_key(vote.validator)):
             self._count("bad_signature")
             return

@@ -205,6 +205,23 @@ def test_duplicate_votes_are_counted_once() -> None:
     assert core.counters()["duplicate"] == 2
 
 
+def test_a_vote_for_a_value_that_has_its_quorum_is_dropped_unverified() -> None:
+    """Past a value's quorum in a round, another vote for it meets no new threshold."""
+    core = me()
+    feed(core, proposal(K[1], 1, 0, A), prevote(K[1], 1, 0, A), prevote(K[2], 1, 0, A))
+    # we (K0), K1, K2: 3 of 4, a polka for A; a 4th prevote for A is not even verified
+    forged = Vote(VoteType.PREVOTE, 1, 0, hash_of(A), K[3].address, bytes(64))
+    assert feed(core, forged) == []
+    c = core.counters()
+    assert c["past_quorum"] == 1 and "bad_signature" not in c
+    # a vote for another value still is verified (a forged one refused, a real one counted)
+    feed(core, Vote(VoteType.PREVOTE, 1, 0, None, K[3].address, bytes(64)))
+    assert core.counters()["bad_signature"] == 1
+    # and so is a second, conflicting vote of a validator that voted: that is evidence
+    feed(core, prevote(K[2], 1, 0, None))
+    assert [e.offender for e in core.evidence] == [K[2].address]
+
+
 def test_equivocation_is_recorded_and_counted_once_in_totals() -> None:
     core = me()
     feed(core, proposal(K[1], 1, 0, A))
