@@ -32,6 +32,7 @@ from harness.scenario.expect import evaluate
 from harness.scenario.model import Scenario, Step
 from harness.scenario.progress import NullReporter, Reporter
 from harness.scenario.results import CheckOutcome, ExpectationOutcome, ScenarioResult
+from harness.scenario.stalls import LoopStalls
 from harness.scenario.triggers import trigger_height
 
 T = TypeVar("T")
@@ -107,6 +108,7 @@ class _Run:
         self.cluster: Cluster | None = None
         self.trace: list[dict[str, object]] = []  # sampled heights, for the report's lanes
         self.notes: list[str] = []  # what may explain the result (a step that came late)
+        self.stalls = LoopStalls()  # the harness's own hold-ups, named in those notes
 
     async def execute(self) -> ScenarioResult:
         sc, opts = self.sc, self.opts
@@ -116,6 +118,7 @@ class _Run:
         started = time.monotonic()
         with contextlib.suppress(OSError):
             shutil.copyfile(sc.file, self.dir / "scenario.toml")
+        self.stalls.start()
         try:
             await self._execute(result)
         except Exception as exc:
@@ -125,6 +128,7 @@ class _Run:
             result.error = "interrupted"
             raise
         finally:
+            await self.stalls.stop()
             self.reporter.done()
             result.duration_s = time.monotonic() - started
             result.finish()
@@ -227,7 +231,9 @@ class _Run:
             lambda: c.first_at(height), budget, f"the chain to reach height {height}"
         )
 
-    def _note_late(self, step: Step, target: int, fired: int, ex: ActionExecutor) -> None:
+    def _note_late(
+        self, step: Step, target: int, fired: int, ex: ActionExecutor, since: float
+    ) -> None:
         """A step that took effect more than a response window after its height did not
         test what the scenario says; the result says so, next to whatever failed."""
         records = ex.nemesis.log.records
@@ -239,11 +245,13 @@ class _Run:
         if late <= self.cfg.response_window:
             return
         load = os.getloadavg()[0]
+        stall = self.stalls.longest_since(since)
+        held = f"; its event loop was held up for {stall:.1f} s at once" if stall else ""
         self.notes.append(
             f"{step.label} ({step.action.kind}) was due at height {target} and took effect "
             f"at height {at}, {late} blocks late (more than the {self.cfg.response_window}-"
             f"block response window): the harness fell behind the chain (load average "
-            f"{load:.0f} on {os.cpu_count()} cores)"
+            f"{load:.0f} on {os.cpu_count()} cores{held})"
         )
         self.reporter.event(f"note: {self.notes[-1]}")
 
@@ -272,7 +280,7 @@ class _Run:
             self.reporter.event(f"{step.label} at {at}: {step.action.describe()}")
             await ex.run(step)
             if target is not None:
-                self._note_late(step, target, fired, ex)
+                self._note_late(step, target, fired, ex, since=last)
             last = time.monotonic()
 
     async def _until(self, ex: ActionExecutor) -> None:

@@ -105,10 +105,22 @@ def test_a_step_more_than_a_window_late_gets_a_note(
     run = _run(tmp_path, {"v0": Node(1)})
     step = next(s for s in run.sc.steps if s.action.kind == "mute")
     step = type(step)(step.index, step.line, step.trigger, type(step.action)(kind=kind))
-    run._note_late(step, 3, fired, _executor(kind, took))
+    run._note_late(step, 3, fired, _executor(kind, took), since=0.0)
     assert bool(run.notes) == (late is not None)
     if late is not None:
         assert f"due at height 3 and took effect at height {late}, " in run.notes[0]
+        assert "held up" not in run.notes[0]
+
+
+def test_a_late_step_names_the_harness_loop_s_longest_hold_up_since_the_last_step(
+    tmp_path: Path,
+) -> None:
+    run = _run(tmp_path, {"v0": Node(1)})
+    step = next(s for s in run.sc.steps if s.action.kind == "mute")
+    run.stalls.note(5.0, 9.0)  # before the previous step: not this one's
+    run.stalls.note(12.0, 3.4)
+    run._note_late(step, 3, 21, _executor("mute", 21), since=10.0)
+    assert "its event loop was held up for 3.4 s at once" in run.notes[0]
 
 
 def test_notes_are_kept_in_the_result_and_printed_with_a_failure() -> None:
