@@ -37,20 +37,17 @@ def _ignore_sigint() -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=str)
 def test_a_cli_started_with_sigint_ignored_still_stops_on(sig: signal.Signals) -> None:
-    process = subprocess.Popen(
+    with subprocess.Popen(  # its exit closes the pipe and waits for the process
         [sys.executable, "-c", PROGRAM],
         stdout=subprocess.PIPE,
         text=True,
         preexec_fn=_ignore_sigint,
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline() == "ready\n"  # handlers installed, loop running
-        process.send_signal(sig)
-        assert process.wait(10) == 128 + sig
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline() == "ready\n"  # handlers installed, loop running
+            process.send_signal(sig)
+            assert process.wait(10) == 128 + sig
+        finally:
+            if process.poll() is None:
+                process.kill()
