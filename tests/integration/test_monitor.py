@@ -72,15 +72,18 @@ async def test_prometheus_answers_the_slashed_stake(
             )
             assert after < 100000, f"v4 was cut off for all of epoch {epoch}"
 
-            async def scraped_slash() -> dict[str, float] | None:
-                got = prom.query('alphaos_clp_validator_stake{validator="v4", node="v0"}')
-                return got if got.get("v4") == after else None
+            stake_q = 'alphaos_clp_validator_stake{validator="v4", node="v0"}'
+            slashes_q = 'alphaos_clp_validator_slashes_total{validator="v4", node="v1"}'
 
-            got = await c.wait_for(
-                scraped_slash, 15.0, "Prometheus to scrape v4's slash", interval=0.5
+            async def scraped_slash() -> tuple[dict[str, float], dict[str, float]] | None:
+                # each target has its own scrape times: v0's may show the slash before v1's
+                got = prom.query(stake_q), prom.query(slashes_q)
+                return got if got[0].get("v4") == after and got[1].get("v4") else None
+
+            stake, slashes = await c.wait_for(
+                scraped_slash, 15.0, "Prometheus to scrape v4's slash on v0 and v1", interval=0.5
             )
-            assert got == {"v4": float(after)}
-            slashes = prom.query('alphaos_clp_validator_slashes_total{validator="v4", node="v1"}')
+            assert stake == {"v4": float(after)}
             assert slashes == {"v4": 1.0}
             assert prom.query('alphaos_clp_validator_stake{validator="v0", node="v0"}') == {
                 "v0": 100000.0
