@@ -11,8 +11,9 @@
 # uses about a third of a core, so 3 per core (2 per core in containers), at most 12 and 8.
 # JOBS=1 DOCKER_JOBS=1 runs everything one by one. The images build in the background.
 CORES := $(shell nproc 2>/dev/null || echo 2)
-JOBS ?= $(shell j=$$((3 * $(CORES))); [ $$j -gt 12 ] && j=12; echo $$j)
-DOCKER_JOBS ?= $(shell j=$$((2 * $(CORES))); [ $$j -gt 8 ] && j=8; echo $$j)
+per_core = $(shell j=$$(($(1) * $(CORES))); [ $$j -gt $(2) ] && j=$(2); echo $$j)
+JOBS ?= $(call per_core,3,12)
+DOCKER_JOBS ?= $(call per_core,2,8)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -95,8 +96,8 @@ explore-power: $(STAMP)
 
 # The Docker backend: its own tests, the compose file, then every scenario on containers,
 # DOCKER_JOBS at a time (a restarted container whose old host port another testnet took
-# meanwhile is started again on a new one). Each suite's tmp folders (run folders with report.html, testnets of failed runs) stay in
-# reports/runs-*/ for CI to upload.
+# meanwhile is started again on a new one). Each suite's tmp folders (run folders with
+# report.html, testnets of failed runs) stay in reports/runs-*/ for CI to upload.
 integration-docker: $(STAMP) images
 	$(BIN)/pytest tests/integration/docker tests/integration/test_scenarios.py -q --backend docker -n $(DOCKER_JOBS) --dist loadgroup --junitxml=reports/integration-docker.xml --basetemp=reports/runs-docker
 

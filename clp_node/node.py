@@ -155,7 +155,7 @@ class ValidatorNode:
         self.seen = SeenFrames(SEEN_FRAMES_MAX)
         # Our own CLP responses, by challenge height: re-sent sooner, a window is short.
         self.response_knowledge = PeerKnowledge(RESPONSE_RESEND_AFTER_S)
-        self._status_sent = (-1, 0.0)  # (height, when) of our last status broadcast
+        self._status_sent_at = 0.0  # monotonic time of our last status broadcast
         # id(message) -> (message, frame, digest) of consensus messages we hold
         self._frames: dict[int, tuple[Proposal | Vote, bytes, bytes]] = {}
         self.gossip_stats = {"duplicates_dropped": 0, "frames_sent": 0, "relays_held": 0}
@@ -716,12 +716,12 @@ class ValidatorNode:
 
     def _gossip_tick(self, now: float) -> None:
         """One round of the gossip loop at monotonic time ``now``."""
-        if now - self._status_sent[1] >= STATUS_EVERY_S:
+        if now - self._status_sent_at >= STATUS_EVERY_S:
             # Once a second, whatever the height: every consensus message claims its
             # height - 1 already (_on_consensus), so a status per commit (N - 1 frames in
             # and out per block and node) told a peer nothing its votes did not.
             self.net.broadcast({"type": "status", "height": self.state.height})
-            self._status_sent = (self.state.height, now)
+            self._status_sent_at = now
         for message in self.core.gossip_messages():
             sender = message.validator if isinstance(message, Vote) else message.proposer
             if sender != self.address:

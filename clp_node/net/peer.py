@@ -149,19 +149,15 @@ class OutboundLink:
         (``_flush``): a broadcast to N peers would otherwise wake N sender tasks. Anything
         else (backpressure, a reconnect) goes through the queue and the task, in order.
         """
+        if len(self._pending) >= self._cfg.queue_size:
+            self._requeue_pending()  # a turn that floods one link: the queue's bound from here
         if self._pending:
-            if len(self._pending) < self._cfg.queue_size:
-                self._pending.append(frame)
-                return
-            frames, self._pending = self._pending, []  # a turn that floods one link:
-            for f in frames:  # the queue's bound (and its order) from here on
-                self._queue_frame(f)
-        writer = self._writer
-        if writer is not None and not self._queue and self._writable(writer):
+            self._pending.append(frame)
+        elif self._idle_writer() is not None:
             self._pending.append(frame)
             asyncio.get_running_loop().call_soon(self._flush)
-            return
-        self._queue_frame(frame)
+        else:
+            self._queue_frame(frame)
 
     def _queue_frame(self, frame: bytes) -> None:
         if len(self._queue) >= self._cfg.queue_size:
@@ -337,23 +333,31 @@ class OutboundLink:
             if timer is not None:
                 timer.cancel()
 
-    @staticmethod
-    def _writable(writer: asyncio.StreamWriter) -> bool:
+    def _idle_writer(self) -> asyncio.StreamWriter | None:
+        """The connection's writer when the link is up with nothing queued or unsent."""
+        writer = self._writer
+        if writer is None or self._queue:
+            return None
         transport = writer.transport
-        return not transport.is_closing() and transport.get_write_buffer_size() == 0
+        if transport.is_closing() or transport.get_write_buffer_size():
+            return None
+        return writer
+
+    def _requeue_pending(self) -> None:
+        frames, self._pending = self._pending, []
+        for frame in frames:
+            self._queue_frame(frame)
 
     def _flush(self) -> None:
-        """The frames enqueued during one turn of the loop: one write, or the queue."""
-        frames, self._pending = self._pending, []
-        if not frames:
-            return  # already moved to the queue
-        writer = self._writer
-        if writer is not None and not self._queue and self._writable(writer):
+        """The frames enqueued during one turn of the loop: one write, or the queue (the
+        link went down or backed up meanwhile)."""
+        writer = self._idle_writer()
+        if writer is None:
+            self._requeue_pending()
+        elif self._pending:
+            frames, self._pending = self._pending, []
             writer.write(frames[0] if len(frames) == 1 else b"".join(frames))
             self._count_out(frames)
-            return
-        for frame in frames:  # the link went down or backed up meanwhile
-            self._queue_frame(frame)
 
     def _count_out(self, frames: tuple[bytes, ...] | list[bytes]) -> None:
         sent = sum(map(len, frames))

@@ -38,7 +38,8 @@ class LoopStalls:
         while True:
             before = time.monotonic()
             await asyncio.sleep(TICK_S)
-            self.note(time.monotonic(), time.monotonic() - before - TICK_S)
+            now = time.monotonic()
+            self.note(now, now - before - TICK_S)
 
     def note(self, now: float, lag: float) -> None:
         if lag > STALL_S:

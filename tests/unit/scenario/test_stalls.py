@@ -22,10 +22,12 @@ def test_only_hold_ups_longer_than_the_threshold_count() -> None:
 async def test_a_blocking_call_on_the_loop_is_seen() -> None:
     s = LoopStalls().start()
     try:
-        await asyncio.sleep(0.15)  # the ticker runs
+        await asyncio.sleep(0)  # the ticker starts and waits for its tick
         since = time.monotonic()
         time.sleep(STALL_S + 0.3)  # the hold-up under test
-        await asyncio.sleep(0.15)  # the ticker wakes late, once
+        async with asyncio.timeout(5):  # the ticker wakes late and says so
+            while not s.longest_since(since):
+                await asyncio.sleep(0.01)
     finally:
         await s.stop()
     assert s.longest_since(since) >= STALL_S + 0.2
