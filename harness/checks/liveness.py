@@ -5,16 +5,23 @@ the chain advanced. Within each stretch where a strongly connected group of runn
 held > 2/3 of the committee's stake and no toxic, packet loss or clock fault was active, no
 gap between blocks may exceed a budget of a few consensus rounds (plus a redial after the
 stretch began).
+
+The stake is the one in force for the next block: the committee of that block's epoch with
+its stakes after the previous epoch's slashes (a member slashed to 0 holds no vote). A
+stretch that spans an epoch's end is judged in two parts, so a chain that rightly stalls
+when the new committee's connected stake is no longer above 2/3 is not blamed for it.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+from collections.abc import Iterator
 
 from harness.checks.analysis import Analysis
 from harness.checks.faultview import RECONNECT_S, FaultView
 from harness.checks.history import History
+from harness.checks.timeline import Segment
 from harness.checks.verdict import CheckResult, combine
 
 NAME = "liveness"
@@ -36,13 +43,10 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
         history.collected_at - FETCH_MARGIN_S if history.collected_at is not None else times[-1]
     )
     decided = 0
-    for seg in view.segments:
-        s = max(seg.start_hi, times[0])
-        e = min(seg.end_lo, end_of_run)
-        if e <= s:
-            continue
-        k = bisect.bisect_right(times, s) - 1
-        committee = ref.committees.get(a.params.epoch_of(max(k + 1, 1)), {})
+    epoch_length = a.params.epoch_length
+    for seg, s, e, next_height, split in _stretches(view, times, end_of_run, epoch_length):
+        epoch = a.params.epoch_of(next_height)
+        committee = ref.committees.get(epoch, {})
         stake = view.stakes_by_name(committee)
         total = sum(stake.values())
         st = seg.state
@@ -55,14 +59,18 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
         best = max(st.components(), key=lambda c: sum(stake.get(x, 0) for x in c), default=set())
         power = sum(stake.get(x, 0) for x in best)
         if not 3 * power > 2 * total:
+            where = f" epoch {epoch}" if split else ""
             passes.append(
-                f"{seg.opened_by}..: largest connected group {sorted(best)} holds {power} of "
-                f"{total}: no progress owed"
+                f"{seg.opened_by}..{where}: largest connected group {sorted(best)} holds "
+                f"{power} of {total}: no progress owed"
             )
             continue
         inside = [t for t in times if s <= t <= e]
-        first_budget = budget + (RECONNECT_S if seg.index > 0 else 0.0)
-        label = f"{seg.opened_by}.. ({e - s:.1f} s, {sorted(best)} connected, {power}/{total})"
+        first_budget = budget + (RECONNECT_S if seg.index > 0 and s == seg.start_hi else 0.0)
+        where = f" epoch {epoch}" if split else ""
+        label = (
+            f"{seg.opened_by}..{where} ({e - s:.1f} s, {sorted(best)} connected, {power}/{total})"
+        )
         if not inside:
             if e - s > first_budget:
                 fails.append(f"{label}: no block finalized at all in {e - s:.1f} s")
@@ -87,3 +95,31 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
     if not fails and decided == 0:
         return CheckResult(NAME, "unknown", [*unknowns, *passes, "no stretch could be decided"])
     return combine(NAME, fails, [], passes + unknowns)
+
+
+def _stretches(
+    view: FaultView, times: list[float], end_of_run: float, epoch_length: int
+) -> Iterator[tuple[Segment, float, float, int, bool]]:
+    """(segment, start, end, next height, split) for each fault segment, cut at the block
+    that closes an epoch: from there on the next block is the new committee's to make.
+
+    ``times[i]`` is the time of height i + 1; ``next height`` is the first height not yet
+    finalized at the stretch's start; ``split`` says the segment spans an epoch's end.
+    """
+    for seg in view.segments:
+        s = max(seg.start_hi, times[0])
+        e = min(seg.end_lo, end_of_run)
+        if e <= s:
+            continue
+        k = bisect.bisect_right(times, s) - 1
+        cuts = [
+            (times[i], i + 2)
+            for i in range(k + 1, bisect.bisect_left(times, e))
+            if (i + 1) % epoch_length == 0
+        ]
+        bounds = [(s, k + 2), *cuts]
+        split = len(bounds) > 1
+        for j, (start, next_height) in enumerate(bounds):
+            end = bounds[j + 1][0] if j + 1 < len(bounds) else e
+            if end > start:
+                yield seg, start, end, next_height, split

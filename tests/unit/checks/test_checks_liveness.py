@@ -71,3 +71,35 @@ def test_after_clear_the_stall_is_judged(net: Net) -> None:
     r = liveness.check(build(net, 40, delays_ms={STALL_AT: STALL_MS}, faults=faults).history)
     assert r.verdict == "fail", r.evidence
     assert any(e.startswith("clear") and "stalled" in e for e in r.evidence), r.evidence
+
+
+def test_stake_in_force_after_an_epoch_end_decides_what_is_owed() -> None:
+    """Found by exploring (run 47): v2 is lazy through epoch 0 and slashed to 0 (its
+    ejection deferred), v0 is paused from height 18. Epoch 0 still had 300000 of 400000
+    connected; from height 21 the committee's voting stake is 300000 and the connected
+    v1 and v3 hold exactly 2/3 of it: the stall after height 20 is owed nothing. Judged
+    with genesis stakes, it was a liveness failure."""
+    net = Net(n=4, clp={"slash_fraction_bps": 10_000})
+    lazy_v2 = lambda name, _h: name != "v2"  # noqa: E731
+    stall = {21: STALL_MS}
+    plain = build(net, 30, delays_ms=stall, answering=lazy_v2)
+    assert plain.state.ledger.stakes()[net.addr["v2"]] == 0
+    faults = [
+        record("pause", time_s(plain, 18) + 0.1, 18, node="v0"),
+        record("resume", time_s(plain, 21) - 1.0, 20, node="v0"),
+    ]
+    r = liveness.check(build(net, 30, delays_ms=stall, answering=lazy_v2, faults=faults).history)
+    assert r.verdict == "pass", r.evidence
+    owed = "epoch 1: largest connected group ['v1', 'v2', 'v3'] holds 200000 of 300000"
+    assert any(e.startswith("pause v0") and owed in e for e in r.evidence), r.evidence
+    assert any(
+        e.startswith("pause v0") and ".. epoch 0 (" in e and "300000/400000" in e
+        for e in r.evidence
+    ), r.evidence
+
+
+def test_an_epoch_end_does_not_excuse_a_connected_committee(net: Net) -> None:
+    """The epoch split only changes the stake weighed: everyone connected still owes blocks."""
+    r = liveness.check(build(net, 40, delays_ms={21: STALL_MS}).history)
+    assert r.verdict == "fail", r.evidence
+    assert any("stalled 60.2 s after height 20" in e for e in r.evidence), r.evidence
