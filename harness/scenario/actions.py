@@ -20,7 +20,7 @@ from harness.contract.formats import response_digest as response_message
 from harness.contract.keys import ValidatorKey
 from harness.faults.errors import FaultError
 from harness.faults.nemesis import Nemesis
-from harness.scenario.model import Action, Step
+from harness.scenario.model import BAD_SIGNATURE, DUPLICATE, Action, Step
 from harness.scenario.results import ExpectationOutcome
 from harness.scenario.triggers import is_challenge_height
 
@@ -33,6 +33,10 @@ class Forgery:
     via: str
     body: dict[str, Any]
     posted_above: int  # the via node's height before the post
+    # A signature forgery answered DUPLICATE: right by §5's order (rule 5 before rule 6)
+    # only if the validator's own response to the challenge is on chain or was held by the
+    # node; judged after the window, from the chain (see ``check_forgeries``).
+    duplicate_pending: tuple[str, str] | None = None  # (what, detail) of the post
 
 
 class ActionError(RuntimeError):
@@ -143,8 +147,12 @@ class ActionExecutor:
         passed = resp.status_code == 400 and code == a.expect_reason
         what = f"{step.label} post_response forge={a.forge} via {a.via}"
         detail = f"want 400 {a.expect_reason}, got {resp.status_code} {code or answer}; {note}"
-        self.outcomes.append(ExpectationOutcome(what, passed, detail))
-        self.forgeries.append(Forgery(step.label, a.via, body, forger.head))
+        pending = None
+        if resp.status_code == 400 and code == DUPLICATE and a.expect_reason == BAD_SIGNATURE:
+            pending = (what, detail)  # §5 puts DUPLICATE first if a genuine one exists
+        else:
+            self.outcomes.append(ExpectationOutcome(what, passed, detail))
+        self.forgeries.append(Forgery(step.label, a.via, body, forger.head, pending))
 
     async def check_forgeries(self) -> None:
         """No forged response reached a block after it was posted (its window has passed)."""
@@ -157,6 +165,8 @@ class ActionExecutor:
                 await c.wait_for_height(hi, [f.via])
                 onchain = await _responses(c.client(f.via), f.posted_above + 1, hi)
                 found = [h for h, r in onchain if _same_response(r, f.body)]
+                if f.duplicate_pending is not None:
+                    self.outcomes.append(await self._judge_duplicate(f, window))
                 self.outcomes.append(
                     ExpectationOutcome(
                         what,
@@ -170,6 +180,33 @@ class ActionExecutor:
                 self.outcomes.append(
                     ExpectationOutcome(what, False, f"could not read the chain: {exc}")
                 )
+
+    async def _judge_duplicate(self, f: Forgery, window: int) -> ExpectationOutcome:
+        """A signature forgery refused as DUPLICATE passes when the claimed validator's own
+        response to that challenge reached the via node's chain within its window: the node
+        held one (on chain or pooled), and rule 5 rightly comes before rule 6."""
+        assert f.duplicate_pending is not None
+        h = int(f.body["challenge_height"])
+        what, detail = f.duplicate_pending
+        onchain = await _responses(self.cluster.client(f.via), h + 1, h + window)
+        genuine = [
+            b
+            for b, r in onchain
+            if isinstance(r, dict)
+            and r.get("challenge_height") == h
+            and r.get("validator") == f.body.get("validator")
+            and not _same_response(r, f.body)
+        ]
+        if genuine:
+            return ExpectationOutcome(
+                what,
+                True,
+                f"{detail}; the validator's own response to {h} is in block {genuine[0]}: "
+                "DUPLICATE (§5 rule 5) rightly comes before BAD_SIGNATURE",
+            )
+        return ExpectationOutcome(
+            what, False, f"{detail}; and no genuine response to {h} reached the chain"
+        )
 
 
 def top_height(heights: dict[str, int | None]) -> int:

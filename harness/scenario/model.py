@@ -35,19 +35,21 @@ FORGES = (
     "not_in_committee",
     "malformed",
 )
+DUPLICATE = "DUPLICATE"
+BAD_SIGNATURE = "BAD_SIGNATURE"
 REASONS = (
     "MALFORMED",
     "UNKNOWN_CHALLENGE",
     "EXPIRED",
     "NOT_IN_COMMITTEE",
-    "DUPLICATE",
-    "BAD_SIGNATURE",
+    DUPLICATE,
+    BAD_SIGNATURE,
 )
 # The §5 code each forgery earns when the file names none.
 DEFAULT_REASON = {
-    "bad_signature": "BAD_SIGNATURE",
-    "replay": "BAD_SIGNATURE",
-    "duplicate": "DUPLICATE",
+    "bad_signature": BAD_SIGNATURE,
+    "replay": BAD_SIGNATURE,
+    "duplicate": DUPLICATE,
     "expired": "EXPIRED",
     "unknown_challenge": "UNKNOWN_CHALLENGE",
     "not_in_committee": "NOT_IN_COMMITTEE",
