@@ -33,6 +33,12 @@ CHECKERS: list[tuple[str, Checker]] = [
     (liveness.NAME, liveness.check),
 ]
 
+# The checks whose failure is a fact about what the nodes served: timing decides only whether
+# a replay shows it again, so the explorer never calls one flaky. Liveness alone depends on
+# timing itself.
+TIMING_CHECKS = frozenset({liveness.NAME})
+SAFETY_CHECKS = frozenset(name for name, _ in CHECKERS) - TIMING_CHECKS
+
 
 def run_checks(history: History) -> list[CheckResult]:
     """Every §10 property; a checker that crashes is reported as unknown, never hidden."""
@@ -47,4 +53,13 @@ def run_checks(history: History) -> list[CheckResult]:
     return out
 
 
-__all__ = ["CHECKERS", "CheckResult", "History", "HistoryError", "collect_history", "run_checks"]
+__all__ = [
+    "CHECKERS",
+    "SAFETY_CHECKS",
+    "TIMING_CHECKS",
+    "CheckResult",
+    "History",
+    "HistoryError",
+    "collect_history",
+    "run_checks",
+]

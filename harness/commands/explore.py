@@ -1,7 +1,8 @@
 """``clp-testnet explore``: generated testnets and fault schedules, judged by the checkers.
 
-Exit codes: 0 no failure (flaky ones are listed, not counted); 1 a failure reproduced, or
-a run ended in a harness error; 2 bad input.
+Exit codes: 0 no failure (flaky liveness verdicts are listed, not counted); 1 a failure (a
+safety check's even when no replay repeats it), or a run ended in a harness error; 2 bad
+input.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ def register(sub: Any) -> None:
         description="Each run draws, from the seed, a testnet (3-10 validators, CLP parameters\n"
         "at and near their edges, stakes on thresholds) and a fault schedule in protocol\n"
         "time from the fault registry; the checkers of docs/protocol.md §15 judge it. A\n"
-        "failure is replayed up to 3 times (none reproduces it: flaky), then shrunk to a\n"
-        "scenario file that `clp-testnet run` replays. Guide: docs/explore.md.",
+        "failure is replayed (3 times; 6 for a safety check) and shrunk to a scenario file\n"
+        "that `clp-testnet run` replays. A liveness failure no replay repeats is flaky; a\n"
+        "safety failure never is. Guide: docs/explore.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="""examples:
   clp-testnet explore --seed 1 --runs 30
@@ -123,7 +125,12 @@ def explore(args: argparse.Namespace) -> int:
         f"{len(summary.bugs)} failed, {doc['flaky']} flaky, {len(summary.errors)} errors"
     )
     for f in summary.failures:
-        what = "flaky" if f.flaky else f"shrunk to {f.shrunk_file}"
+        if f.flaky:
+            what = "flaky"
+        elif f.shrunk_file is None:
+            what = f"not reproduced (a failure all the same): {f.run_dir}"
+        else:
+            what = f"shrunk to {f.shrunk_file}"
         say(f"  run {f.index} ({', '.join(f.signature)}): {what}")
     never = doc["coverage"].get("never", [])
     say(f"[explore] never happened ({len(never)}): {', '.join(never) or 'none'}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.checks import SAFETY_CHECKS
 from harness.explore import coverage
 from harness.explore.generate import Doc, draw, kinds_for
 from harness.explore.shrink import shrink
@@ -22,7 +23,13 @@ from harness.explore.tomlout import dumps
 from harness.scenario.parse import parse_file
 from harness.scenario.results import ERROR, ScenarioResult, reproduce_command
 
-REPLAYS = 3  # a failure none of these reproduces is flaky, not a bug
+REPLAYS = 3  # a liveness failure none of these reproduces is flaky, not a bug
+# A safety failure is a bug whether or not a replay shows it again; more replays (and more
+# tries per shrink candidate) only make it likelier to be reproduced and shrunk.
+SAFETY_REPLAYS = 6
+SAFETY_TRIES_PER_CANDIDATE = 2
+DESCRIPTION_CHECKS = 3  # a shrunk file's description names at most this many failures
+DESCRIPTION_CHARS = 240  # ... with the first evidence of each, cut to this length
 Say = Callable[[str], None]
 
 
@@ -48,6 +55,7 @@ class Failure:
     reproduced: int = 0
     replays: int = 0
     flaky: bool = False
+    safety: bool = False  # a safety check failed: never flaky, reproduced or not
     shrunk_file: str | None = None
     shrink_runs: int = 0
     shrunk_steps: int | None = None
@@ -221,36 +229,49 @@ class Explorer:
         report.write_text(result.failure_report() + "\n", encoding="utf-8")
         o.say(f"[explore] run {index} FAILED: {'; '.join(failure.reasons)[:300]}")
         o.say(f"[explore] run {index}: run report {report}")
-        for k in range(REPLAYS):
+        failure.safety = bool(set(sig) & SAFETY_CHECKS)
+        replays = SAFETY_REPLAYS if failure.safety else REPLAYS
+        for k in range(replays):
             replay = await run_doc(doc, run_dir / f"replay-{k}", o.seed, o.backend)
             failure.replays += 1
             if set(signature(replay)) & set(sig) and not replay.passed:
                 failure.reproduced += 1
                 break
         if not failure.reproduced:
+            if failure.safety:
+                o.say(
+                    f"[explore] run {index}: {', '.join(sorted(set(sig) & SAFETY_CHECKS))} "
+                    f"failed and did not reproduce in {replays} replays: still a failure "
+                    f"(what the nodes served); the evidence stays in {run_dir}"
+                )
+                return
             failure.flaky = True
-            o.say(f"[explore] run {index}: did not reproduce in {REPLAYS} replays: flaky")
+            o.say(f"[explore] run {index}: did not reproduce in {replays} replays: flaky")
             return
-        await self._shrink(failure, doc, run_dir, sig)
+        await self._shrink(failure, doc, run_dir, sig, result)
 
-    async def _shrink(self, failure: Failure, doc: Doc, run_dir: Path, sig: list[str]) -> None:
+    async def _shrink(
+        self, failure: Failure, doc: Doc, run_dir: Path, sig: list[str], result: ScenarioResult
+    ) -> None:
         o = self.opts
         tries: list[int] = [0]
+        per_candidate = SAFETY_TRIES_PER_CANDIDATE if failure.safety else 1
 
         async def fails(candidate: Doc) -> bool:
-            tries[0] += 1
-            r = await run_doc(candidate, run_dir / f"shrink-{tries[0]:02d}", o.seed, o.backend)
-            o.say(f"[explore] shrink try {tries[0]}: {r.status}, {len(candidate['steps'])} steps")
-            return not r.passed and bool(set(signature(r)) & set(sig))
+            for _ in range(per_candidate):
+                tries[0] += 1
+                r = await run_doc(candidate, run_dir / f"shrink-{tries[0]:02d}", o.seed, o.backend)
+                steps = len(candidate["steps"])
+                o.say(f"[explore] shrink try {tries[0]}: {r.status}, {steps} steps")
+                if not r.passed and bool(set(signature(r)) & set(sig)):
+                    return True
+            return False
 
         best, calls = await shrink_async(doc, fails, o.shrink_budget)
         failure.shrink_runs = calls
         best = dict(best)
         best["name"] = f"{doc['name']}-min"
-        best["description"] = (
-            f"Found by clp-testnet explore --seed {o.seed} (run {failure.index}) and shrunk "
-            f"in {calls} runs. What failed: {'; '.join(failure.reasons)}"
-        )
+        best["description"] = describe(result, o.seed, failure.index, calls)
         path = self.dir / "failures" / f"{best['name']}.toml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(dumps(best), encoding="utf-8")
@@ -262,6 +283,28 @@ class Explorer:
             f"{failure.shrunk_validators} validators: "
             f"{reproduce_command(path, o.seed, o.backend)}"
         )
+
+
+def describe(result: ScenarioResult, seed: int, index: int, calls: int) -> str:
+    """A few lines for a shrunk file: what failed and its first evidence, not every line."""
+    lines = [f"Found by clp-testnet explore --seed {seed} (run {index}), shrunk in {calls} runs."]
+    failed = [c for c in result.checks if c.verdict == "fail"]
+    for c in failed[:DESCRIPTION_CHECKS]:
+        first = c.evidence[0] if c.evidence else "no evidence"
+        lines.append(f"check {c.name} failed: {_cut(first)}")
+    bad = [e for e in result.expectations if not e.passed]
+    for e in bad[: max(0, DESCRIPTION_CHECKS - len(failed))]:
+        lines.append(f"{e.what}: {_cut(e.detail)}")
+    if result.error:
+        lines.append(f"error: {_cut(result.error)}")
+    more = len(failed) + len(bad) - (len(lines) - 1)
+    if more > 0:
+        lines.append(f"(+{more} more in the run's failure.txt)")
+    return "\n".join(lines)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= DESCRIPTION_CHARS else text[: DESCRIPTION_CHARS - 1] + "…"
 
 
 async def shrink_async(doc: Doc, fails: Callable[[Doc], Any], budget: int) -> tuple[Doc, int]:

@@ -46,9 +46,10 @@ def test_bad_input_exits_2_with_one_line(args: list[str], capsys: Any) -> None:
     assert "clp-testnet explore: error:" in text and "Traceback" not in text
 
 
-def _scripted(failing: set[int], flaky: set[int]) -> Any:
+def _scripted(failing: set[int], flaky: set[int], check: str | None = None) -> Any:
     """A run_doc that fails draws whose index is in ``failing`` (and, for ``flaky``, only
-    the first time), and any shrink candidate that still has a lazy step."""
+    the first time, with a liveness failure unless ``check`` says otherwise), and any shrink
+    candidate that still has a lazy step."""
     seen: dict[str, int] = {}
 
     async def run_doc(doc: Doc, run_dir: Path, seed: int, backend: str) -> ScenarioResult:
@@ -60,7 +61,8 @@ def _scripted(failing: set[int], flaky: set[int]) -> Any:
             bad = bad and bool(doc["steps"])
         r = ScenarioResult(doc["name"], str(run_dir / "scenario.toml"), seed, backend)
         verdict = "fail" if bad else "pass"
-        r.checks = [CheckOutcome("accountability", verdict, ["recomputed != served"])]
+        name = check or ("liveness" if index in flaky else "accountability")
+        r.checks = [CheckOutcome(name, verdict, ["recomputed != served", "more evidence"])]
         r.finish()
         return r
 
@@ -78,10 +80,26 @@ def test_loop_triages_shrinks_and_summarises(tmp_path: Path, monkeypatch: Any, c
     assert [f["index"] for f in real] == [1]
     assert real[0]["reproduced"] == 1 and real[0]["signature"] == ["accountability"]
     shrunk = Path(real[0]["shrunk_file"])
-    assert shrunk.is_file() and "What failed: check accountability" in shrunk.read_text()
+    text = shrunk.read_text()
+    assert shrunk.is_file() and "check accountability failed: recomputed != served" in text
+    assert "more evidence" not in text  # the first evidence only
     assert "never happened" in out.err
     assert "coverage" in doc and "never" in doc["coverage"]
     assert (Path(real[0]["run_dir"]) / "failure.txt").is_file()
+
+
+def test_a_safety_failure_is_never_flaky(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
+    """An accountability failure no replay shows again is still a failure: reported with its
+    run folder, replayed more often than a liveness one, and the exit code says so."""
+    monkeypatch.setattr(explorer, "run_doc", _scripted({1}, {1}, check="accountability"))
+    code = main(["explore", "--seed", "1", "--runs", "2", "--out", str(tmp_path), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and doc["flaky"] == 0
+    [failure] = doc["failures"]
+    assert failure["safety"] and not failure["flaky"] and failure["reproduced"] == 0
+    assert failure["replays"] == explorer.SAFETY_REPLAYS > explorer.REPLAYS
+    assert failure["shrunk_file"] is None
+    assert (Path(failure["run_dir"]) / "failure.txt").is_file()
 
 
 def test_max_failures_stops_the_loop(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
