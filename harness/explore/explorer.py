@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from harness.checks import SAFETY_CHECKS
 from harness.explore import coverage
 from harness.explore.generate import Doc, draw, kinds_for
 from harness.explore.shrink import shrink
+from harness.explore.steer import STEER_LAG, aim_for, steer
 from harness.explore.tomlout import dumps
 from harness.scenario.parse import parse_file
 from harness.scenario.results import ERROR, ScenarioResult, reproduce_command
@@ -76,6 +78,8 @@ class Summary:
     failures: list[Failure] = field(default_factory=list)
     duration_s: float = 0.0
     coverage: dict[str, Any] = field(default_factory=dict)
+    aims: dict[int, str] = field(default_factory=dict)  # run index -> the property aimed at
+    reached_after_s: dict[str, float] = field(default_factory=dict)  # property -> time to it
 
     @property
     def bugs(self) -> list[Failure]:
@@ -95,6 +99,8 @@ class Summary:
             "duration_s": round(self.duration_s, 1),
             "runs_per_10_min": round(per10, 1),
             "coverage": self.coverage,
+            "aims": {str(i): a for i, a in sorted(self.aims.items())},
+            "reached_after_s": self.reached_after_s,
         }
 
 
@@ -145,6 +151,7 @@ class Explorer:
         self.summary = Summary(opts.seed, opts.backend, str(self.dir))
         self.hits: list[set[str]] = []
         self.kinds = [k.name for k in kinds_for(opts.backend)]
+        self.first_run: dict[str, int] = {}  # property -> index of the first run to hit it
 
     def _more(self, started: float) -> bool:
         o, s = self.opts, self.summary
@@ -180,7 +187,7 @@ class Explorer:
         index = 0
         while self._more(started):
             size = self._batch()
-            docs = [draw(o.seed, i, o.backend) for i in range(index, index + size)]
+            docs = [self._draw(i) for i in range(index, index + size)]
             dirs = [self.dir / f"run-{i:03d}" for i in range(index, index + size)]
             results = await asyncio.gather(
                 *(run_doc(d, r, o.seed, o.backend) for d, r in zip(docs, dirs, strict=True))
@@ -191,12 +198,35 @@ class Explorer:
         self._save(started)
         return self.summary
 
+    def _draw(self, index: int) -> Doc:
+        """Run ``index``'s document, aimed at a property not yet reached when its turn comes.
+
+        The aim reads only runs ``STEER_LAG`` (or ``jobs``) before this one: those are
+        judged before this run is drawn, so the runs are the same whatever ``jobs`` is (up
+        to ``STEER_LAG``)."""
+        o = self.opts
+        doc = draw(o.seed, index, o.backend)
+        lag = max(STEER_LAG, o.jobs)
+        seen = coverage.tally(self.hits[: max(0, index - lag + 1)])
+        never = coverage.summary(seen, index, self.kinds)["never"]
+        aim = aim_for(index, seen, never) if index >= lag else None
+        if aim is None:
+            return doc
+        aimed = steer(doc, aim, random.Random(f"clp-explore:{o.seed}:{index}:aim"), o.backend)
+        if aimed is not doc:
+            self.summary.aims[index] = aim
+        return aimed
+
     async def _record(
         self, index: int, doc: Doc, run_dir: Path, result: ScenarioResult, started: float
     ) -> None:
         o, s = self.opts, self.summary
         s.runs += 1
-        self.hits.append(coverage.observe(doc, load_history(run_dir)))
+        hit = coverage.observe(doc, load_history(run_dir))
+        self.hits.append(hit)
+        for prop in sorted(hit - set(self.first_run)):
+            self.first_run[prop] = index
+            s.reached_after_s[prop] = round(time.monotonic() - started, 1)
         if result.status == ERROR:
             s.errors.append({"index": index, "run_dir": str(run_dir), "error": result.error})
         elif result.passed:
@@ -218,6 +248,7 @@ class Explorer:
         s = self.summary
         s.duration_s = time.monotonic() - started
         s.coverage = coverage.summary(coverage.tally(self.hits), s.runs, self.kinds)
+        s.coverage["first_run"] = dict(sorted(self.first_run.items()))
         (self.dir / "summary.json").write_text(json.dumps(s.to_json(), indent=1) + "\n")
 
     async def _triage(self, index: int, doc: Doc, run_dir: Path, result: ScenarioResult) -> None:

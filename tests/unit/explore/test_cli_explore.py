@@ -15,6 +15,7 @@ import harness.explore.explorer as explorer
 from harness.cli import main
 from harness.commands.explore import parse_duration
 from harness.explore.generate import Doc
+from harness.explore.steer import STEER_LAG
 from harness.scenario.results import CheckOutcome, ScenarioResult
 
 
@@ -111,7 +112,8 @@ def test_max_failures_stops_the_loop(tmp_path: Path, monkeypatch: Any, capsys: A
 
 def _stable(doc: dict[str, Any]) -> dict[str, Any]:
     """The summary without what differs between two explorations: folders and time."""
-    keep = {k: v for k, v in doc.items() if k not in ("out_dir", "duration_s", "runs_per_10_min")}
+    timing = ("out_dir", "duration_s", "runs_per_10_min", "reached_after_s")
+    keep = {k: v for k, v in doc.items() if k not in timing}
     keep["failures"] = [
         {k: v for k, v in f.items() if k not in ("run_dir", "shrunk_file")} for f in doc["failures"]
     ]
@@ -147,3 +149,31 @@ def test_jobs_run_testnets_together_with_the_same_summary(
     alone = json.loads(capsys.readouterr().out)
     assert most[0] == 1
     assert together["runs"] == 7 and _stable(together) == _stable(alone)
+
+
+def test_steered_runs_are_the_same_whatever_jobs_is(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    """Past the steering lag, every second run aims at a property not reached in the runs
+    judged before it; the aims read only runs that every --jobs has judged by then."""
+    scripted = _scripted(failing=set(), flaky=set())
+    seen: dict[str, Doc] = {}
+
+    async def keeping(doc: Doc, run_dir: Path, seed: int, backend: str) -> ScenarioResult:
+        seen[doc["name"]] = doc
+        return await scripted(doc, run_dir, seed, backend)
+
+    monkeypatch.setattr(explorer, "run_doc", keeping)
+    base = ["explore", "--seed", "5", "--runs", "18", "--json"]
+    assert main([*base, "--jobs", "5", "--out", str(tmp_path / "j5")]) == 0
+    together = json.loads(capsys.readouterr().out)
+    assert main([*base, "--out", str(tmp_path / "j1")]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert _stable(together) == _stable(alone)
+    aims = alone["aims"]
+    assert aims and all(int(i) >= STEER_LAG and int(i) % 2 == 0 for i in aims)
+    first = alone["coverage"]["first_run"]
+    assert set(first) == {p for p, n in alone["coverage"]["counts"].items() if n}
+    assert set(alone["reached_after_s"]) == set(first)
+    for i, aim in aims.items():
+        assert f"Aimed at: {aim}." in seen[f"explore-5-{i}"]["description"]
