@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from clp_node.chain.keys import SIGNATURE_BYTES, is_address
 
 BPS_MAX = 10_000
+_LOWER_HEX_RE = re.compile("[0-9a-f]*")
 
 
 class ClpConfigError(ValueError):
@@ -181,10 +183,10 @@ class ClpResponse:
         sig_hex = data["signature"]
         if not isinstance(sig_hex, str) or len(sig_hex) != SIGNATURE_BYTES * 2:
             raise MalformedResponse(f"signature must be {SIGNATURE_BYTES * 2} hex characters")
-        try:
-            signature = bytes.fromhex(sig_hex)
-        except ValueError as exc:
-            raise MalformedResponse("signature is not hex") from exc
+        # Hex is lowercase (§0): bytes.fromhex alone would take uppercase and spaces.
+        if _LOWER_HEX_RE.fullmatch(sig_hex) is None:
+            raise MalformedResponse("signature is not lowercase hex")
+        signature = bytes.fromhex(sig_hex)
         return cls(challenge_height=height, validator=validator, signature=signature)
 
 

@@ -120,7 +120,14 @@ def test_response_json_round_trip_and_order(kit: SimpleNamespace) -> None:
             "validator",
         ),
         ({"challenge_height": 1, "validator": "ab" * 20, "signature": "00" * 63}, "signature"),
-        ({"challenge_height": 1, "validator": "ab" * 20, "signature": "0g" * 64}, "not hex"),
+        (
+            {"challenge_height": 1, "validator": "ab" * 20, "signature": "0g" * 64},
+            "not lowercase hex",
+        ),
+        (
+            {"challenge_height": 1, "validator": "ab" * 20, "signature": "AB" * 64},
+            "not lowercase hex",
+        ),
     ],
 )
 def test_response_from_json_errors(doc: object, msg: str) -> None:

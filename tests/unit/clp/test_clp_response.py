@@ -154,6 +154,14 @@ def test_malformed_field(env: Env, fld: str, value: object) -> None:
     assert env.verify(doc, 17) is R.MALFORMED
 
 
+def test_malformed_uppercase_signature_that_would_verify(env: Env) -> None:
+    # Hex is lowercase (§0): the same signature bytes in uppercase hex are MALFORMED, not
+    # accepted (the Rust core's differential test found the Python core taking them).
+    doc = _good(env)
+    doc["signature"] = doc["signature"].upper()
+    assert env.verify(doc, 17) is R.MALFORMED
+
+
 def test_malformed_uppercase_validator_of_real_member(env: Env) -> None:
     doc = _good(env)
     doc["validator"] = doc["validator"].upper()
