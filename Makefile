@@ -21,7 +21,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint unit hostile integration browser integration-docker official-toxiproxy integration-swarm clean
-.PHONY: explore-smoke explore-long explore-power
+.PHONY: explore-smoke explore-long explore-power rust rust-build rust-lint rust-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -164,3 +164,34 @@ browser-deps:
 
 monitoring:
 	$(call apt_install,command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1,prometheus)
+
+# The Rust node (rust/, docs/rust-node.md). rust-build makes the release binary the Rust
+# stages run (and its image); rust-lint is rustfmt and clippy; rust-test is the workspace's
+# tests in the release profile (they share the release build's dependencies, and the
+# property tests and the crypto run fast there) and then the differential test of the two
+# CLP cores. The build goes to CARGO_TARGET_DIR, by default in the harness's cache folder
+# (outside the clone, like the image build cache): a new clone rebuilds only the workspace's
+# own crates. A machine without cargo fails here, loudly.
+CARGO ?= cargo
+CARGO_TARGET_DIR ?= $(or $(CLP_TESTNET_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/clp-testnet)/cargo-target
+export CARGO_TARGET_DIR
+RUST_MANIFEST := --manifest-path rust/Cargo.toml
+
+rust: rust-lint rust-build rust-test
+
+define require_cargo
+@command -v $(CARGO) >/dev/null 2>&1 || { echo "cargo is not on PATH: the Rust node needs a Rust toolchain (rustup, https://rustup.rs)"; exit 1; }
+endef
+
+rust-build:
+	$(require_cargo)
+	$(CARGO) build --release --locked $(RUST_MANIFEST)
+
+rust-lint:
+	$(require_cargo)
+	$(CARGO) fmt $(RUST_MANIFEST) --all --check
+	$(CARGO) clippy --locked $(RUST_MANIFEST) --workspace --all-targets -- -D warnings
+
+rust-test: $(STAMP) rust-build
+	$(CARGO) test --release --locked $(RUST_MANIFEST) --workspace
+	$(BIN)/pytest tests/rust -q --junitxml=reports/rust.xml

@@ -16,7 +16,7 @@ reports:
   note, never a traceback;
 * finality latency p50/p99 — per (node, height): the node's ``chain.block_committed`` log
   time minus the block's ``time_ms``, which the proposer stamps when it builds the proposal
-  (``ValidatorNode._get_value``). So this is *proposal creation -> commit on that node*
+  (``ConsensusDriver._get_value``). So this is *proposal creation -> commit on that node*
   (propose + prevote + precommit + gossip), for the round that finally committed; all
   processes share one clock. The interval between consecutive commits (which adds the
   configured 200 ms block interval) is reported too;

@@ -1,13 +1,35 @@
-"""What each peer says its finalized height is: the input of block sync, never trusted.
+"""Block sync: a node that fell behind fetches finalized blocks with their certificates.
 
-A claim only says where to ask for blocks; the blocks themselves are verified. So a claim
-must not stick: each new claim replaces the last (a peer that fell back says so), a claim
-is capped at what a sync request could ever reach, and a peer that left a sync request
-unanswered loses its claim until it makes a new one.
+Its input is what each peer says its finalized height is (``PeerHeights``), never trusted.
+A claim only says where to ask for blocks; the blocks themselves are verified (their commit
+certificate against the validator set of their height, then every rule of the chain). So a
+claim must not stick: each new claim replaces the last (a peer that fell back says so), a
+claim is capped at what a sync request could ever reach, and a peer that left a sync request
+unanswered loses its claim until it makes a new one. Our own height goes to every peer in a
+status frame once a second; each consensus message claims its height - 1 as well.
 """
 
 from __future__ import annotations
 
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from clp_node.api.metrics import NodeMetrics
+from clp_node.chain.block import Block
+from clp_node.chain.state import ChainState, InvalidBlock
+from clp_node.consensus.types import CommitCertificate, InvalidCertificate, ValidatorSet
+from clp_node.logs import log_event
+from clp_node.store.sqlite import StoredBlock
+from clp_node.wire import decode_certificate
+
+log = logging.getLogger(__name__)
+
+SYNC_BATCH = 32
+SYNC_RETRY_S = 1.0
+STATUS_EVERY_S = 1.0  # a status frame to every peer at most this often
 # Heights are SQLite integers; nothing above this is a height any chain reaches.
 MAX_HEIGHT = 2**62
 
@@ -36,3 +58,128 @@ class PeerHeights:
 
     def to_json(self) -> dict[str, int]:
         return dict(self._claims)
+
+
+class MessageLinks(Protocol):
+    """What block sync needs of the P2P network (``P2PNetwork``)."""
+
+    def send(self, peer_address: str, message: dict[str, Any]) -> bool: ...
+
+    def broadcast(self, message: dict[str, Any]) -> int: ...
+
+
+class BlockRange(Protocol):
+    """What block sync serves from (``BlockStore``)."""
+
+    def range(self, start: int, end: int) -> list[StoredBlock]: ...
+
+
+class BlockSync:
+    def __init__(
+        self,
+        state: ChainState,
+        store: BlockRange,
+        links: MessageLinks,
+        peer_heights: PeerHeights,
+        metrics: NodeMetrics,
+        validator_set: Callable[[int], ValidatorSet],
+        commit: Callable[[Block, CommitCertificate], None],
+        restart: Callable[[], None],
+    ) -> None:
+        """``commit(block, certificate)`` persists and applies a verified block (raises
+        InvalidBlock for one the chain refuses); ``restart()`` starts consensus at the
+        height after the new head."""
+        self.state = state
+        self.store = store
+        self.links = links
+        self.peer_heights = peer_heights
+        self.metrics = metrics
+        self.validator_set = validator_set
+        self.commit = commit
+        self.restart = restart
+        self._inflight_until = 0.0
+        self._asked: tuple[str, int] | None = None  # (peer, our height) of the last ask
+        self._status_sent_at = 0.0  # monotonic time of our last status broadcast
+
+    def announce(self, now: float) -> None:
+        """Our height to every peer, once a second whatever the height: every consensus
+        message claims its height - 1 already, so a status per commit (N - 1 frames in
+        and out per block and node) told a peer nothing its votes did not."""
+        if now - self._status_sent_at >= STATUS_EVERY_S:
+            self.links.broadcast({"type": "status", "height": self.state.height})
+            self._status_sent_at = now
+
+    def note_peer_height(self, peer: str, height: object) -> None:
+        """A peer's claim (a status frame, or a consensus message's height - 1)."""
+        # Only a claim above our height can start a sync: the common case (a peer at our
+        # height, on each of its messages) must not scan every peer's claim.
+        if self.peer_heights.note(peer, height):
+            claim = self.peer_heights.claim(peer)
+            if claim is not None and claim > self.state.height:
+                self.maybe_sync()
+
+    def maybe_sync(self) -> None:
+        """Ask a random peer ahead of us for the next blocks, unless an ask is in flight."""
+        now = time.monotonic()
+        if now < self._inflight_until:
+            return
+        if self._asked is not None and self._asked[1] == self.state.height:
+            # The last ask brought nothing within SYNC_RETRY_S: that claim was not served.
+            self.peer_heights.unanswered(*self._asked)
+        self._asked = None
+        ahead = self.peer_heights.ahead_of(self.state.height)
+        if not ahead:
+            return
+        peer = random.choice(sorted(ahead))
+        start = self.state.height + 1
+        end = min(ahead[peer], start + SYNC_BATCH - 1)
+        self._inflight_until = now + SYNC_RETRY_S
+        self._asked = (peer, self.state.height)
+        self.links.send(peer, {"type": "sync_request", "from": start, "to": end})
+
+    def serve(self, sender: str, msg: dict[str, Any]) -> None:
+        """A ``sync_request``: up to SYNC_BATCH of our blocks with their certificates."""
+        start, end = msg.get("from"), msg.get("to")
+        if not (isinstance(start, int) and isinstance(end, int)) or not 1 <= start <= end:
+            raise ValueError("sync_request needs 1 <= from <= to")
+        # Never past our head: also keeps a hostile 2**70 from reaching SQLite.
+        end = min(end, start + SYNC_BATCH - 1, self.state.height)
+        if start > end:
+            return
+        blocks = [
+            {"block": b.block, "certificate": b.certificate} for b in self.store.range(start, end)
+        ]
+        if blocks:
+            self.links.send(sender, {"type": "sync_response", "blocks": blocks})
+
+    def on_response(self, sender: str, msg: dict[str, Any]) -> None:
+        """A ``sync_response``: each next block, once its certificate is verified."""
+        entries = msg.get("blocks")
+        if not isinstance(entries, list):
+            raise ValueError("sync_response needs a list of blocks")
+        advanced = False
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise ValueError("sync entry must be an object")
+            block = Block.from_json(entry.get("block"))
+            if block.height <= self.state.height:
+                continue
+            if block.height != self.state.height + 1:
+                break
+            cert = decode_certificate(entry.get("certificate"))
+            if cert.height != block.height or cert.block_hash != block.hash:
+                raise InvalidCertificate("certificate is for another block")
+            cert.verify(self.state.chain_id, self.validator_set(block.height))
+            try:
+                self.commit(block, cert)
+            except InvalidBlock as exc:
+                log_event(
+                    log, logging.WARNING, "sync.invalid_block", peer=sender[:8], reason=exc.reason
+                )
+                break
+            self.metrics.blocks_synced.inc()
+            advanced = True
+        self._inflight_until = 0.0
+        if advanced:
+            self.restart()
+            self.maybe_sync()

@@ -6,6 +6,6 @@ FROM ${BASE_IMAGE}
 COPY toxiproxy-server /usr/local/bin/toxiproxy-server
 USER 10001:10001
 ENTRYPOINT ["/usr/local/bin/toxiproxy-server"]
-CMD ["-host=0.0.0.0", "-port=8474"]
+CMD ["-host=0.0.0.0", "-port=8474", "-proxy-metrics"]
 ARG CONTENT_TAG=unknown
 LABEL org.clp-testnet.image=toxiproxy org.clp-testnet.content=${CONTENT_TAG}

@@ -29,6 +29,6 @@ RUN /opt/clp/bin/pip install --no-index --no-deps /tmp/project/*.whl \
 
 USER 10001:10001
 ENTRYPOINT ["python3", "-m", "harness.toxiproxy"]
-CMD ["-host=0.0.0.0", "-port=8474"]
+CMD ["-host=0.0.0.0", "-port=8474", "-proxy-metrics"]
 ARG CONTENT_TAG=unknown
 LABEL org.clp-testnet.image=toxiproxy org.clp-testnet.content=${CONTENT_TAG}

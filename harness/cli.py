@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from harness import signals
-from harness.cluster.docker import DockerUnavailable
+from harness.cluster.engine import DockerUnavailable
 from harness.cluster.testnet import TestnetError
 from harness.commands import (
     check,

@@ -19,6 +19,7 @@ from rich.table import Table
 from harness.cluster.backends import init_for_backend, make_cluster
 from harness.cluster.base import Cluster
 from harness.faults.nemesis import Nemesis
+from harness.node_kinds import DEFAULT_KIND
 from harness.report.tables import gather_rows, status_table
 from harness.scenario.results import CheckOutcome, ExpectationOutcome, ScenarioResult
 
@@ -191,22 +192,25 @@ async def run_demo(
     backend: str = "local",
     monitor: bool = False,
     out: Path = Path("runs"),
+    node: str = DEFAULT_KIND,
 ) -> bool:
     """The demo in the run folder ``root`` (default out/demo-<time>/): result.json,
     history.json, logs/ and report.html stay; the testnet/ inside goes after a pass
-    unless ``keep``."""
+    unless ``keep``. ``node`` names the implementation the caller resolved
+    (``harness.cluster.node_choice.node_environment``), for the record."""
     from harness.scenario.runner import make_run_dir, started_with_monitor
 
     root = root if root is not None else make_run_dir(out, "demo")
     root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    result = ScenarioResult("demo", "(built in)", 0, backend, out_dir=str(root))
+    result = ScenarioResult("demo", "(built in)", 0, backend, out_dir=str(root), node=node)
     manifest = init_for_backend(backend, root / "testnet", validators=validators, seed="demo")
     clp, cons = manifest.clp, manifest.consensus
     console.print(
         f"[bold]CLP demo[/]: {validators} validators, epoch {clp['epoch_length']} blocks, "
         f"challenge every {clp['challenge_interval']}, window {clp['response_window']}, "
-        f"block interval {cons['block_interval_ms']} ms, {backend} backend — run folder {root}"
+        f"block interval {cons['block_interval_ms']} ms, {backend} backend, {node} node — "
+        f"run folder {root}"
     )
     cluster = make_cluster(backend, manifest, root / "logs")
     prom = None
@@ -251,7 +255,7 @@ async def run_demo(
     result.expectations = [ExpectationOutcome(c.name, c.passed, c.detail) for c in verdict.checks]
     result.duration_s = time.monotonic() - started
     result.finish()
-    data = result.to_json() | {"seed": "demo", "reproduce": demo_command(validators, backend)}
+    data = result.to_json() | {"seed": "demo", "reproduce": demo_command(validators, backend, node)}
     (root / "result.json").write_text(json.dumps(data, indent=2) + "\n")
     report = _report(root)
     elapsed = time.monotonic() - started
@@ -270,8 +274,9 @@ async def run_demo(
     return verdict.passed
 
 
-def demo_command(validators: int, backend: str) -> str:
-    return f"clp-testnet demo --validators {validators} --backend {backend}"
+def demo_command(validators: int, backend: str, node: str = DEFAULT_KIND) -> str:
+    extra = f" --node {node}" if node != DEFAULT_KIND else ""
+    return f"clp-testnet demo --validators {validators} --backend {backend}{extra}"
 
 
 async def _checks(cluster: Cluster, nemesis: Nemesis, root: Path) -> list[CheckOutcome]:

@@ -1,12 +1,12 @@
-"""pytest plugin of clp-testnet: backend and seed options, cluster fixtures, scenario runs.
+"""pytest plugin of clp-testnet: backend, node and seed options, cluster fixtures, scenario runs.
 
 Installed as a ``pytest11`` entry point, so any suite in an environment with clp-testnet
-gets it: ``--backend local|docker|swarm`` and ``--seed N`` choose where nodes run and which
-keys they get; ``clp_cluster_factory`` starts testnets and always stops them;
-``clp_run_scenario`` runs a scenario into the test's tmp_path (report.html included). A
-failing test that started a cluster gets a report section with the node log paths and the
-command that reproduces it; one that ran a scenario, its report path and reproduce
-command, also as JUnit properties.
+gets it: ``--backend local|docker|swarm``, ``--node python|rust`` and ``--seed N`` choose
+where nodes run, which implementation runs them and which keys they get;
+``clp_cluster_factory`` starts testnets and always stops them; ``clp_run_scenario`` runs a
+scenario into the test's tmp_path (report.html included). A failing test that started a
+cluster gets a report section with the node log paths and the command that reproduces it;
+one that ran a scenario, its report path and reproduce command, also as JUnit properties.
 
     async def test_lazy(clp_cluster_factory):
         async with clp_cluster_factory(validators=4, clp={"epoch_length": 30}) as (c, nemesis):
@@ -19,8 +19,13 @@ from __future__ import annotations
 import itertools
 import os
 import shlex
-from collections.abc import AsyncIterator, Callable, Generator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
+from contextlib import (
+    AbstractAsyncContextManager,
+    ExitStack,
+    asynccontextmanager,
+    contextmanager,
+)
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -30,10 +35,12 @@ import pytest
 # The plugin is loaded by every pytest run in an environment that has the package, before
 # coverage starts measuring: importing the node or the harness here would hide their
 # import-time lines from coverage. They are imported where a fixture first needs them;
-# these two constants mirror harness.cluster.backends.BACKENDS and
-# harness.scenario.runner.DEFAULT_SEED (a unit test keeps them equal).
+# these constants mirror harness.cluster.backends.BACKENDS, harness.scenario.runner's
+# DEFAULT_SEED and the kinds of harness.node_kinds (a unit test keeps them equal).
 BACKENDS = ("local", "docker", "swarm")
 DEFAULT_SEED = 1
+NODE_KINDS = ("python", "rust")
+DEFAULT_NODE = "python"
 
 if TYPE_CHECKING:
     from harness.cluster.base import Cluster
@@ -83,6 +90,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="where clp-testnet clusters run (default local)",
     )
     group.addoption(
+        "--node",
+        choices=NODE_KINDS,
+        default=DEFAULT_NODE,
+        help=f"which node implementation clp-testnet clusters run (default {DEFAULT_NODE}; "
+        "rust: the release binary `make rust` builds); CLP_TESTNET_NODE_COMMAND (local) or "
+        "CLP_TESTNET_NODE_IMAGE (containers), when set, win",
+    )
+    group.addoption(
         "--seed",
         type=int,
         default=DEFAULT_SEED,
@@ -96,6 +111,30 @@ def clp_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
+def clp_node(request: pytest.FixtureRequest) -> str:
+    """The node kind clusters run (``--node``); a module may override this fixture."""
+    return str(request.config.getoption("--node"))
+
+
+@contextmanager
+def node_resolved(node: str, backend: str) -> Iterator[None]:
+    """The body with ``node`` resolved for ``backend`` (harness.node_kinds); a kind that
+    cannot run here (the Rust node not built) fails the test with one line, never skips."""
+    from harness.cluster.node_choice import node_environment
+    from harness.node_kinds import NodeKindError
+
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(node_environment(node, backend))
+            cannot = None
+        except NodeKindError as exc:
+            cannot = f"--node {node}: {exc}"
+        if cannot is not None:  # outside the except: the failure is this line alone
+            pytest.fail(cannot, pytrace=False)
+        yield
+
+
+@pytest.fixture(scope="session")
 def clp_seed(request: pytest.FixtureRequest) -> int:
     return int(request.config.getoption("--seed"))
 
@@ -106,14 +145,16 @@ def logs_hint(cluster: Cluster) -> str:
 
 
 def reproduce_test(item: pytest.Item) -> str:
-    """The pytest command that runs this test again with the same backend and seed."""
+    """The pytest command that runs this test again with the same backend, node and seed."""
     config = item.config
+    node = str(config.getoption("--node"))
     return shlex.join(
         [
             "pytest",
             item.nodeid,
             "--backend",
             str(config.getoption("--backend")),
+            *(["--node", node] if node != DEFAULT_NODE else []),
             "--seed",
             str(config.getoption("--seed")),
         ]
@@ -142,7 +183,11 @@ if HAVE_PYTEST_ASYNCIO:
 
     @pytest_asyncio.fixture
     async def clp_cluster_factory(
-        request: pytest.FixtureRequest, tmp_path: Path, clp_backend: str, clp_seed: int
+        request: pytest.FixtureRequest,
+        tmp_path: Path,
+        clp_backend: str,
+        clp_seed: int,
+        clp_node: str,
     ) -> AsyncIterator[ClusterFactory]:
         """``factory(validators=5, clp=None, consensus=None, stakes=None, seed=None)``: an
         async context manager yielding ``(cluster, nemesis)`` of a started testnet in
@@ -174,13 +219,16 @@ if HAVE_PYTEST_ASYNCIO:
                 stakes=stakes,
                 seed=str(clp_seed if seed is None else seed),
             )
-            cluster = make_cluster(clp_backend, manifest, root / "logs")
-            started.append(cluster)
+            cluster: Cluster | None = None
             try:
-                await cluster.start()
+                with node_resolved(clp_node, clp_backend):  # read by make_cluster and start
+                    cluster = make_cluster(clp_backend, manifest, root / "logs")
+                    started.append(cluster)
+                    await cluster.start()
                 yield RunningCluster(cluster, Nemesis(cluster, cluster.fault_api()))
             finally:
-                await cluster.shutdown()
+                if cluster is not None:
+                    await cluster.shutdown()
 
         yield factory
         for cluster in started:
@@ -188,7 +236,11 @@ if HAVE_PYTEST_ASYNCIO:
 
     @pytest_asyncio.fixture
     async def clp_run_scenario(
-        request: pytest.FixtureRequest, tmp_path: Path, clp_backend: str, clp_seed: int
+        request: pytest.FixtureRequest,
+        tmp_path: Path,
+        clp_backend: str,
+        clp_seed: int,
+        clp_node: str,
     ) -> AsyncIterator[Callable[[Scenario], Any]]:
         """``await clp_run_scenario(scenario)``: one run into tmp_path/run (report.html
         included); a failing test then names the run's report and reproduce command, in
@@ -199,9 +251,9 @@ if HAVE_PYTEST_ASYNCIO:
             from harness.scenario.runner import RunOptions, run_scenario
 
             d = tmp_path / ("run" if not runs else f"run-{len(runs)}")
-            result = await run_scenario(
-                scenario, RunOptions(seed=clp_seed, backend=clp_backend, run_dir=d)
-            )
+            opts = RunOptions(seed=clp_seed, backend=clp_backend, run_dir=d, node=clp_node)
+            with node_resolved(clp_node, clp_backend):
+                result = await run_scenario(scenario, opts)
             runs.append(result)
             return result
 

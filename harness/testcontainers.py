@@ -17,57 +17,39 @@ when its image is neither local nor pullable (no registry here), as
 TESTCONTAINERS_RYUK_DISABLED would; the atexit teardown by label covers that case.
 
 The images are the ones ``clp-testnet images build`` makes (built when missing), or those
-CLP_TESTNET_NODE_IMAGE and CLP_TESTNET_TOXIPROXY_IMAGE name. Faults are the Nemesis's:
-``ClpTestnet`` only runs them on its own event loop, so a plain (non-async) test can call
-them; ``net.cluster`` and ``net.nemesis`` are there for code that wants the async API.
+CLP_TESTNET_NODE_IMAGE and CLP_TESTNET_TOXIPROXY_IMAGE name; ``ClpTestnet(node="rust")``
+runs the Rust node's image (``clp-testnet images build --node rust``, built when missing).
+Faults are the Nemesis's: ``ClpTestnet`` only runs them on its own event loop, so a plain
+(non-async) test can call them; ``net.cluster`` and ``net.nemesis`` are there for code
+that wants the async API.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from harness.cluster.base import Cluster
-from harness.cluster.docker import (
+from harness.cluster import docker_layout as layout
+from harness.cluster.containers import (
     PUBLISH_HOST,
     START_TIMEOUT_S,
-    LogFollower,
-    StreamFollower,
-    docker_client,
-    images_from_env,
-    labels,
-    new_run_id,
-    published_port,
-    remove_labelled,
-    start_container,
+    ContainerCluster,
+    settle,
     toxiproxy_command,
 )
-from harness.cluster.docker_layout import (
-    API_PORT,
-    CONTAINER_ROOT,
-    DATA_DIR,
-    NODE_ENTRYPOINT,
-    TOXIPROXY_API_PORT,
-    TOXIPROXY_HOST,
-    init_docker_testnet,
-    node_command,
-    node_files,
-    proxy_specs,
-    require_docker_layout,
-)
-from harness.cluster.testnet import TestnetManifest
+from harness.cluster.engine import labels, remove_labelled
+from harness.cluster.node_choice import container_images
 from harness.faults.nemesis import Nemesis
-from harness.faults.toxiproxy_api import ToxiproxyApi
+from harness.node_kinds import DEFAULT_KIND, node_kind
 
 if TYPE_CHECKING:
+    from docker.models.containers import Container
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.network import Network
 
@@ -100,71 +82,23 @@ def configure_ryuk() -> bool:
     return not testcontainers_config.ryuk_disabled
 
 
-class TestcontainersCluster(Cluster):
-    """The ``Cluster`` interface over testcontainers' containers (the Docker layout)."""
+class TestcontainersCluster(ContainerCluster["DockerContainer"]):
+    """The ``Cluster`` interface over testcontainers' containers (the Docker layout): they
+    start with testcontainers' wait strategies; a restart is ``docker start`` of the same
+    container."""
 
-    api_urls_known_before_start = False
+    network: Network | None = None
 
-    def __init__(
-        self,
-        manifest: TestnetManifest,
-        images: Images | None = None,
-        log_dir: Path | None = None,
-        run_id: str | None = None,
-    ) -> None:
-        require_docker_layout(manifest)
-        self.docker = docker_client()
-        super().__init__(manifest)
-        self.images = images
-        self.log_dir = log_dir or manifest.root / "logs"
-        self.run_id = run_id or new_run_id()
-        self.network: Network | None = None
-        self.containers: dict[str, DockerContainer] = {}
-        self.toxiproxy: DockerContainer | None = None
-        self._fault_api: ToxiproxyApi | None = None
-        self._followers: list[StreamFollower] = []
-        self._started = False
-        self._stopped = False
-
-    def volume_name(self, name: str) -> str:
-        return f"clp-{self.run_id}-{name}-data"
-
-    def api_url(self, name: str) -> str:
-        c = self.containers.get(name)
-        if c is None:
-            raise RuntimeError(f"{name} has no container (not started)")
-        return f"http://{PUBLISH_HOST}:{c.get_exposed_port(API_PORT)}"
-
-    def log_path(self, name: str) -> str:
-        return str(self.log_dir / f"{name}.log")
-
-    def fault_api(self) -> ToxiproxyApi | None:
-        return self._fault_api
-
-    async def start(self) -> None:
+    async def _launch(self) -> None:
         from testcontainers.core.network import Network
 
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._started, self._stopped = True, False
-        atexit.register(self.stop_sync)
         await asyncio.to_thread(configure_ryuk)
-        if self.images is None:
-            self.images = images_from_env()
-        if self.images is None:
-            from harness.images import ensure_images
-
-            self.images = await asyncio.to_thread(ensure_images)
         self.network = Network(docker_network_kw={"labels": labels(self.run_id)})
         await asyncio.to_thread(self.network.create)
-        jobs = [asyncio.to_thread(self._start_node, n) for n in self.names]
+        jobs = [self._start_node(n) for n in self.names]
         if self.manifest.proxied:
-            jobs.append(asyncio.to_thread(self._start_toxiproxy))
-        from harness.cluster.docker import settle
-
+            jobs.append(self._start_toxiproxy())
         await settle(jobs)
-        for n in self.names:
-            await self.open_client(n)
-        await self.wait_for(self._all_healthy, START_TIMEOUT_S, "every node's /health")
 
     def _container(
         self, image: str, alias: str, port: int, entrypoint: list[str] | None
@@ -173,7 +107,7 @@ class TestcontainersCluster(Cluster):
 
         assert self.network is not None
         extra = {} if entrypoint is None else {"entrypoint": entrypoint}
-        return (
+        c = (
             DockerContainer(image)
             .with_network(self.network)
             .with_network_aliases(alias)
@@ -181,137 +115,96 @@ class TestcontainersCluster(Cluster):
             .with_env("PYTHONUNBUFFERED", "1")
             .with_kwargs(labels=labels(self.run_id), hostname=alias, **extra)
         )
+        self.units[alias] = c
+        return c
 
-    def _start_node(self, name: str) -> None:
-        from testcontainers.core.wait_strategies import HttpWaitStrategy
-
-        assert self.images is not None
-        self.docker.volumes.create(self.volume_name(name), labels=labels(self.run_id))
-        c = (
-            self._container(self.images.node, name, API_PORT, NODE_ENTRYPOINT)
-            .with_command(node_command(name))
-            .with_volume_mapping(self.volume_name(name), DATA_DIR, "rw")
-            .waiting_for(
-                HttpWaitStrategy(API_PORT, "/health").with_startup_timeout(int(START_TIMEOUT_S))
-            )
-        )
-        for rel, src in node_files(self.manifest, name).items():
-            c.with_copy_into_container(src.read_bytes(), f"{CONTAINER_ROOT}/{rel}", 0o644)
-        self.containers[name] = c
+    def _start(self, c: DockerContainer, name: str, port: int) -> str:
+        """testcontainers' start (until its wait strategy holds), the output followed; the
+        URL of ``port`` as published on the host."""
         try:
             c.start()
         finally:
-            self._follow(c, name)
+            if c._container is not None:
+                self._follow(c.get_container_id(), name, None)
+        return f"http://{PUBLISH_HOST}:{c.get_exposed_port(port)}"
 
-    def _start_toxiproxy(self) -> None:
+    def _node(self, name: str) -> DockerContainer:
+        """Node ``name``'s container: its volume, its files, ready once it serves /health."""
+        from testcontainers.core.wait_strategies import HttpWaitStrategy
+
+        assert self.images is not None
+        volume = self.volume_name(name)
+        self.docker.volumes.create(volume, labels=labels(self.run_id))
+        c = (
+            self._container(self.images.node, name, layout.API_PORT, layout.NODE_ENTRYPOINT)
+            .with_command(layout.node_command(name))
+            .with_volume_mapping(volume, layout.DATA_DIR, "rw")
+            .waiting_for(
+                HttpWaitStrategy(layout.API_PORT, "/health").with_startup_timeout(
+                    int(START_TIMEOUT_S)
+                )
+            )
+        )
+        for rel, src in layout.node_files(self.manifest, name).items():
+            c.with_copy_into_container(src.read_bytes(), f"{layout.CONTAINER_ROOT}/{rel}", 0o644)
+        return c
+
+    async def _start_node(self, name: str) -> None:
+        def start() -> str:
+            return self._start(self._node(name), name, layout.API_PORT)
+
+        await self._serve(name, await asyncio.to_thread(start))
+
+    def _toxiproxy(self) -> DockerContainer:
+        """The Toxiproxy container, ready once its API answers."""
         from testcontainers.core.wait_strategies import HttpWaitStrategy
 
         assert self.images is not None
         entrypoint, command = toxiproxy_command(self.images)
-        c = self._container(self.images.toxiproxy, TOXIPROXY_HOST, TOXIPROXY_API_PORT, entrypoint)
+        c = self._container(
+            self.images.toxiproxy, layout.TOXIPROXY_HOST, layout.TOXIPROXY_API_PORT, entrypoint
+        )
         if command is not None:
             c.with_command(command)
-        c.waiting_for(HttpWaitStrategy(TOXIPROXY_API_PORT, "/version").with_startup_timeout(30))
-        self.toxiproxy = c
-        try:
-            c.start()
-        finally:
-            self._follow(c, "toxiproxy")
-        api = ToxiproxyApi(f"http://{PUBLISH_HOST}:{c.get_exposed_port(TOXIPROXY_API_PORT)}")
-        api.populate(proxy_specs(self.manifest))
-        self._fault_api = api
-
-    def _follow(self, c: DockerContainer, log_name: str, since: float | None = None) -> None:
-        """Append the container's output (from ``since``: a restart's) to its log file."""
-        if c._container is not None:
-            path = self.log_dir / f"{log_name}.log"
-            self._followers.append(LogFollower(c.get_container_id(), path, since).start())
-
-    async def _all_healthy(self) -> bool:
-        heights = await self.heights()
-        return all(h is not None for h in heights.values())
-
-    def _status(self, name: str) -> str:
-        from docker.errors import NotFound
-
-        self.manifest.node(name)
-        c = self.containers.get(name)
-        if c is None or c._container is None:
-            raise RuntimeError(f"{name} has no container (not started)")
-        try:
-            c.reload()
-        except NotFound:
-            return "removed"
-        return c.status
-
-    def is_running(self, name: str) -> bool:
-        return self._status(name) in ("running", "paused")
-
-    async def kill(self, name: str) -> None:
-        if await asyncio.to_thread(self._status, name) in ("running", "paused"):
-            wrapped = self.containers[name].get_wrapped_container()
-            await asyncio.to_thread(wrapped.kill)
-            await asyncio.to_thread(wrapped.wait, timeout=30)
-
-    async def pause(self, name: str) -> None:
-        if await asyncio.to_thread(self._status, name) == "running":
-            await asyncio.to_thread(self.containers[name].get_wrapped_container().pause)
-
-    async def resume(self, name: str) -> None:
-        if await asyncio.to_thread(self._status, name) == "paused":
-            await asyncio.to_thread(self.containers[name].get_wrapped_container().unpause)
-
-    async def restart(self, name: str) -> None:
-        """``docker start`` of the same container: same volume and files, a new host port."""
-        await self.kill(name)
-        c = self.containers[name]
-        since = time.time()
-        # Another testnet may take the old host port meanwhile: started again on a new one.
-        await asyncio.to_thread(start_container, c.get_wrapped_container())
-        self._follow(c, name, since)
-
-        async def port() -> int | None:
-            await asyncio.to_thread(c.get_wrapped_container().reload)
-            return published_port(c.get_wrapped_container(), API_PORT)
-
-        await self.wait_for(port, 15.0, f"{name}'s published port")
-        await self.open_client(name)
-        await self.wait_for(
-            lambda: self._answers(name), START_TIMEOUT_S, f"{name} to answer after restart"
+        return c.waiting_for(
+            HttpWaitStrategy(layout.TOXIPROXY_API_PORT, "/version").with_startup_timeout(30)
         )
 
-    async def _answers(self, name: str) -> bool:
-        return (await self.heights([name]))[name] is not None
+    async def _start_toxiproxy(self) -> None:
+        def start() -> str:
+            return self._start(self._toxiproxy(), layout.TOXIPROXY_HOST, layout.TOXIPROXY_API_PORT)
 
-    async def stop(self) -> None:
-        if self._stopped:
-            return
-        await asyncio.to_thread(self.stop_sync)
-        await self.close_clients()
+        await self._serve_toxiproxy(await asyncio.to_thread(start))
 
-    def stop_sync(self) -> None:
+    async def _start_again(self, name: str) -> None:
+        """Another testnet may take the old host port meanwhile: started again on a new one."""
+        c = self.unit_of(name).get_wrapped_container()
+        await self._serve(name, await self._start_container(c, name, layout.API_PORT))
+
+    def _live_container(self, name: str) -> Container | None:
+        from docker.errors import NotFound
+
+        c = self.unit_of(name)
+        if c._container is None:
+            raise RuntimeError(f"{name} has no container (not started)")
+        wrapped = c.get_wrapped_container()
+        try:
+            wrapped.reload()
+        except NotFound:
+            return None
+        return wrapped
+
+    def _remove(self) -> None:
         """testcontainers' own stop of each container and the network; then the label sweep
         removes the volumes and whatever a half-made start left."""
-        if self._stopped or not self._started:
-            return
-        self._stopped = True
-        with contextlib.suppress(Exception):
-            atexit.unregister(self.stop_sync)
-        if self._fault_api is not None:
-            self._fault_api.close()
-        try:
-            for c in [*self.containers.values(), *([self.toxiproxy] if self.toxiproxy else [])]:
-                if c._container is not None:
-                    with contextlib.suppress(Exception):
-                        c.stop()
-            if self.network is not None and self.network._network is not None:
+        for c in self.units.values():
+            if c._container is not None:
                 with contextlib.suppress(Exception):
-                    self.network.remove()
-            remove_labelled(self.docker, self.run_id)
-        finally:
-            for f in self._followers:
-                f.join(5.0)
-            self._followers.clear()
+                    c.stop()
+        if self.network is not None and self.network._network is not None:
+            with contextlib.suppress(Exception):
+                self.network.remove()
+        remove_labelled(self.docker, self.run_id)
 
 
 class ClpTestnet:
@@ -319,7 +212,8 @@ class ClpTestnet:
 
     ``clp``/``consensus`` override the test profile (a mapping or a whole ClpParams or
     ConsensusParams, as the pytest plugin's factory takes them); the keys come from
-    ``seed``; the files live in ``root`` (a temporary folder by default).
+    ``seed``; the files live in ``root`` (a temporary folder by default). ``node`` is a
+    kind of ``harness.node_kinds`` (python, rust); ``images``, when given, win over it.
     """
 
     def __init__(
@@ -333,7 +227,10 @@ class ClpTestnet:
         proxied: bool = True,
         images: Images | None = None,
         root: Path | None = None,
+        node: str = DEFAULT_KIND,
     ) -> None:
+        node_kind(node)  # an unknown kind: a clear error before anything starts
+        self.node = node
         self.validators = validators
         self._clp, self._consensus = clp, consensus
         self.stakes = stakes
@@ -354,10 +251,11 @@ class ClpTestnet:
         from harness.contract.params import ClpParams
         from harness.pytest_plugin import _overrides
 
+        images = self.images or container_images(self.node)  # the Rust binary missing: here
         if self.root is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="clp-testnet-")
             self.root = Path(self._tmp.name)
-        manifest = init_docker_testnet(
+        manifest = layout.init_docker_testnet(
             self.root / "testnet",
             validators=self.validators,
             clp=_overrides(ClpParams, ClpParams.test_profile(), self._clp),
@@ -369,7 +267,7 @@ class ClpTestnet:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self._cluster = TestcontainersCluster(manifest, self.images, self.root / "logs")
+        self._cluster = TestcontainersCluster(manifest, log_dir=self.root / "logs", images=images)
         try:
             self.call(self._cluster.start())
         except BaseException:

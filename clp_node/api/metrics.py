@@ -20,6 +20,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from clp_node.api.views import validator_view
 from clp_node.clp.types import ResponseRejectReason, ValidatorStatus
 
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -128,8 +129,6 @@ class _NodeCollector(Collector):
         return []  # computed at scrape time; nothing to check at registration
 
     def collect(self) -> Iterator[Metric]:
-        from clp_node.api.server import validator_view
-
         s = self.node.state
         name_of: Callable[[str], str] = lambda a: _name(s, a)  # noqa: E731
         fam = {

@@ -12,6 +12,8 @@ MAX_PARAM_INT = 2**63 - 1
 MAX_BODY_BYTES = 64 * 1024
 HOOKS_TOKEN_HEADER = "X-CLP-Hooks-Token"
 MAX_CLOCK_OFFSET_MS = 3_600_000
+# The most heights one /alpha/consensus/votes request may name (protocol §11).
+MAX_VOTE_HEIGHTS = 256
 
 
 def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -114,7 +116,19 @@ def _path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-FAULTS = _obj({"lazy": BOOL, "clock_offset_ms": INT})
+FAULTS = _obj({"lazy": BOOL, "clock_offset_ms": INT, "double_sign": BOOL})
+VOTE = _obj(
+    {
+        "type": {"enum": ["prevote", "precommit"]},
+        "height": INT,
+        "round": INT,
+        "block_hash": {
+            "oneOf": [{"type": "string", "pattern": "^[0-9a-f]{64}$"}, {"type": "null"}]
+        },
+        "validator": ADDRESS,
+        "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
+    }
+)
 HOOKS_TOKEN = {
     "name": HOOKS_TOKEN_HEADER,
     "in": "header",
@@ -170,6 +184,26 @@ OPENAPI: dict[str, Any] = {
         "/alpha/consensus/status": _get(
             "Consensus round state and peers", _json({"type": "object"}, "status")
         ),
+        "/alpha/consensus/votes": _get(
+            "Signed prevotes and precommits held for heights from..=to, in (height, round, "
+            "type, validator, block_hash) order (default: every height held)",
+            _json(
+                _obj(
+                    {
+                        "from": INT,
+                        "to": INT,
+                        "oldest": INT,
+                        "votes": {"type": "array", "items": VOTE},
+                    }
+                ),
+                "votes",
+            ),
+            ("400", f"from or to malformed, from above to, or over {MAX_VOTE_HEIGHTS} heights"),
+            params=[
+                {"name": "from", "in": "query", "required": False, "schema": PARAM_INT},
+                {"name": "to", "in": "query", "required": False, "schema": PARAM_INT},
+            ],
+        ),
         "/alpha/clp/status": _get(
             "CLP state of this node",
             _json(
@@ -198,6 +232,27 @@ OPENAPI: dict[str, Any] = {
             ("400", "epoch is not an integer"),
             ("404", "epoch not evaluated yet"),
             params=[_path_param("epoch", PARAM_INT)],
+        ),
+        "/alpha/clp/answers": _get(
+            "The challenges (from..=to) this node answered itself, and when it first sent each "
+            "response (ms since the Unix epoch); default: every answer it keeps",
+            _json(
+                _obj(
+                    {
+                        "validator": ADDRESS,
+                        "answers": {
+                            "type": "array",
+                            "items": _obj({"challenge_height": INT, "sent_at_ms": INT}),
+                        },
+                    }
+                ),
+                "answers",
+            ),
+            ("400", f"from or to malformed, from above to, or over {MAX_VOTE_HEIGHTS} heights"),
+            params=[
+                {"name": "from", "in": "query", "required": False, "schema": PARAM_INT},
+                {"name": "to", "in": "query", "required": False, "schema": PARAM_INT},
+            ],
         ),
         "/alpha/clp/response": {
             "post": {
@@ -238,7 +293,7 @@ OPENAPI: dict[str, Any] = {
                 },
             },
             "post": {
-                "summary": "Set test hooks (lazy validator, clock offset); either field or both",
+                "summary": "Set test hooks (lazy validator, clock offset, double sign); any fields",
                 "parameters": [HOOKS_TOKEN],
                 "requestBody": {
                     "required": True,
@@ -248,6 +303,7 @@ OPENAPI: dict[str, Any] = {
                                 **_obj(
                                     {
                                         "lazy": BOOL,
+                                        "double_sign": BOOL,
                                         "clock_offset_ms": {
                                             "type": "integer",
                                             "minimum": -MAX_CLOCK_OFFSET_MS,

@@ -17,11 +17,13 @@ from clp_node.api.openapi import (
     MAX_BODY_BYTES,
     MAX_CLOCK_OFFSET_MS,
     MAX_PARAM_INT,
+    MAX_VOTE_HEIGHTS,
     OPENAPI,
 )
+from clp_node.api.views import validator_view
 from clp_node.chain.keys import is_address
 from clp_node.chain.state import ChainState
-from clp_node.clp.types import ResponseRejectReason, ValidatorStatus
+from clp_node.clp.types import ResponseRejectReason
 from clp_node.store.sqlite import BlockStore
 
 # No field of any body is a number this long; Python would refuse at 4300 digits anyway.
@@ -36,6 +38,7 @@ class TestFaults:
 
     lazy: bool = False
     clock_offset_ms: int = 0
+    double_sign: bool = False  # one conflicting prevote at the next prevote (§14)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +56,14 @@ class NodeApi(Protocol):
     def submit_response(self, data: object) -> ResponseRejectReason | None: ...
 
     def consensus_status(self) -> dict[str, Any]: ...
+
+    def vote_window(self) -> tuple[int, int]: ...
+
+    def held_votes(self, first: int, last: int) -> list[dict[str, Any]]: ...
+
+    def clp_answers(self) -> tuple[str, dict[int, int]]:
+        """Our address and our own answers: challenge height -> ms when first sent."""
+        ...
 
 
 def json_error(status: int, code: str, detail: str) -> web.Response:
@@ -81,6 +92,22 @@ def _int_param(text: str, name: str) -> int:
         # Plain text: errors_as_json wraps it as {"error": "BAD_REQUEST", "detail": text}.
         raise web.HTTPBadRequest(text=f"{name} must be an integer in 0..{MAX_PARAM_INT}")
     return int(text)
+
+
+def _height_range(request: web.Request, default: tuple[int, int]) -> tuple[int, int]:
+    """``from``/``to`` of a query (§11), each defaulting to its end of ``default``: a range
+    the client gives must not be reversed nor span more than ``MAX_VOTE_HEIGHTS`` heights."""
+    first, last = request.query.get("from"), request.query.get("to")
+    a = default[0] if first is None else _int_param(first, "from")
+    b = default[1] if last is None else _int_param(last, "to")
+    if first is not None or last is not None:  # the default window is never refused
+        if a > b:
+            raise web.HTTPBadRequest(text=f"from ({a}) is above to ({b})")
+        if b - a >= MAX_VOTE_HEIGHTS:
+            raise web.HTTPBadRequest(
+                text=f"at most {MAX_VOTE_HEIGHTS} heights at once, not {b - a + 1}"
+            )
+    return a, b
 
 
 def _bounded_int(text: str) -> int:
@@ -127,10 +154,12 @@ class ApiServer:
         r.add_get("/alpha/chain/block/{height}", self.block)
         r.add_get("/alpha/committee", self.committee)
         r.add_get("/alpha/consensus/status", self.consensus)
+        r.add_get("/alpha/consensus/votes", self.consensus_votes)
         r.add_get("/alpha/clp/status", self.clp_status)
         r.add_get("/alpha/clp/validator/{address}", self.validator)
         r.add_get("/alpha/clp/epoch/{epoch}", self.epoch)
         r.add_post("/alpha/clp/response", self.post_response)
+        r.add_get("/alpha/clp/answers", self.answers)
         r.add_get("/admin/faults", self.get_faults)
         r.add_post("/admin/faults", self.post_faults)
         self._runner: web.AppRunner | None = None
@@ -202,6 +231,22 @@ class ApiServer:
     async def consensus(self, request: web.Request) -> web.Response:
         return web.json_response(self.node.consensus_status())
 
+    async def consensus_votes(self, request: web.Request) -> web.Response:
+        first, last = request.query.get("from"), request.query.get("to")
+        oldest, current = self.node.vote_window()
+        a = oldest if first is None else _int_param(first, "from")
+        b = current if last is None else _int_param(last, "to")
+        given = first is not None or last is not None  # the default window is never refused
+        if given and a > b:
+            return json_error(400, "BAD_REQUEST", f"from ({a}) is above to ({b})")
+        if given and b - a >= MAX_VOTE_HEIGHTS:
+            return json_error(
+                400, "BAD_REQUEST", f"at most {MAX_VOTE_HEIGHTS} heights at once, not {b - a + 1}"
+            )
+        return web.json_response(
+            {"from": a, "to": b, "oldest": oldest, "votes": self.node.held_votes(a, b)}
+        )
+
     async def clp_status(self, request: web.Request) -> web.Response:
         s = self.node.state
         last = s.epoch_results.get(max(s.epoch_results)) if s.epoch_results else None
@@ -232,6 +277,21 @@ class ApiServer:
         if result is None:
             return json_error(404, "NOT_FOUND", f"epoch {epoch} has not been evaluated yet")
         return web.json_response(result.to_json())
+
+    async def answers(self, request: web.Request) -> web.Response:
+        """§11: the challenges this node answered itself, and when it first sent each."""
+        address, sent = self.node.clp_answers()
+        lo, hi = _height_range(request, (min(sent, default=0), max(sent, default=0)))
+        return web.json_response(
+            {
+                "validator": address,
+                "answers": [
+                    {"challenge_height": h, "sent_at_ms": sent[h]}
+                    for h in sorted(sent)
+                    if lo <= h <= hi
+                ],
+            }
+        )
 
     async def post_response(self, request: web.Request) -> web.Response:
         try:
@@ -275,11 +335,12 @@ class ApiServer:
             return json_error(400, "BAD_REQUEST", f"the body is not JSON we accept ({exc})")
         if not isinstance(data, dict):
             return json_error(400, "BAD_REQUEST", "the body is a JSON object")
-        unknown = sorted(set(data) - {"lazy", "clock_offset_ms"})
+        unknown = sorted(set(data) - {"lazy", "clock_offset_ms", "double_sign"})
         if unknown:
             return json_error(400, "BAD_REQUEST", f"unknown fault(s): {', '.join(unknown)}")
-        if "lazy" in data and not isinstance(data["lazy"], bool):
-            return json_error(400, "BAD_REQUEST", "lazy must be true or false")
+        for flag in ("lazy", "double_sign"):
+            if flag in data and not isinstance(data[flag], bool):
+                return json_error(400, "BAD_REQUEST", f"{flag} must be true or false")
         offset = data.get("clock_offset_ms", faults.clock_offset_ms)
         if (
             not isinstance(offset, int)
@@ -288,38 +349,6 @@ class ApiServer:
         ):
             return json_error(400, "BAD_REQUEST", "clock_offset_ms must be an integer within 1 h")
         faults.lazy = data.get("lazy", faults.lazy)
+        faults.double_sign = data.get("double_sign", faults.double_sign)
         faults.clock_offset_ms = offset
         return web.json_response(faults.to_json())
-
-
-def validator_view(s: ChainState, address: str) -> dict[str, Any]:
-    """The §9 validator record, from chain state only."""
-    st = s.clp.statuses().get(address)
-    committee = s.committee(s.current_epoch) or {}
-    last_outcome = None
-    for e in sorted(s.epoch_results, reverse=True):
-        last_outcome = next(
-            (o for o in s.epoch_results[e].validators if o.address == address), None
-        )
-        if last_outcome is not None:
-            break
-    ejected_at = s.ejected_at.get(address)
-    if ejected_at is not None:
-        status = ValidatorStatus.EJECTED.value
-    elif last_outcome is not None:
-        status = last_outcome.status.value
-    else:
-        status = ValidatorStatus.ACTIVE.value
-    return {
-        "address": address,
-        "response_rate": st.rate_bps if st else 10_000,
-        "challenges": st.challenges if st else 0,
-        "responses": st.responses if st else 0,
-        "consecutive_failures": st.consecutive_failures if st else 0,
-        "status": status,
-        "stake": s.ledger.stake(address),
-        "slashed_total": s.slashed_totals.get(address, 0),
-        "in_committee": address in committee,
-        "ejected_at_epoch": ejected_at,
-        "governance_weight_bps": last_outcome.governance_weight_bps if last_outcome else 10_000,
-    }

@@ -327,6 +327,17 @@ class TendermintCore:
     def evidence(self) -> tuple[Evidence, ...]:
         return tuple(self._evidence)
 
+    def held_votes(self) -> list[Vote]:
+        """Every verified vote of the current height the rounds hold, each once (the shell
+        serves them, docs/protocol.md §11); read on request, so counting costs nothing."""
+        return [
+            vote
+            for rs in self._rounds.values()
+            for by_validator in rs.votes.values()
+            for by_hash in by_validator.values()
+            for vote in by_hash.values()
+        ]
+
     def take_evidence(self) -> list[Evidence]:
         """Hand recorded equivocations to the shell (e.g. for a block) and forget them."""
         taken, self._evidence = self._evidence, []
@@ -371,6 +382,11 @@ class TendermintCore:
         """
         rs = self._rounds.get(round)
         return None if rs is None else rs.proposals.get(block_hash)
+
+    def round_proposal(self, round: int) -> Proposal | None:
+        """The first accepted proposal of ``round`` at the current height (lines 22/28)."""
+        rs = self._rounds.get(round)
+        return None if rs is None else rs.proposal
 
     def gossip_messages(self) -> list[Proposal | Vote]:
         """What the shell should re-broadcast periodically: own messages plus relays.

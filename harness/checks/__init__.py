@@ -15,7 +15,11 @@ from harness.checks import (
     completeness,
     conservation,
     determinism,
+    inclusion,
+    equivocation,
+    link_discipline,
     liveness,
+    lock_discipline,
 )
 from harness.checks.analysis import Analysis
 from harness.checks.history import History, HistoryError, collect_history
@@ -28,8 +32,12 @@ CHECKERS: list[tuple[str, Checker]] = [
     (determinism.NAME, determinism.check),
     (accountability.NAME, accountability.check),
     (completeness.NAME, completeness.check),
+    (inclusion.NAME, inclusion.check),
     (conservation.NAME, conservation.check),
     (committee.NAME, committee.check),
+    (equivocation.NAME, equivocation.check),
+    (lock_discipline.NAME, lock_discipline.check),
+    (link_discipline.NAME, link_discipline.check),
     (liveness.NAME, liveness.check),
 ]
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.checks.linkbytes import DIRECTIONS, LinkBytes, collect_link_bytes
 from harness.checks.timeline import records as fault_records
+from harness.checks.votes import NodeVotes, VoteCollector
 
 if TYPE_CHECKING:  # the cluster package imports the node; only its type is needed here
     from harness.cluster.base import Cluster
@@ -40,6 +42,16 @@ class History:
     consensus: dict[str, int] = field(default_factory=dict)
     unreachable: dict[str, str] = field(default_factory=dict)
     collected_at: float | None = None
+    # Bytes per fault-proxy link and direction (linkbytes.py), when the time they were read;
+    # or why there are none. A history saved before they were collected has neither.
+    link_bytes: LinkBytes = field(default_factory=dict)
+    link_bytes_at: float | None = None
+    link_bytes_problem: str | None = None
+    # node -> its /alpha/clp/answers body (§11), None when it answered 404; a node missing
+    # here was not asked (unreachable, or a history saved before answers were collected)
+    answers: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    # The votes each node served (votes.py); None in a history saved before they were read.
+    votes: dict[str, NodeVotes] | None = None
 
     def name(self, address: str) -> str:
         """A validator's node name for evidence, or a short address."""
@@ -71,6 +83,13 @@ class History:
             "faults": list(self.faults),
             "unreachable": dict(self.unreachable),
             "collected_at": self.collected_at,
+            "link_bytes": {n: dict(d) for n, d in self.link_bytes.items()},
+            "link_bytes_at": self.link_bytes_at,
+            "link_bytes_problem": self.link_bytes_problem,
+            "answers": dict(self.answers),
+            "votes": None
+            if self.votes is None
+            else {n: v.to_json() for n, v in sorted(self.votes.items())},
         }
 
     @classmethod
@@ -110,6 +129,25 @@ class History:
         except ValueError as exc:  # OldLog included: one clear line
             raise HistoryError(str(exc)) from exc
         collected = data.get("collected_at")
+        links = data.get("link_bytes")
+        links_at = data.get("link_bytes_at")
+        problem = data.get("link_bytes_problem")
+        answers = data.get("answers") or {}
+        if not isinstance(answers, dict) or not all(
+            a is None or isinstance(a, dict) for a in answers.values()
+        ):
+            raise HistoryError("answers: an object node -> answers body or null is required")
+        raw_votes = data.get("votes")
+        if raw_votes is not None and not isinstance(raw_votes, dict):
+            raise HistoryError("votes: an object node -> served votes is required")
+        node_votes: dict[str, NodeVotes] | None = None
+        if raw_votes is not None:
+            node_votes = {}
+            for n, raw in raw_votes.items():
+                try:
+                    node_votes[str(n)] = NodeVotes.from_json(raw)
+                except ValueError as exc:
+                    raise HistoryError(f"votes.{n}: {exc}") from exc
         return cls(
             chain_id=data["chain_id"],
             params=dict(data["params"]),
@@ -122,6 +160,11 @@ class History:
             consensus=dict(data.get("consensus") or {}),
             unreachable=dict(data.get("unreachable") or {}),
             collected_at=float(collected) if isinstance(collected, int | float) else None,
+            link_bytes=_link_bytes({} if links is None else links),
+            link_bytes_at=float(links_at) if isinstance(links_at, int | float) else None,
+            link_bytes_problem=str(problem) if problem is not None else None,
+            answers=dict(answers),
+            votes=node_votes,
         )
 
     def save(self, path: Path) -> None:
@@ -141,11 +184,28 @@ class History:
             raise HistoryError(f"{path}: {exc}") from exc
 
 
+def _link_bytes(raw: object) -> LinkBytes:
+    """``link_bytes`` of a saved history: link -> direction -> a non-negative integer."""
+    if not isinstance(raw, dict):
+        raise HistoryError("link_bytes: an object link -> direction -> bytes is required")
+    out: LinkBytes = {}
+    for link, per in raw.items():
+        if not isinstance(per, dict) or not set(per) <= set(DIRECTIONS):
+            raise HistoryError(f"link_bytes.{link}: an object with {' and '.join(DIRECTIONS)}")
+        for direction, n in per.items():
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise HistoryError(f"link_bytes.{link}.{direction}: a byte count is required")
+        out[str(link)] = dict(per)
+    return out
+
+
 @dataclass
 class _NodeData:
     chain: list[dict[str, Any]] = field(default_factory=list)
     results: dict[int, dict[str, Any]] = field(default_factory=dict)
     status: dict[str, Any] | None = None
+    answers: dict[str, Any] | None = None
+    answered: bool = False  # the answers were asked for and came (a body or a 404)
     problem: str | None = None
 
 
@@ -180,11 +240,21 @@ async def _collect_node(client: NodeClient, epoch_length: int, sem: asyncio.Sema
         out.status = await get(client.clp_status())
     except Exception as exc:  # any failure to answer is recorded, never a crash
         out.problem = f"{type(exc).__name__}: {exc}"
+        return out
+    try:  # optional (§11): without it only the inclusion check is not applicable
+        out.answers = await get(client.clp_answers())
+        out.answered = True
+    except Exception:  # a node that cannot say is treated as one that was not asked
+        pass
     return out
 
 
-async def collect_history(cluster: Cluster, faults: list[dict[str, Any]]) -> History:
-    """Fetch every node's view concurrently; nodes that do not answer are noted as such."""
+async def collect_history(
+    cluster: Cluster, faults: list[dict[str, Any]], votes: VoteCollector | None = None
+) -> History:
+    """Fetch every node's view concurrently; nodes that do not answer are noted as such.
+
+    ``votes``: what a collector read during the run; it reads once more here."""
     genesis_path = cluster.manifest.root / "genesis.json"
     try:
         genesis = json.loads(genesis_path.read_text())
@@ -200,6 +270,10 @@ async def collect_history(cluster: Cluster, faults: list[dict[str, Any]]) -> His
     data = await asyncio.gather(
         *(_collect_node(cluster.client(n), epoch_length, sem) for n in names)
     )
+    votes = votes or VoteCollector(names)
+    await votes.poll(cluster)
+    # After the nodes' views: reading the counters closes every proxied connection once.
+    links = await collect_link_bytes(cluster)
     validators = [
         {k: v[k] for k in ("address", "public_key", "stake", "name") if k in v}
         for v in genesis.get("validators", [])
@@ -216,4 +290,9 @@ async def collect_history(cluster: Cluster, faults: list[dict[str, Any]]) -> His
         consensus=dict(genesis.get("consensus", {})),
         unreachable={n: d.problem for n, d in zip(names, data, strict=True) if d.problem},
         collected_at=started,
+        link_bytes=links.bytes,
+        link_bytes_at=links.at,
+        link_bytes_problem=links.problem,
+        answers={n: d.answers for n, d in zip(names, data, strict=True) if d.answered},
+        votes=votes.nodes,
     )

@@ -14,10 +14,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.cluster.testnet import link_ends
 from harness.faults.kinds import KINDS
 from harness.faults.kinds._toxic import ToxicKind
 from harness.faults.log import FaultRecord
-from harness.faults.state import FaultState, link_ends
+from harness.faults.state import FaultState
 
 # Toxics that cut or end a connection hurt both ends of the link; the others degrade the
 # data of one direction (the sender: src for upstream, dst for downstream).

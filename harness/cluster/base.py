@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 
 from harness.cluster.client import NodeClient, NodeUnavailable
 from harness.cluster.testnet import TestnetManifest
-from harness.faults.toxiproxy_api import ToxiproxyApi
+from harness.cluster.toxiproxy_api import ToxiproxyApi
 
 T = TypeVar("T")
 

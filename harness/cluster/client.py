@@ -88,6 +88,12 @@ class NodeClient:
         result: dict[str, Any] | None = await self.get_optional(f"/alpha/clp/epoch/{epoch}")
         return result
 
+    async def clp_answers(self) -> dict[str, Any] | None:
+        """The challenges the node answered itself and when it sent each (§11); None when
+        it does not serve them (404)."""
+        result: dict[str, Any] | None = await self.get_optional("/alpha/clp/answers")
+        return result
+
     async def consensus_status(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.get_json("/alpha/consensus/status")
         return result

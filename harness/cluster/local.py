@@ -26,9 +26,9 @@ from harness.cluster.ports import port_is_bound
 from harness.cluster.process import signal_group
 from harness.cluster.proxies import ProxyLayer
 from harness.cluster.testnet import TestnetError, TestnetManifest
-from harness.faults.toxiproxy_api import ToxiproxyApi
+from harness.cluster.toxiproxy_api import ToxiproxyApi
+from harness.node_kinds import NODE_COMMAND_ENV
 
-NODE_COMMAND_ENV = "CLP_TESTNET_NODE_COMMAND"
 CONFIG_PLACEHOLDER = "{config}"
 NODE_NICE_ENV = "CLP_TESTNET_NODE_NICE"
 NODE_NICE = 5  # nodes yield to the harness and the proxy when the cores are all busy
@@ -70,11 +70,22 @@ def node_argv(command: str, config: Path) -> list[str]:
             f"node command {command!r} must name the config as {CONFIG_PLACEHOLDER}, "
             f"e.g. 'clp-node --config {CONFIG_PLACEHOLDER}'"
         )
-    if "/" not in words[0] and shutil.which(words[0]) is None:
-        beside = Path(sys.executable).with_name(words[0])
-        if beside.is_file():  # the virtualenv's own script when the venv is not activated
-            words[0] = str(beside)
+    if "/" not in words[0]:
+        words[0] = program_path(words[0])
     return [w.replace(CONFIG_PLACEHOLDER, str(config)) for w in words]
+
+
+def program_path(name: str) -> str:
+    """The file a bare program name starts: the script of the environment the harness runs
+    from first (its own node, whether that virtualenv is activated or not, whatever else
+    PATH holds), else the one on PATH; absolute, so a node started with another PATH or
+    working folder runs the same file. A name found nowhere stays, and starting it says so.
+    """
+    beside = Path(sys.executable).with_name(name)
+    if beside.is_file():
+        return str(beside.absolute())
+    found = shutil.which(name)
+    return str(Path(found).absolute()) if found else name
 
 
 class LocalBackend(Cluster):

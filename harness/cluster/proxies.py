@@ -7,8 +7,6 @@ TOXIPROXY_SERVER environment variable; otherwise the project's compatible server
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,12 +17,8 @@ import httpx
 
 from harness.cluster.process import terminate
 from harness.cluster.testnet import TestnetManifest
-from harness.faults.toxiproxy_api import ToxiproxyApi
-
-
-def find_official_server(explicit: str | None = None) -> str | None:
-    candidate = explicit or os.environ.get("TOXIPROXY_SERVER") or shutil.which("toxiproxy-server")
-    return candidate if candidate and Path(candidate).exists() else None
+from harness.cluster.toxiproxy_api import ToxiproxyApi
+from harness.official_toxiproxy import find_official_server
 
 
 class ProxyLayer:
@@ -47,17 +41,12 @@ class ProxyLayer:
         return "official" if self.official else "compatible"
 
     def command(self) -> list[str]:
+        """The server's command line; ``-proxy-metrics`` serves the per-link byte counters
+        (``GET /metrics``) the link-discipline check reads."""
+        flags = ["-host", self.host, "-port", str(self.port), "-proxy-metrics"]
         if self.official:
-            return [self.official, "-host", self.host, "-port", str(self.port)]
-        return [
-            sys.executable,
-            "-m",
-            "harness.toxiproxy",
-            "--host",
-            self.host,
-            "--port",
-            str(self.port),
-        ]
+            return [self.official, *flags]
+        return [sys.executable, "-m", "harness.toxiproxy", *flags]
 
     async def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)

@@ -29,47 +29,29 @@ finally gives the swarm back (``swarm_lease``).
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import os
+import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from harness.cluster import docker_layout as layout
 from harness.cluster import swarm_lease
-from harness.cluster.base import Cluster, wait_until
-from harness.cluster.docker import (
-    OWNER_LABEL,
+from harness.cluster.base import wait_until
+from harness.cluster.containers import ContainerCluster, settle, toxiproxy_command
+from harness.cluster.engine import (
     PROJECT,
     PROJECT_LABEL,
     RUN_LABEL,
     Labelled,
-    LogFollower,
-    Progress,
-    StreamFollower,
-    docker_client,
-    images_from_env,
+    ObjectSet,
+    label_filter,
     labels,
-    new_run_id,
-    owner_alive,
-    settle,
-    toxiproxy_command,
-)
-from harness.cluster.docker_layout import (
-    API_PORT,
-    CONTAINER_ROOT,
-    DATA_DIR,
-    NODE_ENTRYPOINT,
-    TOXIPROXY_API_PORT,
-    TOXIPROXY_HOST,
-    node_command,
-    proxy_specs,
-    require_docker_layout,
 )
 from harness.cluster.swarm_lease import SwarmError
-from harness.cluster.testnet import TestnetError, TestnetManifest
-from harness.faults.toxiproxy_api import ToxiproxyApi
+from harness.cluster.testnet import TestnetError
 
 if TYPE_CHECKING:
     import docker
@@ -96,6 +78,9 @@ class SwarmOptions:
     registry: str | None = None  # push the images here and run them from there
     constraints: tuple[str, ...] = ()  # placement constraints of every service
     engines: dict[str, str] = field(default_factory=dict)  # node hostname -> Docker API URL
+    # The Docker API of a swarm manager when the harness's own engine is not one: the
+    # images are still built (and pushed) by the local engine, the services made there.
+    manager: str | None = None
 
     @classmethod
     def from_env(cls) -> SwarmOptions:
@@ -111,6 +96,7 @@ class SwarmOptions:
             os.environ.get("CLP_SWARM_REGISTRY") or None,
             tuple(c.strip() for c in constraints.split(",") if c.strip()),
             engines,
+            os.environ.get("CLP_SWARM_MANAGER") or None,
         )
 
 
@@ -120,7 +106,11 @@ def registry_ref(registry: str, ref: str) -> str:
 
 
 def push_images(client: docker.DockerClient, images: Images, registry: str) -> Images:
-    """Tag and push both images to ``registry``; the refs every swarm node can pull."""
+    """Tag and push both images to ``registry``; the refs every swarm node can pull. The
+    registry's tags are removed from the local engine again: the images live on there
+    under their own names, and the registry is the only place that gained something."""
+    from docker.errors import APIError, NotFound
+
     from harness.images import Images
 
     pushed = []
@@ -128,11 +118,23 @@ def push_images(client: docker.DockerClient, images: Images, registry: str) -> I
         target = registry_ref(registry, ref)
         repo, _, tag = target.rpartition(":")
         client.images.get(ref).tag(repo, tag)
-        for line in client.images.push(repo, tag, stream=True, decode=True):
-            if "error" in line:
-                raise TestnetError(f"pushing {target}: {line['error']}")
+        try:
+            for line in client.images.push(repo, tag, stream=True, decode=True):
+                if "error" in line:
+                    raise TestnetError(f"pushing {target}: {line['error']}")
+        finally:
+            with contextlib.suppress(NotFound, APIError):
+                client.images.remove(target, noprune=True)
         pushed.append(target)
     return Images(pushed[0], pushed[1], images.toxiproxy_official)
+
+
+def placement_line(placed: dict[str, list[str]]) -> str:
+    """``placement: 5 validators on 3 engines: engine-a v0 v3, engine-b v1 v4, ...``
+    from swarm node hostname -> the validators whose task runs there."""
+    count = sum(len(names) for names in placed.values())
+    parts = ", ".join(f"{host} {' '.join(names)}" for host, names in sorted(placed.items()))
+    return f"placement: {count} validators on {len(placed)} engines: {parts}"
 
 
 def by_image_id(client: docker.DockerClient, images: Images) -> Images:
@@ -164,80 +166,58 @@ def task_container_id(task: dict[str, Any]) -> str | None:
     return str(cid) if cid else None
 
 
-class SwarmBackend(Cluster):
-    api_urls_known_before_start = False
+class SwarmBackend(ContainerCluster["Service"]):
+    """Services of one task each; a node's container is its current task's, on the engine
+    of the swarm node running it; a restart is a new task pinned to the last one's node."""
 
-    def __init__(
-        self,
-        manifest: TestnetManifest,
-        log_dir: Path | None = None,
-        images: Images | None = None,
-        run_id: str | None = None,
-        progress: Progress | None = None,
-        options: SwarmOptions | None = None,
-    ) -> None:
-        require_docker_layout(manifest)
-        self.options = options if options is not None else SwarmOptions.from_env()
-        self.docker = docker_client()
-        super().__init__(manifest)
-        self.log_dir = log_dir or manifest.root / "logs"
-        self.images = images
-        self.run_id = run_id or new_run_id()
-        self.progress = progress
-        self.services: dict[str, Service] = {}
-        self._api_urls: dict[str, str] = {}
-        self._fault_api: ToxiproxyApi | None = None
-        self._followers: list[StreamFollower] = []
-        self._engines: dict[str, docker.DockerClient] = {}
-        self._leased = False
-        self._stopped = False
-        self._started = False
+    unit = "service"
+    start_timeout_s = START_TIMEOUT_S
 
-    # ---- names -------------------------------------------------------------------------
+    _leased = False  # whether this run holds a lease of the engine's swarm mode
+
+    @cached_property
+    def options(self) -> SwarmOptions:
+        """From the environment unless set before ``start``."""
+        return SwarmOptions.from_env()
+
+    @cached_property
+    def _engines(self) -> dict[str, docker.DockerClient]:
+        """Clients of other swarm nodes' engines, by node ID."""
+        return {}
+
+    @cached_property
+    def swarm(self) -> docker.DockerClient:
+        """The manager the services, configs and secrets are made through: the local
+        engine, or the one ``SwarmOptions.manager`` names."""
+        if self.options.manager is None:
+            return self.docker
+        import docker
+
+        return docker.DockerClient(base_url=self.options.manager)
+
+    def _join(self) -> None:
+        """Borrow the local engine's swarm mode; a remote manager's swarm is used as it is."""
+        if self.options.manager is None:
+            swarm_lease.acquire(self.docker)
+            self._leased = True
+            return
+        if not self.options.registry:
+            raise SwarmError(
+                "CLP_SWARM_MANAGER: the swarm's nodes cannot see this engine's images; "
+                "give them a registry (--registry HOST:PORT)"
+            )
+        info = swarm_lease.swarm_info(self.swarm)
+        if info.get("LocalNodeState") != "active" or not info.get("ControlAvailable"):
+            raise SwarmError(f"CLP_SWARM_MANAGER={self.options.manager} is no swarm manager")
 
     @property
-    def network_name(self) -> str:
-        return f"clp-{self.run_id}"
+    def services(self) -> dict[str, Service]:
+        return self.units
 
-    def service_name(self, name: str) -> str:
-        return f"clp-{self.run_id}-{name}"
-
-    def volume_name(self, name: str) -> str:
-        return f"clp-{self.run_id}-{name}-data"
-
-    # ---- Cluster -----------------------------------------------------------------------
-
-    def api_url(self, name: str) -> str:
-        url = self._api_urls.get(name)
-        if url is None:
-            raise RuntimeError(f"{name} has no published API port (not started)")
-        return url
-
-    def log_path(self, name: str) -> str:
-        return str(self.log_dir / f"{name}.log")
-
-    def fault_api(self) -> ToxiproxyApi | None:
-        return self._fault_api
-
-    def _say(self, text: str) -> None:
-        if self.progress is not None:
-            self.progress(text)
-
-    async def start(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._stopped = False
-        self._started = True
-        atexit.register(self.stop_sync)
+    async def _launch(self) -> None:
+        assert self.images is not None
         self._say("joining the engine's swarm (initialised here if it is inactive)")
-        await asyncio.to_thread(swarm_lease.acquire, self.docker)
-        self._leased = True
-        if self.images is None:
-            self.images = images_from_env()
-        if self.images is None:
-            from harness.images import ensure_images
-
-            self._say("making sure the node and Toxiproxy images exist")
-            self.images = await asyncio.to_thread(ensure_images, self.progress)
+        await asyncio.to_thread(self._join)
         if self.options.registry:
             self._say(f"pushing the images to {self.options.registry}")
             self.images = await asyncio.to_thread(
@@ -250,22 +230,28 @@ class SwarmBackend(Cluster):
             # The proxy first: a node's first dials then reach it, instead of backing off
             # while an overlay endpoint and the proxies come up (seconds on a busy host).
             await asyncio.to_thread(self._create_toxiproxy)
-            await self._serve_toxiproxy()
+            self._say("starting the Toxiproxy service")
+            await self._serve_toxiproxy(await self._serve_task(layout.TOXIPROXY_HOST))
         await settle([asyncio.to_thread(self._create_node, n) for n in self.names])
         await settle([self._serve_node(n) for n in self.names])
-        await self.wait_for(self._all_healthy, START_TIMEOUT_S, "every node's /health")
+        placed = await asyncio.to_thread(self.placement)
+        if len(placed) > 1:
+            line = placement_line(placed)
+            self._say(line)
+            if self.progress is None:
+                print(line, file=sys.stderr, flush=True)
 
     # ---- creation ----------------------------------------------------------------------
 
     def _create_shared(self) -> None:
         self._say(f"creating overlay network {self.network_name}")
-        self.docker.networks.create(
+        self.swarm.networks.create(
             self.network_name,
             driver="overlay",
             attachable=True,
             labels=labels(self.run_id),
         )
-        self._genesis = self.docker.configs.create(
+        self._genesis = self.swarm.configs.create(
             name=f"clp-{self.run_id}-genesis",
             data=(self.manifest.root / "genesis.json").read_bytes(),
             labels=labels(self.run_id),
@@ -275,6 +261,7 @@ class SwarmBackend(Cluster):
         from docker.types import EndpointSpec, NetworkAttachmentConfig, RestartPolicy
 
         return {
+            "name": self.object_name(alias),
             "labels": labels(self.run_id),
             "container_labels": labels(self.run_id),
             "hostname": alias,
@@ -296,62 +283,61 @@ class SwarmBackend(Cluster):
 
         assert self.images is not None
         lab = labels(self.run_id)
-        toml = self.docker.configs.create(
+        toml = self.swarm.configs.create(
             name=f"clp-{self.run_id}-{name}-toml",
             data=self.manifest.config_path(name).read_bytes(),
             labels=lab,
         )
-        key = self.docker.secrets.create(
+        key = self.swarm.secrets.create(
             name=f"clp-{self.run_id}-{name}-key",
             data=(self.manifest.node_dir(name) / "key.json").read_bytes(),
             labels=lab,
         )
-        self.services[name] = self.docker.services.create(
+        self.units[name] = self.swarm.services.create(
             self.images.node,
-            name=self.service_name(name),
-            command=NODE_ENTRYPOINT,
-            args=node_command(name),
-            mounts=[Mount(DATA_DIR, self.volume_name(name), type="volume", labels=lab)],
+            command=layout.NODE_ENTRYPOINT,
+            args=layout.node_command(name),
+            mounts=[Mount(layout.DATA_DIR, self.volume_name(name), type="volume", labels=lab)],
             configs=[
                 ConfigReference(
-                    self._genesis.id, self._genesis.name, f"{CONTAINER_ROOT}/genesis.json"
+                    self._genesis.id, self._genesis.name, f"{layout.CONTAINER_ROOT}/genesis.json"
                 ),
-                ConfigReference(toml.id, toml.name, f"{CONTAINER_ROOT}/{name}/node.toml"),
+                ConfigReference(toml.id, toml.name, f"{layout.CONTAINER_ROOT}/{name}/node.toml"),
             ],
             secrets=[
                 SecretReference(
                     key.id,
                     key.name,
-                    f"{CONTAINER_ROOT}/{name}/key.json",
+                    f"{layout.CONTAINER_ROOT}/{name}/key.json",
                     uid=NODE_UID,
                     gid=NODE_UID,
                     mode=0o400,
                 )
             ],
             stop_grace_period=10 * 10**9,
-            **self._service_kwargs(name, API_PORT),
+            cap_add=["NET_ADMIN"],  # packet loss acts on the node's interface (node_exec)
+            **self._service_kwargs(name, layout.API_PORT),
         )
 
     def _create_toxiproxy(self) -> None:
         assert self.images is not None
         entrypoint, command = toxiproxy_command(self.images)
-        self.services[TOXIPROXY_HOST] = self.docker.services.create(
+        self.units[layout.TOXIPROXY_HOST] = self.swarm.services.create(
             self.images.toxiproxy,
-            name=self.service_name(TOXIPROXY_HOST),
             command=entrypoint,
             args=command,
-            **self._service_kwargs(TOXIPROXY_HOST, TOXIPROXY_API_PORT),
+            **self._service_kwargs(layout.TOXIPROXY_HOST, layout.TOXIPROXY_API_PORT),
         )
 
     # ---- tasks -------------------------------------------------------------------------
 
-    async def _running_task(self, name: str, log_name: str, after: str = "") -> dict[str, Any]:
+    async def _running_task(self, name: str, after: str = "") -> dict[str, Any]:
         """The service's task created after ``after`` once it runs; its error if it failed.
 
         A task whose container the engine failed to set up in the known mount race
         (``ENGINE_RACE``) is replaced by a new one, up to ``ENGINE_RACE_RETRIES`` times.
         """
-        service = self.services[name]
+        service = self.unit_of(name)
         retries = ENGINE_RACE_RETRIES
 
         def state() -> dict[str, Any] | None:
@@ -372,13 +358,13 @@ class SwarmBackend(Cluster):
                     return None
                 raise RuntimeError(
                     f"service {service.name}: task {status.get('State')}: {error}; "
-                    f"log {self.log_path(log_name)}"
+                    f"log {self.log_path(name)}"
                 )
             return None
 
         return await wait_until(
             lambda: asyncio.to_thread(state),
-            START_TIMEOUT_S,
+            self.start_timeout_s,
             f"a running task of {service.name}",
             interval=0.25,
         )
@@ -393,78 +379,52 @@ class SwarmBackend(Cluster):
             placement["Constraints"] = [*kept, pin]
             template["Placement"] = placement
         template["ForceUpdate"] = int(template.get("ForceUpdate", 0)) + 1
-        self.docker.api.update_service(
+        self.swarm.api.update_service(
             service.id, service.version, task_template=template, fetch_current_spec=True
         )
 
     def _port_of(self, name: str) -> int:
-        return TOXIPROXY_API_PORT if name == TOXIPROXY_HOST else API_PORT
+        return layout.TOXIPROXY_API_PORT if name == layout.TOXIPROXY_HOST else layout.API_PORT
 
     def _task_url(self, task: dict[str, Any], port: int) -> str:
-        node = self.docker.nodes.get(task["NodeID"])
+        node = self.swarm.nodes.get(task["NodeID"])
         addr = node.attrs.get("Status", {}).get("Addr") or swarm_lease.ADVERTISE_ADDR
         if addr == "0.0.0.0":
             addr = swarm_lease.ADVERTISE_ADDR
         return f"http://{addr}:{task_port(task, port)}"
 
-    def _follow(self, task: dict[str, Any], log_name: str) -> None:
-        """Follow the task's container through its node's engine until the container stops
-        (a service's own log stream outlives the service, so it cannot be joined)."""
+    async def _serve_task(self, name: str, after: str = "") -> str:
+        """Wait for the running task of ``name`` (created after ``after``), follow its
+        container through its node's engine until the container stops (a service's own log
+        stream outlives the service, so it cannot be joined); the URL of its port."""
+        task = await self._running_task(name, after)
         cid = task_container_id(task)
         assert cid is not None, "a running task has a container"
-        follower = LogFollower(
-            cid, self.log_dir / f"{log_name}.log", None, self.engine_url(task["NodeID"])
-        )
-        self._followers.append(follower.start())
+        engine = await asyncio.to_thread(self.engine_url, task["NodeID"])
+        self._follow(cid, name, None, engine)
+        return await asyncio.to_thread(self._task_url, task, self._port_of(name))
 
     async def _serve_node(self, name: str, after: str = "") -> None:
-        task = await self._running_task(name, name, after)
-        await asyncio.to_thread(self._follow, task, name)
-        self._api_urls[name] = await asyncio.to_thread(self._task_url, task, API_PORT)
-        await self.open_client(name)
+        await self._serve(name, await self._serve_task(name, after))
 
-    async def _serve_toxiproxy(self) -> None:
-        self._say("starting the Toxiproxy service")
-        task = await self._running_task(TOXIPROXY_HOST, "toxiproxy")
-        await asyncio.to_thread(self._follow, task, "toxiproxy")
-        url = await asyncio.to_thread(self._task_url, task, TOXIPROXY_API_PORT)
-        api = ToxiproxyApi(url)
-        self._fault_api = api
+    async def _start_again(self, name: str) -> None:
+        """A new task of the service on the node of the last one, so it finds its volume."""
+        service = self.unit_of(name)
+        last = await asyncio.to_thread(latest_task, service)
+        assert last is not None, f"{name} never had a task"
+        pin = f"node.id=={last['NodeID']}"
+        await asyncio.to_thread(self._force_new_task, service, pin)
+        await self._serve_node(name, after=last.get("CreatedAt", ""))
 
-        async def answers() -> bool:
-            try:
-                await asyncio.to_thread(api.version)
-                return True
-            except Exception:  # not listening yet: httpx errors, resets
-                return False
-
-        await self.wait_for(answers, 30.0, "the Toxiproxy API in its service")
-        await asyncio.to_thread(api.populate, proxy_specs(self.manifest))
-
-    async def _all_healthy(self) -> bool:
-        heights = await self.heights()
-        for name, h in heights.items():
-            if h is None and not await asyncio.to_thread(self.is_running, name):
-                raise RuntimeError(
-                    f"service {self.service_name(name)} stopped; log {self.log_path(name)}"
-                )
-        return all(h is not None for h in heights.values())
-
-    # ---- process faults ----------------------------------------------------------------
-
-    def _service(self, name: str) -> Service:
-        self.manifest.node(name)  # unknown names get the manifest's clear error
-        s = self.services.get(name)
-        if s is None:
-            raise RuntimeError(f"{name} has no service (cluster not started)")
-        return s
+    # ---- the engines of the swarm's nodes ----------------------------------------------
 
     def engine_url(self, node_id: str) -> str | None:
-        """The Docker API of swarm node ``node_id``: None for the local engine, else the URL
-        CLP_SWARM_ENGINES gives for the node's hostname."""
-        if node_id == swarm_lease.swarm_info(self.docker).get("NodeID"):
-            return None
-        hostname = self.docker.nodes.get(node_id).attrs["Description"]["Hostname"]
+        """The Docker API of swarm node ``node_id``: None for the local engine, the
+        manager's for the manager, else the URL CLP_SWARM_ENGINES gives for the node's
+        hostname."""
+        if node_id == swarm_lease.swarm_info(self.swarm).get("NodeID"):
+            return self.options.manager
+        hostname = self.swarm.nodes.get(node_id).attrs["Description"]["Hostname"]
         url = self.options.engines.get(hostname)
         if url is None:
             raise SwarmError(
@@ -484,11 +444,35 @@ class SwarmBackend(Cluster):
             self._engines[node_id] = docker.DockerClient(base_url=url)
         return self._engines[node_id]
 
-    def _container(self, name: str) -> Container | None:
+    def placement(self) -> dict[str, list[str]]:
+        """Swarm node hostname -> the validators whose current task runs there."""
+        placed: dict[str, list[str]] = {}
+        hostnames: dict[str, str] = {}
+        for name in self.names:
+            task = latest_task(self.unit_of(name))
+            if task is None or "NodeID" not in task:
+                continue
+            node_id = task["NodeID"]
+            if node_id not in hostnames:
+                node = self.swarm.nodes.get(node_id)
+                hostnames[node_id] = str(node.attrs["Description"]["Hostname"])
+            placed.setdefault(hostnames[node_id], []).append(name)
+        return placed
+
+    async def node_exec(self, name: str, command: list[str]) -> tuple[int, str]:
+        """Run ``command`` as root in the node's task container, through the engine of the
+        swarm node running it: (exit code, output). Root there holds NET_ADMIN."""
+        c = await asyncio.to_thread(self._node_container, name)
+        if c is None:
+            raise RuntimeError(f"{name} has no running task")
+        code, out = await asyncio.to_thread(c.exec_run, command, user="0")
+        return int(code), out.decode(errors="replace") if isinstance(out, bytes) else str(out)
+
+    def _live_container(self, name: str) -> Container | None:
         """The container of the service's current task (None: no task runs)."""
         from docker.errors import NotFound
 
-        task = latest_task(self._service(name))
+        task = latest_task(self.unit_of(name))
         if task is None or task.get("Status", {}).get("State") != "running":
             return None
         cid = task_container_id(task)
@@ -499,80 +483,27 @@ class SwarmBackend(Cluster):
         except NotFound:
             return None
 
-    def is_running(self, name: str) -> bool:
-        c = self._container(name)
-        return c is not None and c.status in ("running", "paused")
-
-    async def kill(self, name: str) -> None:
-        c = await asyncio.to_thread(self._container, name)
-        if c is None or c.status not in ("running", "paused"):
-            return
-        await asyncio.to_thread(c.kill)  # SIGKILL, also of a paused container
-        await asyncio.to_thread(c.wait, timeout=30)
-
-    async def pause(self, name: str) -> None:
-        c = await asyncio.to_thread(self._container, name)
-        if c is not None and c.status == "running":
-            await asyncio.to_thread(c.pause)
-
-    async def resume(self, name: str) -> None:
-        c = await asyncio.to_thread(self._container, name)
-        if c is not None and c.status == "paused":
-            await asyncio.to_thread(c.unpause)
-
-    async def restart(self, name: str) -> None:
-        """A new task of the service on the node of the last one, so it finds its volume."""
-        await self.kill(name)
-        service = self._service(name)
-        last = await asyncio.to_thread(latest_task, service)
-        assert last is not None, f"{name} never had a task"
-        pin = f"node.id=={last['NodeID']}"
-
-        await asyncio.to_thread(self._force_new_task, service, pin)
-        await self._serve_node(name, after=last.get("CreatedAt", ""))
-
-        async def healthy() -> bool:
-            if (await self.heights([name]))[name] is not None:
-                return True
-            if not await asyncio.to_thread(self.is_running, name):
-                raise RuntimeError(f"{name} stopped again after restart; log {self.log_path(name)}")
-            return False
-
-        await self.wait_for(healthy, START_TIMEOUT_S, f"{name} to answer after restart")
-
     # ---- teardown ----------------------------------------------------------------------
 
-    async def stop(self) -> None:
-        if self._stopped:
-            return
-        await asyncio.to_thread(self.stop_sync)
-        await self.close_clients()
-        self.docker.close()
-
-    def stop_sync(self) -> None:
+    def _remove(self) -> None:
         """Remove everything of this run (by label), then give the swarm back."""
-        if self._stopped or not self._started:
-            return
-        self._stopped = True
-        with contextlib.suppress(Exception):
-            atexit.unregister(self.stop_sync)
-        if self._fault_api is not None:
-            self._fault_api.close()
         try:
-            remove_run(self.docker, self.run_id)
+            remove_run(self.swarm, self.run_id)
+            remote = set(self.options.engines.values()) - {self.options.manager}
+            for url in sorted(remote):
+                remove_on_engine(url, self.run_id)
         finally:
-            for f in self._followers:
-                f.join(5.0)
-            self._followers.clear()
             for engine in self._engines.values():
                 engine.close()
+            if self.swarm is not self.docker:
+                self.swarm.close()
             if self._leased:
                 self._leased = False
                 swarm_lease.release(self.docker)
 
 
 @dataclass
-class SwarmLabelled:
+class SwarmLabelled(ObjectSet):
     """The project's swarm-scoped objects (or one run's): services, configs, secrets."""
 
     services: list[Any]
@@ -583,37 +514,15 @@ class SwarmLabelled:
     def find(cls, client: docker.DockerClient, run_id: str | None = None) -> SwarmLabelled:
         if not swarm_lease.is_active(client):
             return cls([], [], [])
-        flt = {"label": [f"{RUN_LABEL}={run_id}" if run_id else f"{PROJECT_LABEL}={PROJECT}"]}
+        flt = label_filter(run_id)
         return cls(
             client.services.list(filters=flt),
             client.configs.list(filters=flt),
             client.secrets.list(filters=flt),
         )
 
-    @property
-    def all(self) -> list[Any]:
-        return [*self.services, *self.configs, *self.secrets]
-
     def names(self) -> list[str]:
         return [o.name for o in self.all]
-
-    def runs(self) -> dict[str, str]:
-        """run id -> owner."""
-        out: dict[str, str] = {}
-        for obj in self.all:
-            lab = obj.attrs.get("Spec", {}).get("Labels") or {}
-            out.setdefault(lab.get(RUN_LABEL, ""), lab.get(OWNER_LABEL, ""))
-        return out
-
-    def without_runs(self, runs: set[str]) -> SwarmLabelled:
-        def keep(obj: Any) -> bool:
-            return (obj.attrs.get("Spec", {}).get("Labels") or {}).get(RUN_LABEL) not in runs
-
-        return SwarmLabelled(
-            [s for s in self.services if keep(s)],
-            [c for c in self.configs if keep(c)],
-            [s for s in self.secrets if keep(s)],
-        )
 
 
 def remove_swarm_objects(client: docker.DockerClient, found: SwarmLabelled) -> list[str]:
@@ -622,7 +531,7 @@ def remove_swarm_objects(client: docker.DockerClient, found: SwarmLabelled) -> l
     from docker.errors import APIError, NotFound
 
     removed: list[str] = []
-    runs = set(found.runs())
+    runs = set(found.owners())
     for s in found.services:
         with contextlib.suppress(NotFound):
             s.remove()
@@ -671,14 +580,35 @@ def remove_run(client: docker.DockerClient, run_id: str) -> None:
             time.sleep(0.5)
 
 
+def remove_on_engine(url: str, run_id: str) -> None:
+    """A run's containers and volumes on the engine of another swarm node (``url``): the
+    swarm stops the tasks there, the volumes are that engine's alone. Its swarm-scoped
+    networks go by themselves once no task uses them."""
+    import docker
+    from docker.errors import APIError, DockerException
+
+    client = docker.DockerClient(base_url=url)
+    try:
+        deadline = time.monotonic() + REMOVE_TIMEOUT_S
+        while True:
+            try:
+                found = Labelled.find(client, run_id)
+                Labelled(found.containers, [], found.volumes).remove()
+                return
+            except APIError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.5)
+    except DockerException as exc:
+        raise SwarmError(f"removing run {run_id} from the engine at {url}: {exc}") from exc
+    finally:
+        client.close()
+
+
 def remove_swarm_leftovers(
     client: docker.DockerClient, run_id: str | None = None, force: bool = False
 ) -> tuple[list[str], dict[str, str]]:
     """The swarm objects of crashed runs (``clp-testnet down``); live owners' runs are kept."""
     found = SwarmLabelled.find(client, run_id)
-    kept = {
-        rid: owner
-        for rid, owner in found.runs().items()
-        if not force and owner and owner_alive(owner)
-    }
+    kept = found.live_runs(force)
     return remove_swarm_objects(client, found.without_runs(set(kept))), kept

@@ -22,7 +22,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.cluster.docker import daemon_address, owner_alive, owner_id
+from harness.cluster.engine import daemon_address, owner_alive, owner_id
 
 if TYPE_CHECKING:
     import docker

@@ -26,7 +26,6 @@ from harness.contract.genesis import (
 from harness.contract.keys import ValidatorKey
 from harness.contract.node_config import HostPort, Peer, node_config_document, write_node_config
 from harness.contract.params import ClpParams
-from harness.faults.state import link_name
 
 MANIFEST = "manifest.json"
 DEFAULT_STAKE = 100_000
@@ -50,6 +49,19 @@ class NodeSpec:
     @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
+
+
+def link_name(src: str, dst: str) -> str:
+    """The proxy of the directed link src -> dst (node src dials dst through it)."""
+    return f"{src}_to_{dst}"
+
+
+def link_ends(name: str) -> tuple[str, str]:
+    """``vi_to_vj`` -> (vi, vj): the inverse of ``link_name``."""
+    src, sep, dst = name.partition("_to_")
+    if not sep or not src or not dst:
+        raise ValueError(f"not a link name: {name!r}")
+    return src, dst
 
 
 @dataclass(frozen=True)

@@ -35,16 +35,18 @@ def register(sub: Any) -> None:
         "--dir",
         type=Path,
         help="instead: collect the history of this running testnet (its chains and "
-        "DIR/faults.jsonl), save it as DIR/history.json and check it",
+        "DIR/faults.jsonl), save it as DIR/history.json and check it (a compose testnet's "
+        "container logs go to DIR/logs/); `clp-testnet report DIR` then draws it",
     )
     p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     p.set_defaults(handler=run)
 
 
 async def collect_from(root: Path) -> Path:
-    """Collect a running local testnet's history with its fault log into root/history.json."""
+    """Collect a running testnet's history (local, or run by docker compose) with its fault
+    log into root/history.json."""
     from harness.checks import collect_history
-    from harness.cluster.local import LocalBackend
+    from harness.cluster.compose_run import ComposeTestnet, reach
     from harness.cluster.testnet import TestnetManifest
     from harness.faults.cli import FAULT_LOG
     from harness.faults.log import FaultLog, OldLog
@@ -54,9 +56,11 @@ async def collect_from(root: Path) -> Path:
         faults = FaultLog.load(root / FAULT_LOG).to_json()
     except (OldLog, ValueError) as exc:
         raise HistoryError(str(exc)) from exc
-    cluster = LocalBackend(manifest)
+    cluster = reach(manifest)
     try:
         history = await collect_history(cluster, faults)
+        if isinstance(cluster, ComposeTestnet):  # for `clp-testnet report DIR`
+            await asyncio.to_thread(cluster.save_logs, root / "logs")
     finally:
         await cluster.close_clients()
     path = root / "history.json"

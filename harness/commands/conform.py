@@ -19,7 +19,14 @@ from rich.table import Table
 from harness.cluster.backends import init_for_backend, make_cluster
 from harness.commands import console
 from harness.conform.checks import NOT_APPLICABLE, CheckRow, run_checks
-from harness.conform.target import TOXIPROXY_IMAGE_ENV, Target, node_environment, parse_target
+from harness.conform.target import (
+    ONCE,
+    Target,
+    kind_target,
+    node_environment,
+    parse_target,
+)
+from harness.node_kinds import DEFAULT_KIND, TOXIPROXY_IMAGE_ENV, add_node_option
 from harness.scenario.parse import load_scenarios
 from harness.scenario.results import FAILED, PASSED
 from harness.scenario.results import NOT_APPLICABLE as SCENARIO_NA
@@ -41,6 +48,8 @@ def register(sub: Any) -> None:
   clp-testnet conform 'clp-node --config {config}'
   clp-testnet conform --image clp-testnet/node:1a2b3c4d5e6f --scenarios none
   clp-testnet conform --command '/opt/other/bin/node run -c {config}' --scenarios all
+  clp-testnet conform --node rust                    the Rust node (make rust) as a command
+  clp-testnet conform --node rust --backend docker   ... and as its image
 
 exit codes: 0 conforms, 1 something failed (listed), 2 bad input""",
     )
@@ -50,6 +59,12 @@ exit codes: 0 conforms, 1 something failed (listed), 2 bad input""",
         "--command",
         dest="node_command",
         help="a command with {config}, e.g. 'clp-node --config {config}'",
+    )
+    add_node_option(p, default=None)
+    p.add_argument(
+        "--backend",
+        choices=("local", "docker"),
+        help="with --node: run the kind's command (local, the default) or its image (docker)",
     )
     p.add_argument("--validators", "-n", type=int, default=4, help="testnet size (default 4)")
     p.add_argument(
@@ -86,8 +101,20 @@ def scenario_files(spec: str, folder: Path) -> list[Path]:
     return out
 
 
+def target_of(args: argparse.Namespace) -> Target:
+    """The node under test: named once, by IMAGE_OR_COMMAND, --image, --command or --node."""
+    if args.node is None:
+        if args.backend is not None:
+            raise ValueError("--backend goes with --node (a command or an image says its own)")
+        return parse_target(args.target, args.image, args.node_command)
+    if args.target or args.image or args.node_command:
+        raise ValueError(ONCE)
+    backend = args.backend or "local"
+    return kind_target(args.node, backend, lambda text: console.print(f"  {escape(text)}"))
+
+
 def run(args: argparse.Namespace) -> int:
-    target = parse_target(args.target, args.image, args.node_command)
+    target = target_of(args)
     if args.validators < 4:
         raise ValueError(f"--validators {args.validators}: the contract checks need >= 4")
     scenarios = load_scenarios(scenario_files(args.scenarios, args.scenario_dir))
@@ -96,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out} is not empty")
     out.mkdir(parents=True, exist_ok=True)
     console.print(f"conform: {escape(target.describe())} ({target.backend} backend), out {out}")
-    rows = asyncio.run(conform(target, args.validators, scenarios, args.seed, out))
+    node = args.node or DEFAULT_KIND
+    rows = asyncio.run(conform(target, args.validators, scenarios, args.seed, out, node))
     console.print(report_table(target, rows))
     failed = [r for r in rows if r.failed]
     if failed:
@@ -123,14 +151,21 @@ def toxiproxy_image() -> str:
 
 
 async def conform(
-    target: Target, validators: int, scenarios: list[Any], seed: int, out: Path
+    target: Target,
+    validators: int,
+    scenarios: list[Any],
+    seed: int,
+    out: Path,
+    node: str = DEFAULT_KIND,
 ) -> list[CheckRow]:
+    """``node`` names the kind behind ``target`` (``--node``), for reproduce commands."""
     tox = await asyncio.to_thread(toxiproxy_image) if target.kind == "image" else None
     with node_environment(target, tox):
         rows = await contract_rows(target, validators, seed, out)
         for sc in scenarios:
             console.print(f"scenario {sc.name} ...")
-            result = await run_scenario(sc, RunOptions(seed, target.backend, out / "scenarios"))
+            opts = RunOptions(seed, target.backend, out / "scenarios", node=node)
+            result = await run_scenario(sc, opts)
             verdict = {PASSED: "pass", SCENARIO_NA: NOT_APPLICABLE}.get(result.status, "fail")
             if result.status == FAILED or verdict == "fail":
                 detail = "; ".join(result.failures()) or result.status

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.cluster.backends import add_backend_options, apply_backend_options
+from harness.cluster.node_choice import node_environment
 from harness.commands import console
+from harness.node_kinds import add_node_option
 
 
 def register(sub: Any) -> None:
@@ -18,6 +20,7 @@ def register(sub: Any) -> None:
         "--dir", type=Path, help="use this run folder and keep its testnet (default: see --out)"
     )
     add_backend_options(p)
+    add_node_option(p)
     p.add_argument(
         "--out",
         type=Path,
@@ -42,15 +45,17 @@ def run(args: argparse.Namespace) -> int:
     if args.validators < 4:
         raise ValueError("the demo needs at least 4 validators (an ejection must fit the cap)")
     apply_backend_options(args)
-    ok = asyncio.run(
-        run_demo(
-            console,
-            args.dir,
-            args.validators,
-            keep=args.dir is not None,
-            backend=args.backend,
-            monitor=args.monitor,
-            out=args.out,
+    with node_environment(args.node, args.backend, lambda text: console.print(f"  {text}")):
+        ok = asyncio.run(
+            run_demo(
+                console,
+                args.dir,
+                args.validators,
+                keep=args.dir is not None,
+                backend=args.backend,
+                monitor=args.monitor,
+                out=args.out,
+                node=args.node,
+            )
         )
-    )
     return 0 if ok else 1

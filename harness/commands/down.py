@@ -10,15 +10,17 @@ included. A run whose owner still runs on this host is kept unless ``--force``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
+from harness.cluster.compose_run import ComposeTestnet, is_compose_layout
 from harness.cluster.leftovers import cmdline, proc_stat
 from harness.cluster.process import signal_group
-from harness.cluster.testnet import TestnetManifest
+from harness.cluster.testnet import MANIFEST, TestnetManifest
 from harness.commands import RUN_FILE, console
 
 
@@ -54,10 +56,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def stop_local(root: Path, grace: float = 5.0) -> None:
-    """SIGTERM the recorded processes that are still ours, SIGKILL what outlives ``grace``."""
+    """SIGTERM the recorded processes that are still ours, SIGKILL what outlives ``grace``;
+    a testnet docker compose runs goes as with ``docker compose down``."""
     run_file = root / RUN_FILE
-    if not run_file.exists():
-        console.print(f"{root}: nothing recorded as running here")
+    if not run_file.exists():  # as a compose testnet never has: `up` refuses to start it
+        found = TestnetManifest.load(root) if (root / MANIFEST).is_file() else None
+        if found is not None and is_compose_layout(found):
+            stop_compose(found)
+        else:
+            console.print(f"{root}: nothing recorded as running here")
         return
     data: dict[str, Any] = json.loads(run_file.read_text())
     manifest = TestnetManifest.load(root)
@@ -83,13 +90,29 @@ def stop_local(root: Path, grace: float = 5.0) -> None:
     console.print(f"stopped {len(ours)} processes{extra}")
 
 
+def stop_compose(manifest: TestnetManifest) -> None:
+    """Remove the compose project's containers and network; its data volumes stay."""
+    cluster = ComposeTestnet(manifest)
+    try:
+        cluster.stop_sync()
+        volumes = cluster.volumes()
+    finally:
+        asyncio.run(cluster.close_clients())
+    console.print(f"stopped compose project {cluster.project.name}")
+    if volumes:
+        console.print(
+            f"its data volumes stay ({', '.join(volumes)}): `docker compose down -v` in the "
+            "folder of its docker-compose.yml removes them"
+        )
+
+
 def _running(pid: int) -> bool:
     stat = proc_stat(pid)
     return stat is not None and stat.state != "Z"
 
 
 def remove_docker_leftovers(run_id: str | None, force: bool) -> None:
-    from harness.cluster.docker import docker_client, remove_leftovers
+    from harness.cluster.engine import docker_client, remove_leftovers
     from harness.cluster.swarm import remove_swarm_leftovers
 
     client = docker_client()

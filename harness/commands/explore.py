@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.cluster.backends import BACKENDS
+from harness.cluster.node_choice import node_environment
 from harness.commands import console
+from harness.node_kinds import add_node_option
 
 EXIT_BAD_INPUT = 2
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smh]?)$")
@@ -53,6 +55,7 @@ exit codes: 0 no failure, 1 a failure reproduced or a harness error, 2 bad input
     p.add_argument("--runs", type=int, metavar="N", help="stop after N runs")
     p.add_argument("--time-budget", metavar="DURATION", help="start no run after this (10m)")
     p.add_argument("--backend", choices=BACKENDS, default="local", help="where nodes run")
+    add_node_option(p)
     p.add_argument("--out", type=Path, default=Path("runs"), help="results folder (runs)")
     p.add_argument(
         "--shrink-budget", type=int, default=12, metavar="N", help="runs spent shrinking (12)"
@@ -84,7 +87,9 @@ def explore(args: argparse.Namespace) -> int:
     if args.replay is not None:
         if not (args.replay / "explore.json").is_file():
             return _error(f"{args.replay}: not an explore run folder (no explore.json)")
-        result = asyncio.run(replay(args.replay, say))
+        backend = str(json.loads((args.replay / "explore.json").read_text())["backend"])
+        with node_environment(args.node, backend, say):
+            result = asyncio.run(replay(args.replay, say, args.node))
         say(f"[explore] replay {result.status}: {result.out_dir}")
         for line in result.failures():
             say(f"  {line}")
@@ -116,8 +121,10 @@ def explore(args: argparse.Namespace) -> int:
         max_failures=args.max_failures,
         jobs=args.jobs,
         say=say,
+        node=args.node,
     )
-    summary = asyncio.run(Explorer(opts).explore())
+    with node_environment(args.node, args.backend, say):
+        summary = asyncio.run(Explorer(opts).explore())
     doc = summary.to_json()
     say(
         f"[explore] {summary.runs} runs in {summary.duration_s:.0f}s "

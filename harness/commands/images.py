@@ -13,6 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from harness.commands import Handler, console
+from harness.node_kinds import RUST, add_node_option, node_kind
 
 DETAIL_WIDTH = 70
 
@@ -20,14 +21,16 @@ DETAIL_WIDTH = 70
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "images",
-        help="build, list or remove the Docker images (node, Toxiproxy)",
+        help="build, list or remove the Docker images (node, Rust node, Toxiproxy)",
         description="Docker images of the testnet, built with no registry: the base is "
         "BASE_IMAGE (python:3.11-slim) when local or pullable, else a Debian base made with "
         "debootstrap; the project goes in from wheels built on the host. Tags are content "
-        "hashes, so an unchanged tree builds nothing.",
+        "hashes, so an unchanged tree builds nothing. `build --node rust` also makes the Rust "
+        "node's image (clp-testnet/node-rs) from the release binary `make rust` builds.",
     )
     actions = p.add_subparsers(dest="images_action", metavar="ACTION", required=True)
     build = actions.add_parser("build", help="build whatever is missing (idempotent)")
+    add_node_option(build)
     build.add_argument(
         "--base-image", metavar="REF", help="build on this image (must be local or pullable)"
     )
@@ -116,10 +119,21 @@ def reporting_errors(handler: Handler) -> Handler:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from harness.images import ensure_images
+    """The Python node's and Toxiproxy's images; with ``--node rust`` the Rust node's too
+    (its binary from ``make rust``), so a Rust testnet has all it runs."""
+    from harness.images import ensure_images, ensure_rust_node_image
 
+    kind = node_kind(args.node)
     started = time.monotonic()
     with step_display() as display:
+        rust = None
+        if kind.name == RUST:
+            rust = ensure_rust_node_image(
+                display.step,
+                detail=display.detail,
+                base_image=args.base_image,
+                pull_timeout=args.pull_timeout,
+            )
         images = ensure_images(
             display.step,
             detail=display.detail,
@@ -127,9 +141,11 @@ def run_build(args: argparse.Namespace) -> int:
             no_cache=args.no_cache,
             pull_timeout=args.pull_timeout,
         )
-    kind = "official" if images.toxiproxy_official else "compatible server"
+    toxiproxy = "official" if images.toxiproxy_official else "compatible server"
+    if rust is not None:
+        console.print(f"node-rs    {rust}")
     console.print(f"node       {images.node}")
-    console.print(f"toxiproxy  {images.toxiproxy}  ({kind})")
+    console.print(f"toxiproxy  {images.toxiproxy}  ({toxiproxy})")
     console.print(f"done in {time.monotonic() - started:.1f} s")
     return 0
 

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.cluster.backends import init_for_backend
+from harness.cluster.node_choice import latest_image
 from harness.cluster.testnet import MANIFEST, TestnetError, TestnetManifest
 from harness.contract.params import ClpParams
+from harness.node_kinds import NodeKind, add_node_option, node_kind
 
 if TYPE_CHECKING:
     from harness.cluster.compose import PublishedPorts
@@ -36,6 +38,7 @@ def register(sub: Any) -> None:
     p.add_argument("--chain-id", default="clp-testnet", help="chain id (default clp-testnet)")
     p.add_argument("--seed", help="derive keys from this text (reproducible testnets)")
     p.add_argument("--no-proxy", action="store_true", help="direct links, no fault proxy")
+    add_node_option(p)
     p.add_argument(
         "--stakes",
         help="comma-separated positive stakes, one per validator (default 100000 each)",
@@ -97,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.compose_dir is not None and not args.compose:
         raise ValueError("--compose-dir goes with --compose")
     check_target(args.dir)
+    kind = node_kind(args.node)  # the files are the same for every kind: it names the hints
     base = ClpParams.test_profile() if args.profile == "test" else ClpParams.production()
     clp = ClpParams.from_dict({**base.to_dict(), **parse_overrides(args.clp)})
     stakes = parse_stakes(args.stakes) if args.stakes else None
@@ -112,11 +116,11 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     if ports is not None:
-        return write_compose(args, manifest, ports)
+        return write_compose(args, manifest, ports, kind)
     console.print(f"wrote a {len(manifest.nodes)}-validator testnet to {args.dir}")
     for n in manifest.nodes:
         console.print(f"  {n.name}  {n.address}  api {n.api_url}")
-    console.print(f"start it with: clp-testnet up --dir {args.dir}")
+    console.print(f"start it with: clp-testnet up --dir {args.dir}{kind.flag()}")
     return 0
 
 
@@ -136,19 +140,23 @@ def compose_ports(args: argparse.Namespace) -> PublishedPorts:
 
 
 def write_compose(
-    args: argparse.Namespace, manifest: TestnetManifest, ports: PublishedPorts
+    args: argparse.Namespace, manifest: TestnetManifest, ports: PublishedPorts, kind: NodeKind
 ) -> int:
-    """``init --compose``: the compose project that runs the docker-layout testnet."""
+    """``init --compose``: the compose project that runs the docker-layout testnet (its
+    ``.env`` names the node image of ``kind``)."""
     from harness.cluster.compose import write_compose_project
 
-    written = write_compose_project(manifest, ports, (os.getuid(), os.getgid()), args.compose_dir)
+    owner = (os.getuid(), os.getgid())
+    written = write_compose_project(
+        manifest, ports, owner, args.compose_dir, node_image=latest_image(kind.name)
+    )
     console.print(f"wrote a {len(manifest.nodes)}-validator compose testnet to {args.dir}")
     for index, n in enumerate(manifest.nodes):
         port = ports.api(index)
         where = f"http://{ports.bind}:{port}" if port else "a port Docker picks"
         console.print(f"  {n.name}  {n.address}  api {where}")
     console.print(f"  {', '.join(p.name for p in written)}")
-    console.print("build the images:  clp-testnet images build")
+    console.print(f"build the images:  clp-testnet images build{kind.flag()}")
     where = args.compose_dir or args.dir
     console.print(f"start it with:     cd {where} && docker compose up -d  (or docker-compose)")
     return 0

@@ -19,7 +19,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.cluster.backends import add_backend_options, apply_backend_options
+from harness.cluster.node_choice import node_environment
 from harness.commands import console
+from harness.node_kinds import add_node_option
 from harness.scenario.parse import ScenarioError, load_scenarios
 from harness.scenario.results import ScenarioResult, Tally, exit_code, tally
 from harness.scenario.runner import DEFAULT_SEED
@@ -53,6 +55,7 @@ def register(sub: Any) -> None:
   clp-testnet run scenarios/lazy-below-systemic.toml --repeat 5     passed / failed / flaky
   clp-testnet run scenarios/x.toml --seed 7 --backend docker
   clp-testnet run scenarios/x.toml --backend swarm                  on Docker Swarm services
+  clp-testnet run scenarios/happy-path.toml --node rust             the Rust node (make rust)
 
 exit codes: 0 all passed, 1 a run failed or a scenario was flaky, 2 bad input""",
     )
@@ -64,6 +67,7 @@ exit codes: 0 all passed, 1 a run failed or a scenario was flaky, 2 bad input"""
         help=f"derives the keys and every random choice (default {DEFAULT_SEED})",
     )
     add_backend_options(p)
+    add_node_option(p)
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="run each scenario N times")
     p.add_argument(
         "--out", type=Path, default=Path("runs"), help="folder for the runs' results (default runs)"
@@ -116,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_BAD_INPUT
     apply_backend_options(args)
-    results = asyncio.run(_run_all(scenarios, args, out))
+    with node_environment(args.node, args.backend, lambda text: out.print(f"  {escape(text)}")):
+        results = asyncio.run(_run_all(scenarios, args, out))
     tallies = tally(results)
     code = exit_code(tallies)
     for r in results:
@@ -127,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             out.print(r.failure_report(), markup=False, highlight=False, soft_wrap=True)
     out.print(summary_table(tallies, results))
     if args.junit is not None:
-        from harness.report.junit import junit_xml
+        from harness.scenario.junit import junit_xml
 
         args.junit.parent.mkdir(parents=True, exist_ok=True)
         args.junit.write_text(junit_xml(results))
@@ -158,6 +163,7 @@ async def _run_all(
                     out=args.out,
                     reporter=reporter,
                     monitor=args.monitor,
+                    node=args.node,
                 )
                 result = await run_scenario(sc, opts)
             results.append(result)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.cluster.local import LocalBackend
+from harness.cluster.compose_run import reach
 from harness.cluster.testnet import TestnetManifest
 from harness.commands import console
 
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     manifest = TestnetManifest.load(args.dir)
 
     async def go() -> list[dict[str, Any]]:
-        cluster = LocalBackend(manifest)
+        cluster = reach(manifest)
         try:
             return await gather_rows(cluster)
         finally:

@@ -28,11 +28,17 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--port", type=tcp_port, default=8474, help="API port (default 8474; 0 picks a free one)"
     )
+    p.add_argument(
+        "--proxy-metrics",
+        action="store_true",
+        help="serve per-proxy byte counters as Prometheus text at GET /metrics",
+    )
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.toxiproxy.__main__ import main as tox_main
 
-    tox_main(["--host", args.host, "--port", str(args.port)])
+    flags = ["--proxy-metrics"] if args.proxy_metrics else []
+    tox_main(["--host", args.host, "--port", str(args.port), *flags])
     return 0

@@ -13,11 +13,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.cluster.compose_run import is_compose_layout
 from harness.cluster.leftovers import listening_sockets, manifest_ports
 from harness.cluster.local import LocalBackend
+from harness.cluster.node_choice import local_command
 from harness.cluster.testnet import TestnetError, TestnetManifest
 from harness.commands import RUN_FILE, console
 from harness.monitor import Monitor
+from harness.node_kinds import add_node_option
 from harness.scenario.runner import started_with_monitor
 
 
@@ -31,6 +34,7 @@ def register(sub: Any) -> None:
         "`clp-testnet down` stops it. Logs go to DIR/logs/.",
     )
     p.add_argument("--dir", type=Path, required=True, help="testnet directory")
+    add_node_option(p)
     p.add_argument(
         "--detach", action="store_true", help="leave it running in the background (see `down`)"
     )
@@ -44,7 +48,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    command = local_command(args.node)  # an unknown or unbuilt node: one line, nothing started
     manifest = TestnetManifest.load(args.dir)
+    if is_compose_layout(manifest):
+        raise TestnetError(
+            f"{args.dir} is laid out for containers: start it with `docker compose up -d` in "
+            "the folder of its docker-compose.yml (status, fault, check, down then reach it)"
+        )
     if (args.dir / RUN_FILE).exists():
         raise TestnetError(
             f"{args.dir} seems to be running (run `clp-testnet down --dir {args.dir}`)"
@@ -56,20 +66,24 @@ def run(args: argparse.Namespace) -> int:
         raise TestnetError(f"ports of {args.dir} are already in use: {taken}")
     detached = False
     try:
-        detached = asyncio.run(_up(manifest, args.detach, args.monitor))
+        detached = asyncio.run(_up(manifest, args.detach, args.monitor, command))
     finally:
         if not detached:  # also after a second Ctrl-C cut the teardown short
             (args.dir / RUN_FILE).unlink(missing_ok=True)
     return 0
 
 
-async def _up(manifest: TestnetManifest, detach: bool, monitor: bool = False) -> bool:
-    """True once a detached testnet runs; in the foreground, runs until cancelled."""
+async def _up(
+    manifest: TestnetManifest, detach: bool, monitor: bool = False, command: str | None = None
+) -> bool:
+    """True once a detached testnet runs; in the foreground, runs until cancelled.
+    ``command`` starts a node (None: the backend's default); run.json records it, so that
+    ``fault restart`` starts the same implementation again."""
     from rich.live import Live
 
     from harness.report.tables import gather_rows, status_table
 
-    cluster = LocalBackend(manifest)
+    cluster = LocalBackend(manifest, node_command=command)
     run_file = manifest.root / RUN_FILE
     prom: Monitor | None = None
     try:
@@ -79,7 +93,11 @@ async def _up(manifest: TestnetManifest, detach: bool, monitor: bool = False) ->
             )
         pids = {n: cluster.pid(n) for n in cluster.names}
         proxy_pid = cluster.proxies.proc.pid if cluster.proxies and cluster.proxies.proc else None
-        record: dict[str, Any] = {"pids": pids, "toxiproxy": proxy_pid}
+        record: dict[str, Any] = {
+            "pids": pids,
+            "toxiproxy": proxy_pid,
+            "node_command": cluster.node_command,
+        }
         if prom is not None:
             record["prometheus"] = prom.proc.pid if prom.proc else None
             console.print(f"Prometheus scraping every node: {prom.url}", highlight=False)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.cluster.local import CONFIG_PLACEHOLDER, NODE_COMMAND_ENV, node_argv
+from harness.cluster.local import CONFIG_PLACEHOLDER, default_node_command, node_argv
+from harness.cluster.node_choice import container_images, local_command
+from harness.node_kinds import NODE_COMMAND_ENV, NODE_IMAGE_ENV, TOXIPROXY_IMAGE_ENV
 
-IMAGE_ENV = "CLP_TESTNET_NODE_IMAGE"
-TOXIPROXY_IMAGE_ENV = "CLP_TESTNET_TOXIPROXY_IMAGE"
+IMAGE_ENV = NODE_IMAGE_ENV
 
 
 @dataclass(frozen=True)
@@ -27,16 +28,32 @@ class Target:
         return f"{self.kind} {self.value!r}"
 
 
+ONCE = "name the node under test once: IMAGE_OR_COMMAND, --image, --command or --node"
+
+
 def parse_target(positional: str | None, image: str | None, command: str | None) -> Target:
     """Exactly one of them; a positional with a space or ``{config}`` is a command."""
     given = [x for x in (positional, image, command) if x]
     if len(given) != 1:
-        raise ValueError("name the node under test once: IMAGE_OR_COMMAND, --image or --command")
+        raise ValueError(ONCE)
     if command or (positional and (" " in positional or CONFIG_PLACEHOLDER in positional)):
         text = command or positional or ""
         node_argv(text, Path("node.toml"))  # a bad template is refused before anything starts
         return Target("command", text)
     return Target("image", image or positional or "")
+
+
+def kind_target(name: str, backend: str, progress: Callable[[str], None] | None = None) -> Target:
+    """A node kind of the registry as the node under test: its command on the local
+    backend, its image on docker (what the environment names wins, as everywhere)."""
+    if backend == "local":
+        return Target("command", local_command(name) or default_node_command())
+    images = container_images(name, progress)
+    if images is None:  # the default kind: the images `clp-testnet images build` makes
+        from harness.images import ensure_images
+
+        images = ensure_images(progress)
+    return Target("image", images.node)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ CHALLENGE_DOMAIN = b"alphaos.clp.challenge.v1"
 RESPONSE_DOMAIN = b"alphaos.clp.response.v1"
 BLOCK_DOMAIN = b"clp.block.v1"
 VOTE_DOMAIN = b"clp.vote.v1"
+PREVOTE_CODE = 1
 PRECOMMIT_CODE = 2
 HASH_BYTES = 32
 ADDRESS_BYTES = 20
@@ -98,15 +99,21 @@ def block_hash(block: dict[str, Any]) -> bytes:
 
 def precommit_sign_bytes(chain_id: str, height: int, round_: int, block_hash_: bytes) -> bytes:
     """Domain, chain id, type code, height, round, then a flagged, length-prefixed hash."""
+    return vote_sign_bytes(chain_id, PRECOMMIT_CODE, height, round_, block_hash_)
+
+
+def vote_sign_bytes(
+    chain_id: str, type_code: int, height: int, round_: int, block_hash_: bytes | None
+) -> bytes:
+    """§9.2 for any vote: ``type_code`` PREVOTE_CODE or PRECOMMIT_CODE, None for nil."""
+    value = b"\x00" + u16be(0) if block_hash_ is None else b"\x01" + u16be(HASH_BYTES) + block_hash_
     return (
         VOTE_DOMAIN
         + chain_id_field(chain_id)
-        + bytes([PRECOMMIT_CODE])
+        + bytes([type_code])
         + u64be(height)
         + u64be(round_)
-        + b"\x01"
-        + u16be(HASH_BYTES)
-        + block_hash_
+        + value
     )
 
 

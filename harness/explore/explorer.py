@@ -22,6 +22,7 @@ from harness.explore.generate import Doc, draw, kinds_for
 from harness.explore.shrink import shrink
 from harness.explore.steer import STEER_LAG, aim_for, steer
 from harness.explore.tomlout import dumps
+from harness.node_kinds import DEFAULT_KIND
 from harness.scenario.parse import parse_file
 from harness.scenario.results import ERROR, ScenarioResult, reproduce_command
 
@@ -46,6 +47,7 @@ class ExploreOptions:
     max_failures: int | None = None  # stop once this many failures reproduced
     jobs: int = 1  # runs at once: a testnet mostly waits on block intervals
     say: Say = print
+    node: str = DEFAULT_KIND  # the implementation the caller resolved, for reproduce commands
 
 
 @dataclass
@@ -112,7 +114,9 @@ def signature(result: ScenarioResult) -> list[str]:
     return sorted({e.what.split(":")[0] for e in result.expectations if not e.passed})
 
 
-async def run_doc(doc: Doc, run_dir: Path, seed: int, backend: str) -> ScenarioResult:
+async def run_doc(
+    doc: Doc, run_dir: Path, seed: int, backend: str, node: str = DEFAULT_KIND
+) -> ScenarioResult:
     """One document through the scenario runner and every checker, in ``run_dir``."""
     from harness.scenario.runner import RunOptions, run_scenario
 
@@ -122,7 +126,8 @@ async def run_doc(doc: Doc, run_dir: Path, seed: int, backend: str) -> ScenarioR
     meta = {"seed": seed, "backend": backend, "doc": doc}
     (run_dir / "explore.json").write_text(json.dumps(meta, indent=1) + "\n")
     scenario = parse_file(path)
-    return await run_scenario(scenario, RunOptions(seed=seed, backend=backend, run_dir=run_dir))
+    opts = RunOptions(seed=seed, backend=backend, run_dir=run_dir, node=node)
+    return await run_scenario(scenario, opts)
 
 
 def load_history(run_dir: Path) -> dict[str, Any] | None:
@@ -190,7 +195,7 @@ class Explorer:
             docs = [self._draw(i) for i in range(index, index + size)]
             dirs = [self.dir / f"run-{i:03d}" for i in range(index, index + size)]
             results = await asyncio.gather(
-                *(run_doc(d, r, o.seed, o.backend) for d, r in zip(docs, dirs, strict=True))
+                *(run_doc(d, r, o.seed, o.backend, o.node) for d, r in zip(docs, dirs, strict=True))
             )
             for k, result in enumerate(results):
                 await self._record(index + k, docs[k], dirs[k], result, started)
@@ -263,7 +268,7 @@ class Explorer:
         failure.safety = bool(set(sig) & SAFETY_CHECKS)
         replays = SAFETY_REPLAYS if failure.safety else REPLAYS
         for k in range(replays):
-            replay = await run_doc(doc, run_dir / f"replay-{k}", o.seed, o.backend)
+            replay = await run_doc(doc, run_dir / f"replay-{k}", o.seed, o.backend, o.node)
             failure.replays += 1
             if set(signature(replay)) & set(sig) and not replay.passed:
                 failure.reproduced += 1
@@ -291,7 +296,9 @@ class Explorer:
         async def fails(candidate: Doc) -> bool:
             for _ in range(per_candidate):
                 tries[0] += 1
-                r = await run_doc(candidate, run_dir / f"shrink-{tries[0]:02d}", o.seed, o.backend)
+                r = await run_doc(
+                    candidate, run_dir / f"shrink-{tries[0]:02d}", o.seed, o.backend, o.node
+                )
                 steps = len(candidate["steps"])
                 o.say(f"[explore] shrink try {tries[0]}: {r.status}, {steps} steps")
                 if not r.passed and bool(set(signature(r)) & set(sig)):
@@ -312,7 +319,7 @@ class Explorer:
         o.say(
             f"[explore] run {failure.index} shrunk to {failure.shrunk_steps} steps, "
             f"{failure.shrunk_validators} validators: "
-            f"{reproduce_command(path, o.seed, o.backend)}"
+            f"{reproduce_command(path, o.seed, o.backend, o.node)}"
         )
 
 
@@ -353,7 +360,7 @@ async def shrink_async(doc: Doc, fails: Callable[[Doc], Any], budget: int) -> tu
     return await asyncio.to_thread(shrink, doc, oracle, budget)
 
 
-async def replay(run_dir: Path, say: Say = print) -> ScenarioResult:
+async def replay(run_dir: Path, say: Say = print, node: str = DEFAULT_KIND) -> ScenarioResult:
     """Re-run one saved run (its document, seed and backend) into RUN_DIR/replay-N."""
     meta = json.loads((run_dir / "explore.json").read_text())
     n = 0
@@ -361,4 +368,4 @@ async def replay(run_dir: Path, say: Say = print) -> ScenarioResult:
         n += 1
     target = run_dir / f"replay-{n}"
     say(f"[explore] replaying {run_dir} (seed {meta['seed']}, {meta['backend']}) into {target}")
-    return await run_doc(meta["doc"], target, int(meta["seed"]), str(meta["backend"]))
+    return await run_doc(meta["doc"], target, int(meta["seed"]), str(meta["backend"]), node)

@@ -186,7 +186,7 @@ def undo_step(kind: FaultKind, args: dict[str, Any]) -> dict[str, Any]:
     """The registry's undo of a fault, as a step without its trigger."""
     assert kind.undone_by is not None
     undo = KINDS[kind.undone_by]
-    fields = kind.undo_args(args)
+    fields = kind.undo_args(args, undo)
     if undo.name == kind.name:  # a setting kind (clock offset, netem): back to neutral
         for f in undo.fields:
             if f.type == "int":

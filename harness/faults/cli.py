@@ -17,16 +17,18 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from harness.cluster.base import Cluster
 from harness.cluster.client import NodeUnavailable
+from harness.cluster.compose_run import ComposeTestnet, is_compose_layout
 from harness.cluster.leftovers import cmdline
 from harness.cluster.local import LocalBackend
 from harness.cluster.process import signal_group
 from harness.cluster.testnet import TestnetManifest
+from harness.cluster.toxiproxy_api import ToxiproxyApi, ToxiproxyError
 from harness.faults.errors import FaultError
 from harness.faults.kinds.base import FaultKind
 from harness.faults.log import FaultLog, OldLog
 from harness.faults.nemesis import Nemesis
-from harness.faults.toxiproxy_api import ToxiproxyApi, ToxiproxyError
 
 FAULT_LOG = "faults.jsonl"
 RUN_FILE = "run.json"  # harness.commands.RUN_FILE, written by `up`
@@ -36,7 +38,9 @@ class DetachedLocal(LocalBackend):
     """The node processes of a testnet that ``up`` started, driven by their recorded pids."""
 
     def __init__(self, manifest: TestnetManifest) -> None:
-        super().__init__(manifest)
+        run_file = manifest.root / RUN_FILE  # `up` records its node command: restart uses it
+        recorded = json.loads(run_file.read_text()) if run_file.exists() else {}
+        super().__init__(manifest, node_command=recorded.get("node_command"))
         self.proxies = None  # the fault proxy belongs to `up`; reached through its API only
         self.run_file = manifest.root / RUN_FILE
 
@@ -88,8 +92,17 @@ class DetachedLocal(LocalBackend):
 async def run_fault(
     manifest: TestnetManifest, kind: FaultKind, raw: dict[str, Any], console: Console
 ) -> int:
-    cluster = DetachedLocal(manifest)
-    api = ToxiproxyApi(f"http://127.0.0.1:{manifest.toxiproxy_port}") if manifest.proxied else None
+    cluster: Cluster
+    if is_compose_layout(manifest):  # at the ports its containers publish
+        cluster = ComposeTestnet(manifest)
+        api = cluster.fault_api()
+    else:
+        cluster = DetachedLocal(manifest)
+        api = (
+            ToxiproxyApi(f"http://127.0.0.1:{manifest.toxiproxy_port}")
+            if manifest.proxied
+            else None
+        )
     try:
         log = FaultLog.load(manifest.root / FAULT_LOG)
         nemesis = Nemesis(cluster, api, log)

@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.cluster.base import Cluster
+from harness.cluster.toxiproxy_api import ToxiproxyApi
 from harness.faults import kinds
 from harness.faults.errors import FaultError, FieldError
 from harness.faults.kinds.base import Context
 from harness.faults.log import FORMAT, FaultLog, FaultRecord, OldLog
 from harness.faults.state import FaultState
-from harness.faults.toxiproxy_api import ToxiproxyApi
 
 __all__ = ["FORMAT", "FaultError", "FaultLog", "FaultRecord", "FieldError", "Nemesis", "OldLog"]
 

@@ -12,20 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from harness.cluster.testnet import link_ends, link_name
+
 HOOK_DEFAULTS: dict[str, Any] = {"lazy": False, "clock_offset_ms": 0}
-
-
-def link_name(src: str, dst: str) -> str:
-    """The proxy of the directed link src -> dst (node src dials dst through it)."""
-    return f"{src}_to_{dst}"
-
-
-def link_ends(name: str) -> tuple[str, str]:
-    """``vi_to_vj`` -> (vi, vj): the inverse of ``link_name``."""
-    src, sep, dst = name.partition("_to_")
-    if not sep or not src or not dst:
-        raise ValueError(f"not a link name: {name!r}")
-    return src, dst
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.cache import cache_dir
 from harness.images import content, debian, docker_cli, wheels
 from harness.images.docker_cli import ImagesError
+from harness.official_toxiproxy import find_official_server
 
 Progress = Callable[[str], None]
 
@@ -29,6 +31,8 @@ TOXIPROXY_REPO = "clp-testnet/toxiproxy"
 DOCKERFILES = {"node": "node.Dockerfile", "toxiproxy": "toxiproxy.Dockerfile"}
 OFFICIAL_DOCKERFILE = "toxiproxy-official.Dockerfile"
 OFFICIAL_FROM_BINARY_REPO = "clp-testnet/toxiproxy-official"
+RUST_NODE_REPO = "clp-testnet/node-rs"
+RUST_NODE_DOCKERFILE = "node-rs.Dockerfile"
 PULL_TIMEOUT = 30.0
 
 
@@ -46,15 +50,6 @@ class Base:
     ref: str
     image_id: str
     made_here: bool
-
-
-def cache_dir() -> Path:
-    """Where the debootstrap folder and build contexts live (never inside the repository)."""
-    explicit = os.environ.get("CLP_TESTNET_CACHE")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "clp-testnet"
 
 
 def _quiet(_: str) -> None:
@@ -174,24 +169,45 @@ def official_toxiproxy(pull_timeout: float, progress: Progress) -> str | None:
 def official_from_binary(base: Base, progress: Progress, detail: Progress) -> str | None:
     """An image of the official server built from the binary the local backend would run
     (TOXIPROXY_SERVER or toxiproxy-server on PATH), tagged by the binary's content."""
-    from harness.cluster.proxies import find_official_server
-
     binary = find_official_server()
     if binary is None:
         return None
-    dockerfile_path = dockerfile(OFFICIAL_DOCKERFILE)
-    digest = hashlib.sha256(Path(binary).read_bytes())
+    return _binary_image(
+        OFFICIAL_FROM_BINARY_REPO,
+        Path(binary),
+        OFFICIAL_DOCKERFILE,
+        base,
+        progress,
+        detail,
+        name_in_context="toxiproxy-server",
+    )
+
+
+def _binary_image(
+    repo: str,
+    binary: Path,
+    dockerfile_name: str,
+    base: Base,
+    progress: Progress,
+    detail: Progress,
+    *,
+    name_in_context: str,
+) -> str:
+    """An image of ``binary`` on ``base``, tagged by the binary's, the Dockerfile's and the
+    base's content: a rebuilt binary gives a new tag, an unchanged one builds nothing."""
+    dockerfile_path = dockerfile(dockerfile_name)
+    digest = hashlib.sha256(binary.read_bytes())
     digest.update(dockerfile_path.read_bytes())
     digest.update(base.image_id.encode())
-    ref = f"{OFFICIAL_FROM_BINARY_REPO}:{digest.hexdigest()[:12]}"
+    ref = f"{repo}:{digest.hexdigest()[:12]}"
     if docker_cli.image_id(ref) is not None:
         return ref
     progress(f"building {ref} from {binary}")
-    context = cache_dir() / "build" / "toxiproxy-official"
+    context = cache_dir() / "build" / repo.rsplit("/", 1)[-1]
     shutil.rmtree(context, ignore_errors=True)
     context.mkdir(parents=True)
     try:
-        shutil.copy2(binary, context / "toxiproxy-server")
+        shutil.copy2(binary, context / name_in_context)
         docker_cli.build(
             dockerfile_path,
             context,
@@ -202,6 +218,38 @@ def official_from_binary(base: Base, progress: Progress, detail: Progress) -> st
     finally:
         shutil.rmtree(context, ignore_errors=True)
     return ref
+
+
+def ensure_rust_node_image(
+    progress: Progress | None = None,
+    *,
+    detail: Progress | None = None,
+    base_image: str | None = None,
+    pull_timeout: float = PULL_TIMEOUT,
+) -> str:
+    """The image of the Rust node's release binary (``make rust`` builds the binary)."""
+    from harness.node_kinds import NodeKindError, rust_binary
+
+    step = progress or _quiet
+    lines = detail or _quiet
+    try:
+        binary = rust_binary()
+    except NodeKindError as exc:
+        raise ImagesError(str(exc)) from exc
+    docker_cli.require_engine()
+    with _locked(cache_dir()):
+        base = resolve_base(base_image, step, lines, pull_timeout)
+        ref = _binary_image(
+            RUST_NODE_REPO,
+            binary,
+            RUST_NODE_DOCKERFILE,
+            base,
+            step,
+            lines,
+            name_in_context="clp-node-rs",
+        )
+        docker_cli.retag_latest(ref)
+        return ref
 
 
 def ensure_images(
@@ -280,6 +328,7 @@ __all__ = [
     "Progress",
     "clean_images",
     "ensure_images",
+    "ensure_rust_node_image",
     "project_images",
     "resolve_base",
 ]

@@ -3,19 +3,28 @@
 Inputs (only result.json is required): result.json, history.json, heights.json (the
 runner's sampled heights), monitor.json (series recorded by Prometheus with --monitor),
 logs/*.log, scenario.toml, error.txt.
+
+A testnet folder (``clp-testnet up`` or docker compose runs it) has no result.json; once
+``clp-testnet check --dir`` saved its history.json there, its page shows the checkers'
+verdicts on that history, with the fault log and logs/*.log the history and folder hold.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.checks import run_checks
 from harness.checks.history import History, HistoryError
+from harness.cluster.compose_run import is_compose_layout
+from harness.cluster.testnet import TestnetError, TestnetManifest
 from harness.report.faultwindows import FaultLogError, fault_windows
 from harness.report.html import render_html
+from harness.report.links import links_section
 from harness.report.svg import Scale, render_series, render_timeline
 from harness.report.timeline import Timeline, build_timeline
 
@@ -87,20 +96,43 @@ def _series(monitor: dict[str, Any], tl: Timeline) -> list[str]:
     return out
 
 
+def checked_result(folder: Path, history: History) -> dict[str, Any]:
+    """A testnet folder's stand-in for a run's result.json: the verdicts of every checker
+    on the history saved there, and the command that collects and checks it again."""
+    results = run_checks(history)
+    try:
+        backend = "compose" if is_compose_layout(TestnetManifest.load(folder)) else "local"
+    except TestnetError:
+        backend = "unknown"
+    return {
+        "scenario": folder.resolve().name,
+        "status": "failed" if any(r.failed for r in results) else "passed",
+        "checks": [r.to_json() for r in results],
+        "seed": "-",
+        "backend": backend,
+        "reproduce": shlex.join(["clp-testnet", "check", "--dir", str(folder)]),
+    }
+
+
 def write_report(run_dir: Path) -> Path:
     """Make the run folder's report; returns the path of report.html."""
     result_path = run_dir / "result.json"
-    if not result_path.is_file():
-        raise ReportError(f"{run_dir}: no result.json (not a run folder)")
-    result = _read_json(result_path)
+    history_path = run_dir / "history.json"
+    if not result_path.is_file() and not history_path.is_file():
+        raise ReportError(
+            f"{run_dir}: no result.json (a run folder) nor history.json (a testnet folder "
+            f"after `clp-testnet check --dir {run_dir}`)"
+        )
+    history: History | None = None
+    if history_path.is_file():
+        try:
+            history = History.from_json(_read_json(history_path))
+        except HistoryError as exc:
+            raise ReportError(f"{history_path}: {exc}") from exc
+    checked = not result_path.is_file()
+    result = checked_result(run_dir, history) if history and checked else _read_json(result_path)
     if not isinstance(result, dict):
         raise ReportError(f"{result_path}: a JSON object is required")
-    history: History | None = None
-    if (run_dir / "history.json").is_file():
-        try:
-            history = History.from_json(_read_json(run_dir / "history.json"))
-        except HistoryError as exc:
-            raise ReportError(f"{run_dir / 'history.json'}: {exc}") from exc
     nodes = sorted(result.get("logs") or {}) or (sorted(history.chains) if history else [])
     raw = result.get("fault_log") or (history.faults if history else [])
     try:
@@ -110,6 +142,8 @@ def write_report(run_dir: Path) -> Path:
         raise ReportError(f"{result_path}: fault_log: {exc}") from exc
     trace = _read_json(run_dir / "heights.json") if (run_dir / "heights.json").is_file() else []
     tl = build_timeline(history, faults, windows, trace, nodes)
+    if checked:
+        result["duration_s"] = tl.t1 - tl.t0
     svg = render_timeline(tl)
     sc = Scale(tl.t0, tl.t1)
     block_x = {h: sc.x(t) for h, t in tl.block_times.items()}
@@ -127,6 +161,7 @@ def write_report(run_dir: Path) -> Path:
         _series(monitor, tl) if isinstance(monitor, dict) else [],
         monitor.get("url") if isinstance(monitor, dict) else None,
         error.read_text(errors="replace") if error.is_file() else None,
+        links_section(history),
     )
     (run_dir / TIMELINE_SVG).write_text('<?xml version="1.0" encoding="UTF-8"?>\n' + svg + "\n")
     out = run_dir / REPORT

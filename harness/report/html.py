@@ -65,7 +65,7 @@ pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:8px;overflow:auto;margin
 .scroll{overflow-x:auto;padding:0 20px}
 table{border-collapse:collapse;margin:0 20px;font-size:13px}
 td,th{border-bottom:1px solid #e5e5e5;padding:3px 8px;text-align:left;vertical-align:top}
-tr.bad{background:#fdecea} .refs a{margin-right:8px;white-space:nowrap}
+tr.bad,td.bad{background:#fdecea} .refs a{margin-right:8px;white-space:nowrap}
 a.ref{color:#1f5fa8} .why li{margin:3px 0}
 #logs td{font:12px ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap}
 #logs tr.warning td{background:#fff6d6} #logs tr.error td{background:#fdecea}
@@ -187,6 +187,7 @@ def render_html(
     series_svgs: Sequence[str] = (),
     monitor_url: str | None = None,
     error_text: str | None = None,
+    links_html: str = "",
 ) -> str:
     status = str(result.get("status", "error"))
     checks = list(result.get("checks", []))
@@ -288,7 +289,7 @@ def render_html(
         f'<h2>timeline</h2><div class="scroll">{timeline_svg}</div>'
         f"<h2>checks and expectations</h2><table id='verdicts'><thead><tr><th>kind</th>"
         f"<th>name</th><th>result</th><th>evidence</th></tr></thead><tbody>{''.join(rows)}"
-        f"</tbody></table>{series_html}"
+        f"</tbody></table>{series_html}{links_html}"
         f"<h2>fault log</h2><table id='faults'><thead><tr><th>#</th><th>kind</th><th>args</th>"
         f"<th>height</th><th>start (UTC)</th><th>end</th></tr></thead><tbody>{fault_rows}"
         f"</tbody></table>"

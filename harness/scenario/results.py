@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.node_kinds import DEFAULT_KIND
+
 PASSED, FAILED, ERROR, FLAKY = "passed", "failed", "error", "flaky"
 NOT_APPLICABLE = "not_applicable"
 
@@ -33,9 +35,11 @@ class ExpectationOutcome:
     detail: str
 
 
-def reproduce_command(file: Path | str, seed: int, backend: str) -> str:
-    """The exact command that runs this scenario again with the same keys and randomness."""
-    return shlex.join(["clp-testnet", "run", str(file), "--seed", str(seed), "--backend", backend])
+def reproduce_command(file: Path | str, seed: int, backend: str, node: str = DEFAULT_KIND) -> str:
+    """The exact command that runs this scenario again with the same keys and randomness
+    (and node implementation: ``--node`` when it is not the default)."""
+    words = ["clp-testnet", "run", str(file), "--seed", str(seed), "--backend", backend]
+    return shlex.join(words + (["--node", node] if node != DEFAULT_KIND else []))
 
 
 def decide_status(
@@ -69,10 +73,11 @@ class ScenarioResult:
     error: str | None = None
     not_applicable: str | None = None  # why the node under test cannot run this scenario
     notes: list[str] = field(default_factory=list)  # what may explain it: a step that came late
+    node: str = DEFAULT_KIND  # the node implementation (``--node``) the run started
 
     @property
     def reproduce(self) -> str:
-        return reproduce_command(self.file, self.seed, self.backend)
+        return reproduce_command(self.file, self.seed, self.backend, self.node)
 
     @property
     def passed(self) -> bool:
@@ -118,6 +123,7 @@ class ScenarioResult:
             "error": self.error,
             "not_applicable": self.not_applicable,
             "notes": self.notes,
+            "node": self.node,
             "reproduce": self.reproduce,
         }
 
@@ -138,6 +144,7 @@ class ScenarioResult:
             error=data.get("error"),
             not_applicable=data.get("not_applicable"),
             notes=list(data.get("notes", [])),
+            node=data.get("node", DEFAULT_KIND),
         )
 
     def save(self, path: Path) -> None:

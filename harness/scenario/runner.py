@@ -22,11 +22,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from harness.checks.votes import VoteCollector
 from harness.cluster.backends import init_for_backend, make_cluster
 from harness.cluster.base import Cluster, WaitTimeout
 from harness.faults.kinds import KINDS
 from harness.faults.nemesis import Nemesis
 from harness.monitor import Monitor
+from harness.node_kinds import DEFAULT_KIND
 from harness.scenario.actions import ActionExecutor, top_height
 from harness.scenario.expect import evaluate
 from harness.scenario.model import Scenario, Step
@@ -37,11 +39,17 @@ from harness.scenario.triggers import trigger_height
 
 T = TypeVar("T")
 DEFAULT_SEED = 1
+VOTES_POLL_MIN_S = 2.0
 
 
 def needs_test_hooks(scenario: Scenario) -> bool:
     """Whether a step drives the node's optional test hooks (POST /admin/faults)."""
     return any(s.action.is_fault and KINDS[s.action.kind].group == "hooks" for s in scenario.steps)
+
+
+def uses_double_sign(scenario: Scenario) -> bool:
+    """Whether a step injects ``double_sign``, a hook a node may leave out (§14)."""
+    return any(s.action.is_fault and s.action.kind == "double_sign" for s in scenario.steps)
 
 
 @dataclass
@@ -53,6 +61,9 @@ class RunOptions:
     reporter: Reporter = field(default_factory=NullReporter)
     keep_testnet: bool = False  # keep keys and chain data of a passed run too
     monitor: bool = False  # a real Prometheus scrapes every node; its series go in the report
+    # The node implementation the caller resolved (harness.cluster.node_choice.node_environment):
+    # recorded in the result and its reproduce command, never resolved here.
+    node: str = DEFAULT_KIND
 
 
 async def start_monitor(cluster: Cluster, folder: Path, wait_targets: bool = True) -> Monitor:
@@ -113,7 +124,7 @@ class _Run:
     async def execute(self) -> ScenarioResult:
         sc, opts = self.sc, self.opts
         result = ScenarioResult(
-            sc.name, str(sc.file), opts.seed, opts.backend, out_dir=str(self.dir)
+            sc.name, str(sc.file), opts.seed, opts.backend, out_dir=str(self.dir), node=opts.node
         )
         started = time.monotonic()
         with contextlib.suppress(OSError):
@@ -170,13 +181,28 @@ class _Run:
                 result.not_applicable = "the node has no test hooks (GET /admin/faults is 404)"
                 self.reporter.event(f"{sc.name}: not applicable: {result.not_applicable}")
                 return
+            if uses_double_sign(sc) and "double_sign" not in (
+                await cluster.client(cluster.names[0]).get_faults()
+            ):
+                result.not_applicable = (
+                    "the node has no double_sign hook (GET /admin/faults does not list it)"
+                )
+                self.reporter.event(f"{sc.name}: not applicable: {result.not_applicable}")
+                return
             nemesis = Nemesis(cluster, cluster.fault_api())
             ex = ActionExecutor(cluster, nemesis, opts.seed)
-            await self._steps(ex)
-            await self._until(ex)
-            await self._quiet(nemesis)
+            votes = VoteCollector(list(cluster.names))
+            poller = asyncio.create_task(self._poll_votes(cluster, votes), name="votes")
+            try:
+                await self._steps(ex)
+                await self._until(ex)
+                await self._quiet(nemesis)
+            finally:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
             await ex.check_forgeries()
-            checks = await self._checks(cluster, nemesis)
+            checks = await self._checks(cluster, nemesis, votes)
             expectations = await evaluate(cluster, sc.expects)
             result.checks = checks
             result.expectations = self.failures + ex.outcomes + expectations
@@ -324,12 +350,23 @@ class _Run:
         except WaitTimeout as exc:
             self.failures.append(ExpectationOutcome(what, False, str(exc)))
 
-    async def _checks(self, cluster: Cluster, nemesis: Nemesis) -> list[CheckOutcome]:
+    async def _poll_votes(self, cluster: Cluster, votes: VoteCollector) -> None:
+        """Read every node's votes every half epoch: a node keeps two epochs of them (§11),
+        so nothing ages out before the history is collected."""
+        block_s = self.sc.cluster.consensus_params().block_interval_ms / 1000
+        period = max(VOTES_POLL_MIN_S, self.cfg.epoch_length * block_s / 2)
+        while True:
+            await asyncio.sleep(period)
+            await votes.poll(cluster)
+
+    async def _checks(
+        self, cluster: Cluster, nemesis: Nemesis, votes: VoteCollector | None = None
+    ) -> list[CheckOutcome]:
         from harness.checks import collect_history, run_checks
 
         self.reporter.event("collecting the history and running the checkers")
         history = await self.watch(
-            collect_history(cluster, nemesis.log.to_json()), "collecting the history"
+            collect_history(cluster, nemesis.log.to_json(), votes), "collecting the history"
         )
         data = history.to_json()
         (self.dir / "history.json").write_text(json.dumps(data, indent=1, default=str) + "\n")

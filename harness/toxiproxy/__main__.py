@@ -1,7 +1,8 @@
 """``python -m harness.toxiproxy``: run the Toxiproxy-compatible server in the foreground.
 
 The options also take the official ``toxiproxy-server`` spellings (``-host=0.0.0.0``,
-``-port``, ``-config``), so one container command line fits either server's image.
+``-port``, ``-config``, ``-proxy-metrics``), so one container command line fits either
+server's image.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="JSON array of proxies (the POST /populate body) to create before serving",
     )
+    cli.add_argument(
+        "--proxy-metrics",
+        "-proxy-metrics",
+        action="store_true",
+        help="serve per-proxy byte counters as Prometheus text at GET /metrics",
+    )
     return cli
 
 
@@ -70,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         except ValueError as exc:
             cli.error(f"--config: {exc}")
     try:
-        run(args.host, args.port, initial)
+        run(args.host, args.port, initial, args.proxy_metrics)
     except ApiError as exc:  # a proxy of the config file could not listen
         raise SystemExit(f"toxiproxy: --config {args.config}: {exc.message}") from exc
     except OSError as exc:  # the API address could not be bound

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from .endpoint import Endpoint
 from .link import Link
+from .metrics import LinkCounter
 from .toxic_collection import ToxicCollection
 
 
@@ -19,15 +20,17 @@ class Connection:
         upstream: Endpoint,
         toxics: ToxicCollection,
         on_closed: Callable[[Connection], None],
+        counters: tuple[LinkCounter, LinkCounter] | None = None,
     ) -> None:
         self._client = client
         self._upstream = upstream
         self._toxics = toxics
         self._on_closed = on_closed
         self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        up, down = counters if counters is not None else (None, None)
         self._links = (
-            Link("upstream", client, upstream, toxics.chain("upstream"), self),
-            Link("downstream", upstream, client, toxics.chain("downstream"), self),
+            Link("upstream", client, upstream, toxics.chain("upstream"), self, up),
+            Link("downstream", upstream, client, toxics.chain("downstream"), self, down),
         )
         client.attach(self._links[0])
         upstream.attach(self._links[1])

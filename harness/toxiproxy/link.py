@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Protocol
 
+from .metrics import LinkCounter
 from .pipe import Budget, Chunk, Item, Pipe
 from .toxics import NOOP, Toxic, ToxicKind
 
@@ -121,9 +122,16 @@ class Link:
     """Bytes from ``source`` to ``sink`` through a chain of toxic stages."""
 
     def __init__(
-        self, direction: str, source: Sink, sink: Sink, toxics: list[Toxic], conn: Resettable
+        self,
+        direction: str,
+        source: Sink,
+        sink: Sink,
+        toxics: list[Toxic],
+        conn: Resettable,
+        counter: LinkCounter | None = None,
     ) -> None:
         self.direction = direction
+        self._counter = counter if counter is not None else LinkCounter()
         self._sink = sink
         self._conn = conn
         self._loop = asyncio.get_running_loop()
@@ -145,7 +153,9 @@ class Link:
         """Data read from the source socket."""
         if self._eof:
             return
+        self._counter.received += len(data)
         if self._passthrough() and self._sink.write(data):
+            self._counter.sent += len(data)
             return
         self._head.put(Chunk(data, self._loop.time()))
 
@@ -231,6 +241,7 @@ class Link:
                 item = tail.take()
                 if item is None or not sink.write(item.data):
                     break
+                self._counter.sent += len(item.data)
                 await sink.drained()
         finally:
             tail.close()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from . import address, schema
 from .errors import PROXY_EXISTS, PROXY_NOT_FOUND, internal
+from .metrics import ProxyMetrics
 from .proxy import Proxy
 
 
@@ -34,6 +35,7 @@ class _Planned:
 class ProxyCollection:
     def __init__(self) -> None:
         self._proxies: dict[str, Proxy] = {}
+        self.metrics = ProxyMetrics()
 
     def all(self) -> list[Proxy]:
         return [self._proxies[name] for name in sorted(self._proxies)]
@@ -47,7 +49,7 @@ class ProxyCollection:
     async def create(self, spec: schema.ProxyInput) -> Proxy:
         if spec.name in self._proxies:
             raise PROXY_EXISTS
-        proxy = Proxy(spec.name, spec.listen, spec.upstream)
+        proxy = Proxy(spec.name, spec.listen, spec.upstream, self.metrics)
         if spec.enabled:
             await proxy.start()
         self._proxies[spec.name] = proxy
@@ -96,7 +98,7 @@ class ProxyCollection:
                 continue
             if plan.existing is not None:
                 await plan.existing.stop()
-            proxy = Proxy(plan.spec.name, plan.spec.listen, plan.spec.upstream)
+            proxy = Proxy(plan.spec.name, plan.spec.listen, plan.spec.upstream, self.metrics)
             self._proxies[proxy.name] = proxy
             if plan.spec.enabled:
                 await proxy.start(plan.bound)

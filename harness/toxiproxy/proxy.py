@@ -13,6 +13,7 @@ from . import address
 from .connection import Connection
 from .endpoint import Endpoint
 from .errors import internal
+from .metrics import ProxyMetrics
 from .toxic_collection import ToxicCollection
 
 
@@ -25,8 +26,11 @@ class _Listening:
 
 
 class Proxy:
-    def __init__(self, name: str, listen: str, upstream: str) -> None:
+    def __init__(
+        self, name: str, listen: str, upstream: str, metrics: ProxyMetrics | None = None
+    ) -> None:
         self.name = name
+        self.metrics = metrics if metrics is not None else ProxyMetrics()
         self.listen = listen
         self.upstream = upstream
         self.toxics = ToxicCollection()
@@ -131,4 +135,16 @@ class Proxy:
             upstream.abort()
             client.abort()
             return
-        self._connections.add(Connection(client, upstream, self.toxics, self._connections.discard))
+        counters = tuple(
+            self.metrics.counter(d, self.listen, self.name, self.upstream)
+            for d in ("upstream", "downstream")
+        )
+        self._connections.add(
+            Connection(
+                client,
+                upstream,
+                self.toxics,
+                self._connections.discard,
+                (counters[0], counters[1]),
+            )
+        )

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from . import schema
 from .errors import ApiError
+from .metrics import CONTENT_TYPE
 from .proxies import ProxyCollection
 
 VERSION = "2.12.0"
@@ -53,8 +54,9 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
 class Api:
     """Request handlers over a ProxyCollection; mutations are serialized by one lock."""
 
-    def __init__(self, proxies: ProxyCollection) -> None:
+    def __init__(self, proxies: ProxyCollection, proxy_metrics: bool = False) -> None:
         self.proxies = proxies
+        self.proxy_metrics = proxy_metrics
         self._lock = asyncio.Lock()
 
     def routes(self) -> list[web.RouteDef]:
@@ -76,6 +78,8 @@ class Api:
             ("DELETE", toxic, self.toxic_delete),
             ("GET", "/version", self.version),
         ]
+        if self.proxy_metrics:  # the official server has /metrics only with a metrics flag
+            table.append(("GET", "/metrics", self.metrics))
         return [web.route(method, path, handler) for method, path, handler in table]
 
     async def reset(self, request: web.Request) -> web.StreamResponse:
@@ -152,16 +156,23 @@ class Api:
             headers={"Content-Type": "application/json;charset=utf-8"},
         )
 
+    async def metrics(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            body=self.proxies.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE}
+        )
+
 
 class ToxiproxyServer:
     """A Toxiproxy-compatible server in the running event loop.
 
     ``await start(host, port)`` (port 0 picks a free one, see ``port``/``url``);
     ``await stop()`` closes the API, every proxy listener and every connection.
+    ``proxy_metrics`` serves the byte counters at ``GET /metrics`` (``-proxy-metrics``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, proxy_metrics: bool = False) -> None:
         self.proxies = ProxyCollection()
+        self.proxy_metrics = proxy_metrics
         self.host = ""
         self.port = 0
         self._runner: web.AppRunner | None = None
@@ -173,7 +184,7 @@ class ToxiproxyServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 8474) -> None:
         app = web.Application(middlewares=[_middleware])
-        app.add_routes(Api(self.proxies).routes())
+        app.add_routes(Api(self.proxies, self.proxy_metrics).routes())
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -198,12 +209,13 @@ async def serve(
     port: int,
     announce: Callable[[str], None] = print,
     initial: Sequence[schema.ProxyInput] = (),
+    proxy_metrics: bool = False,
 ) -> None:
     """Run until SIGINT or SIGTERM; ``announce`` gets a line with the API URL once listening.
 
     ``initial`` proxies (toxiproxy-server's ``-config``) exist before the API answers.
     """
-    server = ToxiproxyServer()
+    server = ToxiproxyServer(proxy_metrics)
     if initial:
         await server.proxies.populate(list(initial))
     try:
@@ -222,6 +234,11 @@ async def serve(
         await server.stop()
 
 
-def run(host: str, port: int, initial: Sequence[schema.ProxyInput] = ()) -> None:
+def run(
+    host: str,
+    port: int,
+    initial: Sequence[schema.ProxyInput] = (),
+    proxy_metrics: bool = False,
+) -> None:
     """Blocking entry point for ``clp-testnet toxiproxy`` and ``python -m harness.toxiproxy``."""
-    asyncio.run(serve(host, port, lambda line: print(line, flush=True), initial))
+    asyncio.run(serve(host, port, lambda line: print(line, flush=True), initial, proxy_metrics))

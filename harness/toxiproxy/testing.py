@@ -5,6 +5,8 @@
 - ``in_subprocess``: ``python -m harness.toxiproxy`` in a child process, the
   closest to how the official binary runs.
 - ``official``: an official ``toxiproxy-server`` binary at the given path.
+
+Each serves ``/metrics`` (``-proxy-metrics``), as the harness runs them.
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ _URL = re.compile(r"http://[^\s]+")
 
 
 @contextmanager
-def in_thread(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def in_thread(host: str = "127.0.0.1", port: int = 0, proxy_metrics: bool = True) -> Iterator[str]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="toxiproxy", daemon=True)
     thread.start()
-    server = ToxiproxyServer()
+    server = ToxiproxyServer(proxy_metrics)
     try:
         asyncio.run_coroutine_threadsafe(server.start(host, port), loop).result(10)
         yield server.url
@@ -52,6 +54,7 @@ def in_subprocess(host: str = "127.0.0.1", port: int = 0, timeout: float = 15.0)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPO_ROOT), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "harness.toxiproxy", "--host", host, "--port", str(port)]
+    command.append("--proxy-metrics")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert process.stdout is not None
@@ -69,7 +72,7 @@ def in_subprocess(host: str = "127.0.0.1", port: int = 0, timeout: float = 15.0)
 def official(binary: str, host: str = "127.0.0.1", timeout: float = 15.0) -> Iterator[str]:
     """Start an official ``toxiproxy-server`` on a free port and wait until it answers."""
     port = free_port(host)
-    process = subprocess.Popen([binary, "-host", host, "-port", str(port)])
+    process = subprocess.Popen([binary, "-host", host, "-port", str(port), "-proxy-metrics"])
     url = f"http://{host}:{port}"
     try:
         deadline = time.monotonic() + timeout

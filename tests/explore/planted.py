@@ -41,7 +41,7 @@ PLANTED = [
         why="replay after a restart skips the per-epoch counter reset, so a node whose "
         "stored chain had crossed an epoch boundary counts the earlier epoch's challenges "
         "in the next one; the shipped restarts all happen before the first epoch closes",
-        file="clp_node/node.py",
+        file="clp_node/consensus_driver.py",
         before="        head = self.store.head_height()\n"
         "        try:\n"
         "            for start in range(1, head + 1, 256):\n"
@@ -73,5 +73,37 @@ PLANTED = [
         # candidates are kept: more runs to shrink, a looser bound
         max_steps=6,
         shrink_budget=16,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class PlantedForCheck:
+    """A bug that one shipped scenario shows to one checker, with no exploring: the test
+    runs ``scenario`` on the patched node (the check fails) and on the real one (it passes)."""
+
+    name: str
+    why: str
+    file: str
+    before: str
+    after: str
+    scenario: str
+    check: str
+
+
+PLANTED_FOR_CHECKS = [
+    PlantedForCheck(
+        name="listener-answers-over-inbound",
+        why="after each keepalive answer the listener also writes a status frame back over "
+        "the connection its peer dialled (§16.3: nothing but keepalive answers after the "
+        "handshake); the reference dialler drops such a link and redials, so every link "
+        "churns, and only the proxy's byte counters show who broke the rule",
+        file="clp_node/net/node.py",
+        before="                    writer.write(KEEPALIVE_FRAME)\n",
+        after="                    writer.write(KEEPALIVE_FRAME)\n"
+        '                    status = b\'{"type":"status","height":0}\'\n'
+        "                    writer.write(len(status).to_bytes(4, 'big') + status)\n",
+        scenario="scenarios/happy-path.toml",
+        check="link_discipline",
     ),
 ]

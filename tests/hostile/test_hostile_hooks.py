@@ -54,7 +54,11 @@ async def test_token_and_json_apply_either_field_alone() -> None:
         auth = {"X-CLP-Hooks-Token": TOKEN}
         assert (await client.post("/admin/faults", json={"lazy": True}, headers=auth)).status == 200
         resp = await client.post("/admin/faults", json={"clock_offset_ms": -5}, headers=auth)
-        assert resp.status == 200 and await resp.json() == {"lazy": True, "clock_offset_ms": -5}
+        assert await resp.json() == {"lazy": True, "clock_offset_ms": -5, "double_sign": False}
+        resp = await client.post("/admin/faults", json={"double_sign": True}, headers=auth)
+        assert await resp.json() == {"lazy": True, "clock_offset_ms": -5, "double_sign": True}
+        resp = await client.post("/admin/faults", json={"double_sign": 1}, headers=auth)
+        assert resp.status == 400 and faults.double_sign
 
 
 async def test_hooks_without_a_token_stay_off() -> None:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from harness.cluster.docker import DockerUnavailable, docker_client, images_from_env
+from harness.cluster.containers import images_from_env
+from harness.cluster.engine import DockerUnavailable, docker_client
 from harness.images import Images
 
 

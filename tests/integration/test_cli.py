@@ -36,8 +36,8 @@ from harness.cluster.leftovers import (
 from harness.cluster.ports import free_ports
 from harness.cluster.process import signal_group
 from harness.cluster.testnet import TestnetManifest
+from harness.cluster.toxiproxy_api import ToxiproxyApi
 from harness.commands import RUN_FILE
-from harness.faults.toxiproxy_api import ToxiproxyApi
 
 pytestmark = pytest.mark.integration
 

@@ -23,12 +23,12 @@ from harness.cli import main
 from harness.cluster.leftovers import is_alive, proc_stat, process_id
 from harness.cluster.process import signal_group
 from harness.cluster.testnet import TestnetManifest
+from harness.cluster.toxiproxy_api import ToxiproxyApi
 from harness.commands import RUN_FILE
 from harness.faults.cli import FAULT_LOG, DetachedLocal
 from harness.faults.kinds import KINDS
 from harness.faults.kinds.base import FaultKind
 from harness.faults.state import FaultState, Toxic
-from harness.faults.toxiproxy_api import ToxiproxyApi
 
 CLI = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "clp-testnet"
 
@@ -163,7 +163,7 @@ def test_kind_injects_and_undoes_on_the_local_backend(root: Path, kind: FaultKin
         return
     assert not FaultState.from_json(rec["state"]).empty
     undo = KINDS[kind.undone_by]
-    back = run_kind(root, undo, argv(undo, kind.undo_args(rec["args"])))
+    back = run_kind(root, undo, argv(undo, kind.undo_args(rec["args"], undo)))
     assert FaultState.from_json(back["state"]).empty, back["state"]
 
 

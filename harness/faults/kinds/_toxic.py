@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.cluster.testnet import link_name
 from harness.faults.errors import FieldError
 from harness.faults.kinds.base import Context, FaultKind, Field, Request
-from harness.faults.state import FaultState, Toxic, link_name
+from harness.faults.state import FaultState, Toxic
 
 # upstream = the data the dialling node (the link's src) sends toward dst
 STREAM = "upstream"

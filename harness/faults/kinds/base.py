@@ -14,12 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from harness.cluster.testnet import link_name
 from harness.faults.errors import FaultError, FieldError
-from harness.faults.state import FaultState, link_name
+from harness.faults.state import FaultState
 
 if TYPE_CHECKING:
     from harness.cluster.base import Cluster
-    from harness.faults.toxiproxy_api import ToxiproxyApi
+    from harness.cluster.toxiproxy_api import ToxiproxyApi
 
 # What a field holds; each has one validator below, so scenario and CLI say the same thing.
 FIELD_TYPES = ("node", "nodes", "groups", "link", "int", "probability")
@@ -209,14 +210,11 @@ class FaultKind:
         self.check(args, names)
         return Request(self.name, args, tuple(names), seq)
 
-    def undo_args(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        """The arguments of ``undone_by`` that take this fault away: by default the fields
-        the two kinds share (the node, usually)."""
-        from harness.faults.kinds import KINDS
-
-        if self.undone_by is None:
-            return {}
-        takes = {f.name for f in KINDS[self.undone_by].fields}
+    def undo_args(self, args: Mapping[str, Any], undo: FaultKind) -> dict[str, Any]:
+        """The arguments of ``undo`` (the kind ``undone_by`` names, which the caller took
+        from the registry) that take this fault away: by default the fields the two kinds
+        share (the node, usually)."""
+        takes = {f.name for f in undo.fields}
         return {k: v for k, v in args.items() if k in takes}
 
     def check(self, args: Mapping[str, Any], names: Sequence[str]) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from harness.cluster.testnet import link_name
 from harness.faults.kinds.base import Context, FaultKind, Request
-from harness.faults.state import FaultState, link_name
+from harness.faults.state import FaultState
 
 
 class Clear(FaultKind):

@@ -30,7 +30,7 @@ class ClockOffset(FaultKind):
     changes = "hooks[node].clock_offset_ms = ms"
     example = "v1 --ms -250"
 
-    def undo_args(self, args: Mapping[str, Any]) -> dict[str, Any]:
+    def undo_args(self, args: Mapping[str, Any], undo: FaultKind) -> dict[str, Any]:
         return {"node": args["node"], "ms": 0}
 
     def effect(self, state: FaultState, req: Request) -> FaultState:

@@ -49,7 +49,7 @@ class Netem(FaultKind):
     backends = ("docker",)
     example = "v1 --delay-ms 100 --jitter-ms 20"
 
-    def undo_args(self, args: Mapping[str, Any]) -> dict[str, Any]:
+    def undo_args(self, args: Mapping[str, Any], undo: FaultKind) -> dict[str, Any]:
         return {"node": args["node"]}
 
     def effect(self, state: FaultState, req: Request) -> FaultState:

@@ -18,7 +18,7 @@ from harness.faults.state import FaultState
 class PacketLoss(FaultKind):
     name = "packet_loss"
     group = "network"
-    summary = "drop each packet in or out of the node with a probability (Docker only)"
+    summary = "drop each packet in or out of the node with a probability (containers only)"
     fields = (
         Field("node", "node", "the node", required=True, positional=True),
         Field(
@@ -30,10 +30,10 @@ class PacketLoss(FaultKind):
     )
     undone_by = "packet_loss"
     changes = "packet_loss[node] = probability (0: removed)"
-    backends = ("docker",)
+    backends = ("docker", "swarm")
     example = "v1 --probability 0.3"
 
-    def undo_args(self, args: Mapping[str, Any]) -> dict[str, Any]:
+    def undo_args(self, args: Mapping[str, Any], undo: FaultKind) -> dict[str, Any]:
         return {"node": args["node"], "probability": 0.0}
 
     def effect(self, state: FaultState, req: Request) -> FaultState:

@@ -19,13 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from container_cases import backend_cluster
 from docker_fixtures import docker_api, docker_images
 
-from harness.cluster.docker import (
-    SESSION_ENV,
-    Labelled,
-    new_run_id,
-)
+from harness.cluster.engine import SESSION_ENV, Labelled, new_run_id
 
 _HERE = Path(__file__).resolve().parent
 
@@ -34,6 +31,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(scope="session")
+def backend() -> str:
+    return "docker"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -49,4 +51,5 @@ def nothing_left_behind(docker_api: Any) -> Iterator[None]:
         pytest.fail(f"the docker suite left project objects behind: {names}", pytrace=False)
 
 
-__all__ = ["docker_api", "docker_images"]  # the shared fixtures, used by this suite
+# the shared fixtures, used by this suite
+__all__ = ["backend_cluster", "docker_api", "docker_images"]

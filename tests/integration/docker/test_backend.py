@@ -1,163 +1,54 @@
-"""DockerBackend on one 4-validator testnet: containers finalize, pause/resume, a link fault
-through the containerised Toxiproxy, kill and restart from the node's volume (also several
-times over), labels, logs.
+"""DockerBackend on one 4-validator testnet: the cases of every container backend, then
+what is the Docker backend's own: labels, loopback-only API ports, kill and restart from
+the node's volume (also several times over), packet loss and netem inside a container.
 
-The tests run in file order on one module-scoped cluster; each leaves every node running
-and every link healed for the next.
+All in file order on the one module-scoped cluster (``c``); each test leaves every node
+running and every link healed for the next.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
+from container_cases import (
+    VALIDATORS,
+    CasesOfEveryBackend,
+    assert_labelled,
+    head_of,
+    hint,
+    kill_and_restart,
+)
 from integration_helpers import log_events
 
-from harness.cluster.backends import init_for_backend, make_cluster
 from harness.cluster.base import wait_until
-from harness.cluster.docker import (
-    OWNER_LABEL,
-    PROJECT,
-    PROJECT_LABEL,
-    RUN_LABEL,
-    DockerBackend,
-    Labelled,
-    object_labels,
-)
+from harness.cluster.docker import DockerBackend
+from harness.cluster.engine import Labelled
 from harness.faults.errors import FaultError
 from harness.faults.nemesis import Nemesis
-from harness.images import Images
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module")]
-
-VALIDATORS = 4
 RESTART_CYCLES = 5
-START_TIMES: list[float] = []
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def c(
-    tmp_path_factory: pytest.TempPathFactory, docker_images: Images
-) -> AsyncIterator[DockerBackend]:
-    root = tmp_path_factory.mktemp("docker-backend") / "net"
-    manifest = init_for_backend("docker", root, validators=VALIDATORS, seed="docker")
-    cluster = make_cluster("docker", manifest)
-    assert isinstance(cluster, DockerBackend)
-    cluster.images = docker_images
-    try:
-        t0 = time.monotonic()
-        async with cluster:
-            START_TIMES.append(time.monotonic() - t0)
-            print(f"docker cluster of {VALIDATORS} started in {START_TIMES[-1]:.1f} s")
-            yield cluster
-    finally:
-        cluster.stop_sync()
-
-
-def hint(c: DockerBackend, *names: str) -> str:
-    return "; logs: " + ", ".join(c.log_path(n) for n in (names or c.names))
-
-
-async def head_of(c: DockerBackend, names: list[str]) -> int:
-    heights = await c.heights(names)
-    known = [h for h in heights.values() if h is not None]
-    assert known, f"none of {names} answers{hint(c, *names)}"
-    return max(known)
-
-
-async def test_every_node_finalizes_the_same_blocks(c: DockerBackend) -> None:
-    start = await head_of(c, c.names)
-    reached = await c.wait_for_height(start + 5)
-    assert min(reached.values()) >= start + 5
-    hashes = {
-        (await c.client(n).block(start + 3) or {}).get("block", {}).get("hash") for n in c.names
-    }
-    assert len(hashes) == 1 and None not in hashes, f"block {start + 3} differs: {hashes}{hint(c)}"
-    for n in c.names:
-        assert c.api_url(n).startswith("http://127.0.0.1:")
+class TestEveryBackend(CasesOfEveryBackend):
+    """Finality, logs, pause and resume, a link fault: as on every container backend."""
 
 
 async def test_every_object_of_the_run_is_labelled(c: DockerBackend, docker_api: Any) -> None:
     found = Labelled.find(docker_api, c.run_id)
     assert len(found.containers) == VALIDATORS + 1  # the nodes and Toxiproxy
     assert len(found.networks) == 1 and len(found.volumes) == VALIDATORS
-    for obj in [*found.containers, *found.networks, *found.volumes]:
-        lab = object_labels(obj)
-        assert lab[PROJECT_LABEL] == PROJECT and lab[RUN_LABEL] == c.run_id, obj.name
-        assert lab[OWNER_LABEL] == f"{socket.gethostname()}:{os.getpid()}"
+    assert_labelled(found.all, c.run_id)
 
 
-async def test_logs_of_every_node_reach_the_run_folder(c: DockerBackend) -> None:
+async def test_node_apis_are_published_on_loopback_only(c: DockerBackend) -> None:
     for n in c.names:
-        started = log_events(c, n, "node.started")
-        assert started and started[0]["name"] == n, f"no node.started in {c.log_path(n)}"
-    assert (Path(c.log_path("v0")).parent / "toxiproxy.log").stat().st_size > 0
-
-
-async def test_paused_node_answers_nothing_then_catches_up(c: DockerBackend) -> None:
-    victim, others = "v1", ["v0", "v2", "v3"]
-    await c.pause(victim)
-    try:
-        assert c.is_running(victim), "a paused container still counts as running"
-        start = await head_of(c, others)
-        await c.wait_for_height(start + 5, others)
-        assert (await c.heights([victim]))[victim] is None, "a paused node answered"
-    finally:
-        await c.resume(victim)
-    target = await head_of(c, others)
-    await c.wait_for_height(target, [victim])
-
-
-async def test_isolated_node_stalls_and_catches_up_after_heal(c: DockerBackend) -> None:
-    api = c.fault_api()
-    assert api is not None and api.version()
-    assert len(api.proxies()) == VALIDATORS * (VALIDATORS - 1)
-    nemesis = Nemesis(c, api)
-    victim, others = "v2", ["v0", "v1", "v3"]
-    await nemesis.apply("isolate", node=victim)
-    try:
-        stalled_at = (await c.heights([victim]))[victim]
-        assert stalled_at is not None, f"{victim} stopped answering{hint(c, victim)}"
-        start = await head_of(c, others)
-        await c.wait_for_height(start + 8, others)
-        now = (await c.heights([victim]))[victim]
-        assert now is not None and now <= stalled_at + 1, (
-            f"{victim} went from {stalled_at} to {now} while cut off{hint(c, victim)}"
-        )
-    finally:
-        await nemesis.apply("heal")
-    target = await head_of(c, others)
-    reached = await c.wait_for_height(target, [victim])
-    assert reached[victim] >= target > stalled_at + 1
+        assert c.api_url(n).startswith("http://127.0.0.1:")
 
 
 async def test_killed_node_restarts_from_its_volume(c: DockerBackend) -> None:
-    victim, others = "v3", ["v0", "v1", "v2"]
-    before = await c.client(victim).height()
-    old_url = c.api_url(victim)
-    await c.kill(victim)
-    assert not c.is_running(victim)
-    assert (await c.heights([victim]))[victim] is None
-    start = await head_of(c, others)
-    await c.wait_for_height(start + 3, others)  # the chain goes on without it
-    await c.restart(victim)
-    assert c.is_running(victim)
-    replays = log_events(c, victim, "node.replayed")
-    assert len(replays) == 2, f"want one replay per start, got {replays}{hint(c, victim)}"
-    assert replays[-1]["height"] >= before > 0, (
-        f"restarted at {replays[-1]['height']}, was at {before}: the volume was lost"
-    )
-    after = await c.client(victim).height()
-    assert after >= before
-    target = await head_of(c, others)
-    await c.wait_for_height(target, [victim])
-    print(f"{victim}: height {before} before kill, replayed {replays[-1]['height']}; {old_url}")
+    await kill_and_restart(c, "v3")
 
 
 async def test_packet_loss_drops_packets_inside_the_container_and_is_undone(

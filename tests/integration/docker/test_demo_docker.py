@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.cluster.docker import Labelled
+from harness.cluster.engine import Labelled
 from harness.images import Images
 
 

@@ -17,12 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.cluster.docker import (
-    files_archive,
-    labels,
-    new_run_id,
-    published_port,
-)
+from harness.cluster.containers import published_port
+from harness.cluster.docker import files_archive
+from harness.cluster.engine import labels, new_run_id
 from harness.images import Images, ensure_images
 
 CLI = [sys.executable, "-m", "harness.cli"]

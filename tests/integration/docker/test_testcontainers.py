@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.cluster.docker import OWNER_LABEL, RUN_LABEL, labelled
+from harness.cluster.engine import OWNER_LABEL, RUN_LABEL, labelled
 from harness.images import Images
 from harness.testcontainers import ClpTestnet
 

@@ -14,15 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from container_cases import backend_cluster
 from docker_fixtures import docker_api, docker_images
 
 from harness.cluster import swarm_lease
-from harness.cluster.docker import labelled
+from harness.cluster.engine import labelled
 from harness.cluster.swarm import SwarmLabelled
 
 _HERE = Path(__file__).resolve().parent
 
-__all__ = ["docker_api", "docker_images"]
+__all__ = ["backend_cluster", "docker_api", "docker_images"]  # the shared fixtures
+
+
+@pytest.fixture(scope="session")
+def backend() -> str:
+    return "swarm"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -179,8 +179,29 @@ def build(
         faults=fault_log(net.names, list(faults or [])),
         consensus=g["consensus"],
         collected_at=(t + 300) / 1000,
+        link_bytes=disciplined_links(net.names, (t + 300 - T0_MS) / 1000),
+        link_bytes_at=(t + 400) / 1000,
     )
     return Built(net, entries, state, history)
+
+
+HANDSHAKE_B = 362  # the listener's frames 2 and 4 for a short chain id (§16.9)
+CONSENSUS_B_PER_S = 2000  # what a dialler sends a peer: votes, proposals, status
+
+
+def disciplined_links(names: list[str], seconds: float) -> dict[str, dict[str, int]]:
+    """Fault-proxy counters of nodes that keep §16.3: one connection per link, and backward
+    only its handshake and an answer to a keepalive every 2 s (the reference's rate)."""
+    back = HANDSHAKE_B + 4 * (1 + int(seconds / 2))
+    return {
+        f"{a}_to_{b}": {
+            "upstream": HANDSHAKE_B + int(CONSENSUS_B_PER_S * seconds),
+            "downstream": back,
+        }
+        for a in names
+        for b in names
+        if a != b
+    }
 
 
 def time_s(built_or_entries: Built | list[dict[str, Any]], height: int) -> float:

@@ -25,6 +25,7 @@ def test_every_property_has_a_checker() -> None:
         "completeness",
         "conservation",
         "committee_safety",
+        "link_discipline",
         "liveness",
     ]
 

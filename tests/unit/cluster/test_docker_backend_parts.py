@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from harness.cluster import containers, engine
 from harness.cluster import docker as d
 
 
@@ -37,20 +38,20 @@ def test_files_archive_puts_readable_files_under_the_container_root(tmp_path: Pa
 
 
 def test_every_object_carries_project_run_and_owner_labels() -> None:
-    lab = d.labels("r1")
-    assert lab[d.PROJECT_LABEL] == "clp-testnet"
-    assert lab[d.RUN_LABEL] == "r1"
-    assert lab[d.OWNER_LABEL] == f"{socket.gethostname()}:{os.getpid()}"
-    assert d.new_run_id() != d.new_run_id()
+    lab = engine.labels("r1")
+    assert lab[engine.PROJECT_LABEL] == "clp-testnet"
+    assert lab[engine.RUN_LABEL] == "r1"
+    assert lab[engine.OWNER_LABEL] == f"{socket.gethostname()}:{os.getpid()}"
+    assert engine.new_run_id() != engine.new_run_id()
 
 
 def test_a_session_in_the_environment_labels_every_object(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(d.SESSION_ENV, raising=False)
-    assert d.SESSION_LABEL not in d.labels("r1")
-    monkeypatch.setenv(d.SESSION_ENV, "s1")
-    assert d.labels("r1")[d.SESSION_LABEL] == "s1"
+    monkeypatch.delenv(engine.SESSION_ENV, raising=False)
+    assert engine.SESSION_LABEL not in engine.labels("r1")
+    monkeypatch.setenv(engine.SESSION_ENV, "s1")
+    assert engine.labels("r1")[engine.SESSION_LABEL] == "s1"
 
 
 def test_published_port_is_read_from_the_inspect_data() -> None:
@@ -61,40 +62,40 @@ def test_published_port_is_read_from_the_inspect_data() -> None:
             }
         }
     )
-    assert d.published_port(c, 8080) == 49153  # type: ignore[arg-type]
-    assert d.published_port(c, 8474) is None  # type: ignore[arg-type]
+    assert containers.published_port(c, 8080) == 49153  # type: ignore[arg-type]
+    assert containers.published_port(c, 8474) is None  # type: ignore[arg-type]
     not_yet = SimpleNamespace(attrs={"NetworkSettings": {"Ports": {"8080/tcp": None}}})
-    assert d.published_port(not_yet, 8080) is None  # type: ignore[arg-type]
+    assert containers.published_port(not_yet, 8080) is None  # type: ignore[arg-type]
 
 
 def test_owner_alive_only_for_a_live_process_on_this_host() -> None:
     here = socket.gethostname()
-    assert d.owner_alive(f"{here}:{os.getpid()}")
-    assert not d.owner_alive(f"{here}:999999999")
-    assert not d.owner_alive(f"elsewhere-{here}:{os.getpid()}")
-    assert not d.owner_alive("garbage")
+    assert engine.owner_alive(f"{here}:{os.getpid()}")
+    assert not engine.owner_alive(f"{here}:999999999")
+    assert not engine.owner_alive(f"elsewhere-{here}:{os.getpid()}")
+    assert not engine.owner_alive("garbage")
 
 
 def test_labelled_groups_owners_by_run_and_drops_kept_runs() -> None:
     def obj(run: str, owner: str, container: bool = False) -> SimpleNamespace:
-        lab = {d.RUN_LABEL: run, d.OWNER_LABEL: owner}
+        lab = {engine.RUN_LABEL: run, engine.OWNER_LABEL: owner}
         attrs = {"Config": {"Labels": lab}} if container else {"Labels": lab}
         return SimpleNamespace(name=f"{run}-{'c' if container else 'n'}", attrs=attrs)
 
-    found = d.Labelled(
+    found = engine.Labelled(
         [obj("a", "h:1", container=True), obj("b", "h:2", container=True)],
         [obj("a", "h:1")],
         [obj("b", "h:2")],
     )
     assert found.owners() == {"a": "h:1", "b": "h:2"}
     rest = found.without_runs({"a"})
-    assert rest.names() == d.Removed(["b-c"], [], ["b-n"])
+    assert rest.names() == engine.Removed(["b-c"], [], ["b-n"])
 
 
 def test_unreachable_daemon_is_a_clear_error_not_a_skip(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    with pytest.raises(d.DockerUnavailable) as exc:
-        d.docker_client()
+    with pytest.raises(engine.DockerUnavailable) as exc:
+        engine.docker_client()
     text = str(exc.value)
     assert text.startswith(
         "Docker is required for --backend docker but the daemon at "
@@ -156,13 +157,13 @@ def test_a_start_is_retried_only_while_the_host_port_was_taken() -> None:
     from docker.errors import APIError
 
     taken_twice = _Starts(2, TAKEN)
-    d.start_container(taken_twice)  # type: ignore[arg-type]
+    containers.start_container(taken_twice)  # type: ignore[arg-type]
     assert taken_twice.calls == 3
     always_taken = _Starts(99, TAKEN)
     with pytest.raises(APIError, match="address already in use"):
-        d.start_container(always_taken, attempts=3)  # type: ignore[arg-type]
+        containers.start_container(always_taken, attempts=3)  # type: ignore[arg-type]
     assert always_taken.calls == 3
     other = _Starts(1, "no such image")
     with pytest.raises(APIError, match="no such image"):
-        d.start_container(other)  # type: ignore[arg-type]
+        containers.start_container(other)  # type: ignore[arg-type]
     assert other.calls == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -27,12 +28,43 @@ def test_a_command_without_a_usable_placeholder_is_refused(bad: str) -> None:
         node_argv(bad, Path("x.toml"))
 
 
-def test_a_script_of_this_virtualenv_is_found_without_activation() -> None:
+def _program(folder: Path, name: str) -> Path:
+    path = folder / name
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.parametrize("activated", [True, False])
+def test_the_node_of_this_virtualenv_starts_whether_activated_or_not(
+    activated: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even when PATH (activated or not) holds another clp-node first."""
     beside = Path(sys.executable).with_name("clp-node")
     assert beside.is_file(), "the project is installed in this environment"
+    other = _program(tmp_path, "clp-node").parent
+    venv_bin = [str(beside.parent)] if activated else []
+    monkeypatch.setenv("PATH", os.pathsep.join([str(other), *venv_bin, "/usr/bin", "/bin"]))
     argv = node_argv("clp-node --config {config}", Path("n.toml"))
-    assert Path(argv[0]).name == "clp-node"
-    assert Path(argv[0]).is_file()
+    assert argv == [str(beside.absolute()), "--config", "n.toml"]
+
+
+def test_a_program_found_on_path_is_named_by_its_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node started with another PATH or working folder still runs the same file."""
+    program = _program(tmp_path, "other-node-impl")
+    monkeypatch.chdir(tmp_path.parent)
+    monkeypatch.setenv("PATH", tmp_path.name)  # a relative PATH entry
+    assert node_argv("other-node-impl {config}", Path("n.toml")) == [str(program), "n.toml"]
+
+
+def test_a_program_found_nowhere_keeps_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "")
+    assert node_argv("no-such-node-impl {config}", Path("n.toml")) == [
+        "no-such-node-impl",
+        "n.toml",
+    ]
 
 
 def test_the_environment_names_another_implementation(monkeypatch: pytest.MonkeyPatch) -> None:

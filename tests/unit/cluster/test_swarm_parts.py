@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from harness.cluster import swarm_lease as lease
-from harness.cluster.swarm import SwarmOptions, latest_task, registry_ref, task_port
+from harness.cluster.engine import OWNER_LABEL, RUN_LABEL
+from harness.cluster.swarm import SwarmLabelled, SwarmOptions, latest_task, registry_ref, task_port
 from harness.cluster.testnet import TestnetError
 
 
@@ -158,3 +162,22 @@ def test_registry_refs_and_task_fields() -> None:
             return [{"CreatedAt": "2026-01-01T00:00:01Z"}, task]
 
     assert latest_task(Svc()) is task  # type: ignore[arg-type]
+
+
+def test_swarm_objects_are_told_apart_by_the_labels_of_their_spec() -> None:
+    def obj(name: str, run: str, owner: str) -> SimpleNamespace:
+        return SimpleNamespace(
+            name=name, attrs={"Spec": {"Labels": {RUN_LABEL: run, OWNER_LABEL: owner}}}
+        )
+
+    alive = f"{socket.gethostname()}:{os.getpid()}"
+    found = SwarmLabelled(
+        [obj("a-v0", "a", "gone-host:1"), obj("b-v0", "b", alive)],
+        [obj("a-genesis", "a", "gone-host:1")],
+        [obj("b-key", "b", alive)],
+    )
+    assert found.owners() == {"a": "gone-host:1", "b": alive}
+    assert found.owned_by(alive) == ["b-v0", "b-key"]
+    assert found.live_runs() == {"b": alive}
+    assert found.live_runs(force=True) == {}
+    assert found.without_runs(set(found.live_runs())).names() == ["a-v0", "a-genesis"]

@@ -67,7 +67,7 @@ def test_every_kind_moves_the_state_and_its_undo_takes_it_back(name: str) -> Non
         return
     assert not after.empty, f"{name} declares no effect"
     undo = KINDS[kind.undone_by]
-    back = undo.effect(after, undo.request(kind.undo_args(req.args), NAMES))
+    back = undo.effect(after, undo.request(kind.undo_args(req.args, undo), NAMES))
     assert back.empty, back
     assert KINDS["reset"].effect(after, KINDS["reset"].request({}, NAMES)).empty
     assert FaultState.from_json(after.to_json()) == after  # what the log holds is the state

@@ -66,7 +66,12 @@ def test_toxiproxy_takes_the_official_flags_and_the_populate_file(
     manifest: TestnetManifest,
 ) -> None:
     tox = compose_spec(manifest, PublishedPorts())["services"]["toxiproxy"]
-    assert tox["command"] == ["-host=0.0.0.0", "-port=8474", "-config=/testnet/toxiproxy.json"]
+    assert tox["command"] == [
+        "-host=0.0.0.0",
+        "-port=8474",
+        "-config=/testnet/toxiproxy.json",
+        "-proxy-metrics",
+    ]
     assert tox["volumes"] == ["./toxiproxy.json:/testnet/toxiproxy.json:ro"]
     proxies = load(manifest.root / "toxiproxy.json")
     assert len(proxies) == 5 * 4

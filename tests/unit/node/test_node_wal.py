@@ -31,7 +31,7 @@ def boot(config: NodeConfig) -> ValidatorNode:
     """What ``run`` does before it opens sockets: replay the store, start the next height."""
     node = ValidatorNode(config)
     node.replay()
-    node._start_height()
+    node.driver.start_height()
     return node
 
 
@@ -89,7 +89,7 @@ async def test_a_conflicting_vote_never_leaves_even_after_restart(
     nil = Vote.create(
         restarted.genesis.chain_id, VoteType.PRECOMMIT, 1, 0, None, me.address, me.sign
     )
-    assert restarted._log_signed(nil) is False
+    assert restarted.votelog.admit(nil) is False
     stop(restarted)
 
 

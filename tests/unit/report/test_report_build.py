@@ -12,8 +12,8 @@ import pytest
 from harness.cli import main
 from harness.report.build import ReportError, read_logs, write_report
 from harness.report.html import evidence_refs
-from harness.report.junit import junit_xml
 from harness.report.timeline import EpochMark, Timeline
+from harness.scenario.junit import junit_xml
 from harness.scenario.results import CheckOutcome, ExpectationOutcome, ScenarioResult
 
 
@@ -108,7 +108,7 @@ def test_report_command_and_its_errors(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["report", str(run)]) == 0
     assert "report.html" in capsys.readouterr().out
     assert main(["report", str(tmp_path / "nope")]) == 2
-    assert "no result.json (not a run folder)" in capsys.readouterr().out
+    assert "no result.json (a run folder) nor history.json" in capsys.readouterr().out
     (run / "result.json").write_text("{bad")
     with pytest.raises(ReportError, match="line 1: not valid JSON"):
         write_report(run)

@@ -37,6 +37,16 @@ class ToxiproxyApi:
             raise ToxiproxyError(resp.status_code, message)
         return resp.json() if resp.content else None
 
+    def metrics(self) -> str | None:
+        """The Prometheus text of ``GET /metrics``; None when the server serves none (a 404:
+        started without ``-proxy-metrics``, or a Toxiproxy older than 2.6)."""
+        resp = self._http.get("/metrics")
+        if resp.status_code == 404:
+            return None
+        if resp.status_code >= 400:
+            raise ToxiproxyError(resp.status_code, resp.text.strip())
+        return resp.text
+
     def version(self) -> str:
         return str(self._call("GET", "/version").get("version", "?"))
 

@@ -1,0 +1,82 @@
+"""§15.8 Equivocation: no validator signed two different votes for one (height, round, type).
+
+Read from the votes every node served (``/alpha/consensus/votes``), each verified under its
+validator's genesis key. Fault-aware: a ``double_sign`` fault makes its validator's next
+equivocation expected, and required: a fault with no equivocation after it fails (the hook
+did nothing, or its votes were lost) unless that node's votes were not read completely.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from harness.checks.analysis import Analysis
+from harness.checks.history import History
+from harness.checks.verdict import CheckResult, combine
+from harness.checks.votes import SignedVote
+from harness.checks.voteview import DoubleSign, VoteView
+
+NAME = "equivocation"
+# The fault record's height is the highest node's; the double-signing node may lag it.
+LAG_BLOCKS = 2
+
+
+def check(history: History, analysis: Analysis | None = None) -> CheckResult:
+    view = VoteView(history)
+    why = view.not_applicable()
+    if why is not None:
+        return CheckResult(NAME, "unknown", [f"not applicable: {why}"])
+    by_step: dict[tuple[int, int, int, str], list[SignedVote]] = defaultdict(list)
+    for vote in view.held:
+        by_step[vote.step].append(vote)
+    conflicts = sorted((step, sorted(vs)) for step, vs in by_step.items() if len(vs) > 1)
+    faults: dict[str, list[DoubleSign]] = defaultdict(list)
+    for f in view.double_signs():
+        faults[f.validator].append(f)
+    fails: list[str] = []
+    unknowns: list[str] = []
+    passes: list[str] = []
+    for validator in sorted({step[3] for step, _ in conflicts} | set(faults)):
+        steps = [(step, vs) for step, vs in conflicts if step[3] == validator]
+        pending = list(faults.get(validator, []))
+        for step, vs in steps:
+            fault = next((f for f in pending if step[0] >= f.height - LAG_BLOCKS), None)
+            if fault is not None:
+                pending.remove(fault)
+                passes.append(
+                    f"{history.name(validator)}: expected: double_sign at height {fault.height} "
+                    f"({_conflict(view, vs)})"
+                )
+            else:
+                fails.append(f"{history.name(validator)} ({validator}) {_conflict(view, vs)}")
+        for fault in pending:
+            lo, hi = fault.height - LAG_BLOCKS, fault.height + LAG_BLOCKS
+            if view.covers(validator, lo, hi):
+                fails.append(
+                    f"{fault.node}: a double_sign fault at height {fault.height}, but no "
+                    f"equivocation of {validator[:8]} in the votes its node served for "
+                    f"heights {max(lo, 1)}..{hi}: the hook did nothing"
+                )
+            else:
+                unknowns.append(
+                    f"{fault.node}: a double_sign fault at height {fault.height} and no "
+                    f"equivocation collected, but {fault.node}'s votes of heights "
+                    f"{max(lo, 1)}..{hi} were not read completely"
+                )
+    missing = view.missing()
+    passes.append(
+        f"{len(view.held)} validly signed votes from {len(view.nodes) - len(missing)} nodes, "
+        f"{len(conflicts)} conflicting step(s)"
+        + (f"; {view.bad_signatures} with a bad signature ignored" if view.bad_signatures else "")
+    )
+    passes += [f"{n}: votes not read ({why})" for n, why in missing.items()]
+    return combine(NAME, fails, unknowns, passes)
+
+
+def _conflict(view: VoteView, votes: list[SignedVote]) -> str:
+    held = "; ".join(f"{v.describe()} held by {', '.join(sorted(view.held[v]))}" for v in votes)
+    first = votes[0]
+    return (
+        f"signed {len(votes)} different {first.type}s at height {first.height} "
+        f"round {first.round}: {held}"
+    )

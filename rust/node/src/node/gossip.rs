@@ -1,0 +1,171 @@
+//! When to re-send what (§16.7). The transport loses frames silently when a link dies, so
+//! the node re-sends its own consensus messages of the undecided height (and relays the
+//! polka or the decision) and its pending responses: at once when the link to a peer was
+//! re-established (its generation changed), else every [`CONSENSUS_EVERY`] /
+//! [`RESPONSES_EVERY`]. Pure: the caller passes the clock and the links' generations.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use clp::Address;
+
+/// Own consensus messages of the current height go to each peer at least this often.
+pub const CONSENSUS_EVERY: Duration = Duration::from_secs(2);
+/// Pending responses go to each peer at least this often.
+pub const RESPONSES_EVERY: Duration = Duration::from_secs(1);
+/// A `status` goes to every peer this often.
+pub const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// Someone else's pooled response is relayed once this many blocks were committed here
+/// without it (§16.7: at most `W - 1`).
+pub const RELAY_AFTER_BLOCKS: u64 = 2;
+
+/// What to re-send to one peer now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Due {
+    pub consensus: bool,
+    pub responses: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct PeerSchedule {
+    generation: Option<u64>,
+    consensus: Option<Instant>,
+    responses: Option<Instant>,
+}
+
+/// The re-send schedule of every peer.
+#[derive(Debug, Default)]
+pub struct Gossip {
+    peers: BTreeMap<Address, PeerSchedule>,
+    status: Option<Instant>,
+}
+
+fn due(last: &mut Option<Instant>, now: Instant, every: Duration) -> bool {
+    if last.is_some_and(|t| now.duration_since(t) < every) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
+impl Gossip {
+    /// What is due for `peer` at `now`, its link at `generation` (None: not connected,
+    /// frames queue until it is). Marks what it returns as sent.
+    pub fn due(&mut self, peer: Address, generation: Option<u64>, now: Instant) -> Due {
+        let s = self.peers.entry(peer).or_default();
+        if generation != s.generation {
+            // A new connection: whatever was sent before may be lost.
+            s.generation = generation;
+            s.consensus = None;
+            s.responses = None;
+        }
+        Due {
+            consensus: due(&mut s.consensus, now, CONSENSUS_EVERY),
+            responses: due(&mut s.responses, now, RESPONSES_EVERY),
+        }
+    }
+
+    /// Whether our `status` is due.
+    pub fn status_due(&mut self, now: Instant) -> bool {
+        due(&mut self.status, now, STATUS_EVERY)
+    }
+
+    /// The consensus messages just went to every peer (a new height, a new vote): the
+    /// next periodic re-send can wait a full interval.
+    pub fn sent_consensus_to_all(&mut self, now: Instant) {
+        for s in self.peers.values_mut() {
+            s.consensus = Some(now);
+        }
+    }
+}
+
+/// Whether a peer that claims `claim` may still need the consensus messages of `height`
+/// (§16.7 item 2: not to a peer whose claim is already `>= height`).
+pub fn peer_needs_height(claim: Option<u64>, height: u64) -> bool {
+    claim.is_none_or(|c| c < height)
+}
+
+/// Whether a pooled response is re-sent: our own always (until included, unless we are
+/// lazy), someone else's once it waited [`RELAY_AFTER_BLOCKS`] blocks here.
+pub fn resend_response(own: bool, lazy: bool, pooled_at: u64, head: u64) -> bool {
+    if own {
+        !lazy
+    } else {
+        head >= pooled_at + RELAY_AFTER_BLOCKS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: Address = Address([1; 20]);
+
+    #[test]
+    fn first_contact_sends_everything_then_waits_for_the_interval() {
+        let mut g = Gossip::default();
+        let t0 = Instant::now();
+        let all = Due {
+            consensus: true,
+            responses: true,
+        };
+        assert_eq!(g.due(P, Some(1), t0), all);
+        assert_eq!(
+            g.due(P, Some(1), t0 + Duration::from_millis(250)),
+            Due::default()
+        );
+        let t1 = t0 + RESPONSES_EVERY;
+        assert_eq!(
+            g.due(P, Some(1), t1),
+            Due {
+                consensus: false,
+                responses: true
+            }
+        );
+        assert!(g.due(P, Some(1), t0 + CONSENSUS_EVERY).consensus);
+    }
+
+    #[test]
+    fn a_new_connection_resends_at_once() {
+        let mut g = Gossip::default();
+        let t0 = Instant::now();
+        g.due(P, Some(1), t0);
+        let d = g.due(P, Some(2), t0 + Duration::from_millis(10));
+        assert!(d.consensus && d.responses);
+    }
+
+    #[test]
+    fn a_broadcast_postpones_the_next_resend() {
+        let mut g = Gossip::default();
+        let t0 = Instant::now();
+        g.due(P, Some(1), t0);
+        let t1 = t0 + Duration::from_millis(1900);
+        g.sent_consensus_to_all(t1);
+        assert!(!g.due(P, Some(1), t0 + CONSENSUS_EVERY).consensus);
+        assert!(g.due(P, Some(1), t1 + CONSENSUS_EVERY).consensus);
+    }
+
+    #[test]
+    fn status_goes_out_once_a_second() {
+        let mut g = Gossip::default();
+        let t0 = Instant::now();
+        assert!(g.status_due(t0));
+        assert!(!g.status_due(t0 + Duration::from_millis(999)));
+        assert!(g.status_due(t0 + STATUS_EVERY));
+    }
+
+    #[test]
+    fn consensus_messages_skip_peers_past_the_height() {
+        assert!(peer_needs_height(None, 5));
+        assert!(peer_needs_height(Some(4), 5));
+        assert!(!peer_needs_height(Some(5), 5));
+    }
+
+    #[test]
+    fn own_responses_are_resent_unless_lazy_others_after_two_blocks() {
+        assert!(resend_response(true, false, 10, 10));
+        assert!(!resend_response(true, true, 10, 10));
+        assert!(!resend_response(false, false, 10, 11));
+        assert!(resend_response(false, false, 10, 12));
+    }
+}

@@ -1,0 +1,40 @@
+"""Every shipped scenario (``scenarios/*.toml``) with the Rust node on the local backend.
+
+The test itself is tests/integration/test_scenarios.py's (the same files, ids and
+verdicts); only the node kind differs: this module's ``clp_node`` overrides the pytest
+plugin's ``--node``. An unbuilt binary fails every case with one line naming
+``make rust``; it never skips.
+
+    pytest tests/rust/test_rust_node_scenarios.py -k minority-partition --seed 3
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from harness.node_kinds import RUST
+
+SHARED = Path(__file__).resolve().parents[1] / "integration" / "test_scenarios.py"
+
+
+def _shared() -> ModuleType:
+    """The Python node's scenario tests, loaded by path (the test folders are no packages)."""
+    spec = importlib.util.spec_from_file_location("shipped_scenario_tests", SHARED)
+    assert spec is not None and spec.loader is not None, f"cannot load {SHARED}"
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Collected here as this module's own test: parametrised over every scenarios/*.toml.
+test_scenario = _shared().test_scenario
+
+
+@pytest.fixture(scope="session")
+def clp_node() -> str:
+    """The node kind of this module's runs, whatever ``--node`` says."""
+    return RUST
