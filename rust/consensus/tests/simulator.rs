@@ -8,9 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use clp_consensus::{
-    Action, Address, Application, Block, BlockHash, CommitCertificate, Consensus,
-    ConsensusMessage, Proposal, Recorded, Timeout, TimeoutConfig, Validator, ValidatorSet,
-    Vote, VoteType,
+    Action, Address, Application, Block, BlockHash, CommitCertificate, Consensus, ConsensusMessage,
+    Recorded, Timeout, TimeoutConfig, Validator, ValidatorSet, VoteType,
 };
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
@@ -61,8 +60,11 @@ struct Scenario {
     /// Nodes cut off from the rest during `partition_ms` (before GST).
     partition: Vec<bool>,
     partition_ms: (u64, u64),
-    /// `(node, crash at, restart at)`, restart before GST.
+    /// `(node, crash at, restart at)`, restart before GST; `u64::MAX` for none.
     crash: (usize, u64, u64),
+    /// Also crash a node right after it records a vote of this type and height (before
+    /// sending it), restarting it 500 ms later.
+    crash_after_recording: Option<(usize, VoteType, u64)>,
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
@@ -77,10 +79,21 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 proptest::collection::vec(any::<bool>(), n),
                 (0u64..=8_000, 0u64..=8_000),
                 (0..n, 0u64..=8_000, 0u64..=4_000),
+                proptest::option::of((0..n, any::<bool>(), 1u64..=2)),
             )
         })
         .prop_map(
-            |(seed, stakes, gst_ms, drop_percent, max_delay_ms, partition, (a, b), (node, at, down))| {
+            |(
+                seed,
+                stakes,
+                gst_ms,
+                drop_percent,
+                max_delay_ms,
+                partition,
+                (a, b),
+                (node, at, down),
+                after,
+            )| {
                 let (start, end) = (a.min(b).min(gst_ms), a.max(b).min(gst_ms));
                 let crash_at = at.min(gst_ms);
                 Scenario {
@@ -92,6 +105,14 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     partition,
                     partition_ms: (start, end),
                     crash: (node, crash_at, (crash_at + down).min(gst_ms)),
+                    crash_after_recording: after.map(|(node, precommit, height)| {
+                        let t = if precommit {
+                            VoteType::Precommit
+                        } else {
+                            VoteType::Prevote
+                        };
+                        (node, t, height)
+                    }),
                 }
             },
         )
@@ -154,12 +175,31 @@ enum Payload {
 }
 
 enum Event {
-    Deliver { to: usize, from: usize, payload: Payload },
-    Timeout { node: usize, life: u64, timeout: Timeout },
-    StartHeight { node: usize, life: u64, height: u64 },
-    Tick { node: usize, life: u64 },
-    Crash { node: usize },
-    Restart { node: usize },
+    Deliver {
+        to: usize,
+        from: usize,
+        payload: Payload,
+    },
+    Timeout {
+        node: usize,
+        life: u64,
+        timeout: Timeout,
+    },
+    StartHeight {
+        node: usize,
+        life: u64,
+        height: u64,
+    },
+    Tick {
+        node: usize,
+        life: u64,
+    },
+    Crash {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+    },
 }
 
 struct Sim {
@@ -178,6 +218,9 @@ struct Sim {
     stats: Stats,
     /// Drop rate of each directed link before GST.
     link_drop: Vec<Vec<u64>>,
+    /// Crash this node right after it records its first vote of this type and height,
+    /// before sending it; restart it 500 ms later.
+    crash_after_recording: Option<(usize, VoteType, u64)>,
 }
 
 /// What a run went through, to see that the scenarios reach the interesting cases.
@@ -221,9 +264,14 @@ impl Sim {
         let mut rng = Rng(scenario.seed);
         let n = scenario.stakes.len();
         let link_drop = (0..n)
-            .map(|_| (0..n).map(|_| rng.range(0, scenario.drop_percent)).collect())
+            .map(|_| {
+                (0..n)
+                    .map(|_| rng.range(0, scenario.drop_percent))
+                    .collect()
+            })
             .collect();
         Sim {
+            crash_after_recording: scenario.crash_after_recording,
             link_drop,
             rng,
             scenario,
@@ -325,17 +373,33 @@ impl Sim {
                 Action::SignedVote(v) => {
                     let key = (v.validator, v.height, v.round, v.vote_type);
                     if let Some(earlier) = self.signed_votes.insert(key, v.block_hash) {
-                        assert_eq!(earlier, v.block_hash, "validator {i} signed a conflicting vote");
+                        assert_eq!(
+                            earlier, v.block_hash,
+                            "validator {i} signed a conflicting vote"
+                        );
                     }
                     let record = self.nodes[i].disk.recorded.entry(v.height).or_default();
                     if !record.votes.contains(&v) {
                         record.votes.push(v.clone());
                     }
+                    if self.crash_after_recording == Some((i, v.vote_type, v.height)) {
+                        self.crash_after_recording = None;
+                        self.crash(i);
+                        self.at(self.now + 500, Event::Restart { node: i });
+                        return; // recorded, never sent, the rest of the actions lost
+                    }
                     self.broadcast(i, &ConsensusMessage::Vote(v));
                 }
                 Action::ScheduleTimeout(timeout) => {
                     let life = self.nodes[i].life;
-                    self.at(self.now + timeout.duration_ms, Event::Timeout { node: i, life, timeout });
+                    self.at(
+                        self.now + timeout.duration_ms,
+                        Event::Timeout {
+                            node: i,
+                            life,
+                            timeout,
+                        },
+                    );
                 }
                 Action::Decide(d) => {
                     let h = d.block.height;
@@ -351,7 +415,14 @@ impl Sim {
                     self.stats.max_round = self.stats.max_round.max(d.certificate.round);
                     self.nodes[i].disk.chain.push((d.block, d.certificate));
                     let life = self.nodes[i].life;
-                    self.at(self.now + BLOCK_INTERVAL_MS, Event::StartHeight { node: i, life, height: h + 1 });
+                    self.at(
+                        self.now + BLOCK_INTERVAL_MS,
+                        Event::StartHeight {
+                            node: i,
+                            life,
+                            height: h + 1,
+                        },
+                    );
                 }
                 Action::Equivocation(e) => panic!("an honest validator equivocated: {e:?}"),
             }
@@ -395,7 +466,7 @@ impl Sim {
             }
             Payload::SyncResponse(blocks) => {
                 for (block, certificate) in blocks {
-                    if block.height != self.head(to) + 1 {
+                    if self.nodes[to].core.is_none() || block.height != self.head(to) + 1 {
                         continue;
                     }
                     let core = self.nodes[to].core.as_ref().unwrap();
@@ -412,6 +483,12 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// Loses everything but the disk; pending timers of this life are void.
+    fn crash(&mut self, i: usize) {
+        self.nodes[i].core = None;
+        self.nodes[i].life += 1;
     }
 
     fn tick(&mut self, i: usize) {
@@ -465,7 +542,11 @@ impl Sim {
             };
             match event {
                 Event::Deliver { to, from, payload } => self.deliver(to, from, payload),
-                Event::Timeout { node, life, timeout } => {
+                Event::Timeout {
+                    node,
+                    life,
+                    timeout,
+                } => {
                     if alive(self, node, life) {
                         let mut app = self.app(node);
                         let core = self.nodes[node].core.as_mut().unwrap();
@@ -476,7 +557,8 @@ impl Sim {
                 }
                 Event::StartHeight { node, life, height } => {
                     let started = self.nodes[node].core.as_ref().map_or(0, |c| c.height());
-                    if alive(self, node, life) && started < height && self.head(node) + 1 == height {
+                    if alive(self, node, life) && started < height && self.head(node) + 1 == height
+                    {
                         self.start_next_height(node);
                     }
                 }
@@ -485,10 +567,7 @@ impl Sim {
                         self.tick(node);
                     }
                 }
-                Event::Crash { node } => {
-                    self.nodes[node].core = None;
-                    self.nodes[node].life += 1;
-                }
+                Event::Crash { node } => self.crash(node),
                 Event::Restart { node } => self.boot(node),
             }
         }
@@ -496,17 +575,24 @@ impl Sim {
     }
 }
 
-fn simulate(scenario: Scenario) {
-    let gst = scenario.gst_ms;
-    let (crashed, crash_at, restart_at) = scenario.crash;
-    let mut sim = Sim::new(scenario);
+/// Runs a scenario, checks agreement and liveness; returns the heads at GST and the sim.
+fn simulate(scenario: Scenario) -> (Vec<u64>, Sim) {
+    run_scenario(Sim::new(scenario))
+}
+
+fn run_scenario(mut sim: Sim) -> (Vec<u64>, Sim) {
+    let gst = sim.scenario.gst_ms;
+    let (crashed, crash_at, restart_at) = sim.scenario.crash;
     for i in 0..sim.nodes.len() {
         sim.boot(i);
     }
-    sim.at(crash_at, Event::Crash { node: crashed });
-    sim.at(restart_at, Event::Restart { node: crashed });
+    if crash_at != u64::MAX {
+        sim.at(crash_at, Event::Crash { node: crashed });
+        sim.at(restart_at, Event::Restart { node: crashed });
+    }
     sim.run_until(gst);
-    let highest = (0..sim.nodes.len()).map(|i| sim.head(i)).max().unwrap();
+    let at_gst: Vec<u64> = (0..sim.nodes.len()).map(|i| sim.head(i)).collect();
+    let highest = *at_gst.iter().max().unwrap();
     let target = highest + NEXT_HEIGHTS;
     let mut until = gst;
     while until < gst + LIVENESS_WINDOW_MS {
@@ -528,6 +614,7 @@ fn simulate(scenario: Scenario) {
             assert_eq!(sim.decided[&block.height], block.hash);
         }
     }
+    (at_gst, sim)
 }
 
 proptest! {
@@ -539,7 +626,7 @@ proptest! {
 
     #[test]
     fn agreement_always_and_liveness_after_gst(s in scenario()) {
-        simulate(s);
+        let _ = simulate(s);
     }
 }
 
@@ -553,7 +640,8 @@ fn a_calm_network_decides_a_block_per_height_in_round_zero() {
         max_delay_ms: 0,
         partition: vec![false; 4],
         partition_ms: (0, 0),
-        crash: (0, 0, 0),
+        crash: (0, u64::MAX, u64::MAX),
+        crash_after_recording: None,
     };
     let mut sim = Sim::new(scenario);
     for i in 0..4 {
@@ -577,28 +665,46 @@ fn a_minority_partition_stalls_nobody_and_heals() {
         max_delay_ms: 50,
         partition: vec![false, false, false, true],
         partition_ms: (0, 6_000),
-        crash: (0, 0, 0),
+        crash: (0, u64::MAX, u64::MAX),
+        crash_after_recording: None,
     };
-    simulate(scenario);
+    let (at_gst, sim) = simulate(scenario);
+    assert_eq!(at_gst[3], 0, "cut off from the start");
+    assert!(
+        at_gst[..3].iter().all(|h| *h >= 3),
+        "the majority went on: {at_gst:?}"
+    );
+    assert!(
+        sim.stats.synced_blocks >= at_gst[0],
+        "node 3 caught up by sync"
+    );
 }
 
 #[test]
-fn a_validator_crashed_mid_height_restarts_from_its_record() {
-    for crash_at in [150, 420, 777, 1_300] {
+fn a_validator_crashed_between_recording_and_sending_resumes_from_its_record() {
+    for (node, vote_type, height) in [
+        (0, VoteType::Prevote, 1),
+        (1, VoteType::Precommit, 1),
+        (2, VoteType::Precommit, 2),
+        (4, VoteType::Prevote, 3),
+    ] {
         let scenario = Scenario {
-            seed: crash_at,
+            seed: height * 10 + node as u64,
             stakes: vec![25, 25, 25, 25, 25],
-            gst_ms: 3_000,
+            gst_ms: 2_000,
             drop_percent: 10,
-            max_delay_ms: 400,
+            max_delay_ms: 300,
             partition: vec![false; 5],
             partition_ms: (0, 0),
-            crash: (crash_at as usize % 5, crash_at, crash_at + 500),
+            crash: (0, u64::MAX, u64::MAX),
+            crash_after_recording: Some((node, vote_type, height)),
         };
-        simulate(scenario);
+        let sim = Sim::new(scenario);
+        let (_, sim) = run_scenario(sim);
+        assert_eq!(sim.crash_after_recording, None, "the crash happened");
+        assert_eq!(
+            sim.stats.restarts_with_record, 1,
+            "{node} {vote_type:?} {height}"
+        );
     }
 }
-
-// Silence "unused" for types only named in signatures above.
-#[allow(dead_code)]
-fn _types(_: Proposal, _: Vote) {}

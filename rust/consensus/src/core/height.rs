@@ -493,7 +493,7 @@ impl HeightState {
         let value = match proposal.pol_round {
             // Line 22: a new value; prevote it if valid and we are not locked on another.
             None => {
-                let free = true; // MUTATION
+                let free = self.locked.is_none_or(|(_, locked)| locked == hash);
                 let timely = self.blocks.get(&hash).is_some_and(|b| app.is_timely(b));
                 (free && self.is_valid(hash, app) && timely).then_some(hash)
             }

@@ -986,3 +986,38 @@ fn own_messages_are_the_signed_ones_of_the_height() {
     assert_eq!(v.len(), 2);
     assert!(v.iter().all(|v| v.validator == f.net.addrs[f.me]));
 }
+
+#[test]
+fn inputs_before_the_first_height_or_for_a_later_height_are_refused() {
+    let net = Net::new(&[1, 1, 1, 1]);
+    let mut app = TestApp::default();
+    let mut core = Consensus::new(CHAIN, timeouts());
+    let v = Vote::sign(
+        CHAIN,
+        VoteType::Prevote,
+        H,
+        0,
+        None,
+        net.addrs[1],
+        &net.keys[1],
+    );
+    assert_eq!(core.on_vote(v, &mut app), Err(Rejected::NotStarted));
+    assert!(core
+        .on_timeout(TimeoutKind::Propose, H, 0, &mut app)
+        .is_empty());
+    assert_eq!(core.status(), None);
+    assert_eq!(core.height(), 0);
+
+    let (mut f, _) = Fixture::start(&[1, 1, 1, 1], 0);
+    let later = block(H + 1, 1, f.net.addrs[1]);
+    let cert = CommitCertificate {
+        height: H + 1,
+        round: 0,
+        block_hash: later.hash,
+        votes: vec![],
+    };
+    assert!(matches!(
+        f.core.on_certificate(later, cert),
+        Err(Rejected::Certificate(_))
+    ));
+}
