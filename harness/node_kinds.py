@@ -94,9 +94,9 @@ def rust_binary() -> Path:
             raise NodeKindError(f"{RUST_BINARY_ENV}={explicit}: no such file")
         return path.resolve()
     candidates = [d / "release" / RUST_BINARY for d in cargo_target_dirs()]
-    for path in candidates:
-        if path.is_file():
-            return path.resolve()
+    built = [path for path in candidates if path.is_file()]
+    if built:  # the newest build: a `cargo build` in rust/ after a `make rust` counts
+        return max(built, key=lambda path: path.stat().st_mtime).resolve()
     raise NodeKindError(
         f"the Rust node is not built (looked for {candidates[0]} and "
         f"{len(candidates) - 1} other places): {RUST_BUILD_HINT}"
@@ -110,18 +110,24 @@ NODE_IMAGE_ENV = "CLP_TESTNET_NODE_IMAGE"  # harness.cluster.containers reads th
 TOXIPROXY_IMAGE_ENV = "CLP_TESTNET_TOXIPROXY_IMAGE"
 
 
-def node_help(default: str | None = DEFAULT_KIND) -> str:
-    """The ``--node`` help: the kinds of the registry, and the variables that win over it."""
+def node_help(default: str | None = DEFAULT_KIND, starts_nodes: bool = True) -> str:
+    """The ``--node`` help: the kinds of the registry, and (where nodes start) the
+    variables that win over it."""
     kinds = "; ".join(f"{k.name}, {k.description}" for k in KINDS.values())
-    return (
-        f"the node implementation: {kinds}"
-        + (f" (default {default})" if default else "")
-        + f". {NODE_COMMAND_ENV} (local) or {NODE_IMAGE_ENV} (containers), when set, win"
-    )
+    text = f"the node implementation: {kinds}" + (f" (default {default})" if default else "")
+    if starts_nodes:
+        text += f". {NODE_COMMAND_ENV} (local) or {NODE_IMAGE_ENV} (containers), when set, win"
+    return text
 
 
-def add_node_option(parser: Any, default: str | None = DEFAULT_KIND) -> None:
+def add_node_option(
+    parser: Any, default: str | None = DEFAULT_KIND, starts_nodes: bool = True
+) -> None:
     """``--node NAME``, one of the registry's kinds (an argparse parser or group)."""
     parser.add_argument(
-        "--node", choices=list(KINDS), default=default, metavar="NAME", help=node_help(default)
+        "--node",
+        choices=list(KINDS),
+        default=default,
+        metavar="NAME",
+        help=node_help(default, starts_nodes),
     )

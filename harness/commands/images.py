@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
     )
     actions = p.add_subparsers(dest="images_action", metavar="ACTION", required=True)
     build = actions.add_parser("build", help="build whatever is missing (idempotent)")
-    add_node_option(build)
+    add_node_option(build, starts_nodes=False)
     build.add_argument(
         "--base-image", metavar="REF", help="build on this image (must be local or pullable)"
     )

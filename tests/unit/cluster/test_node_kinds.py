@@ -67,6 +67,18 @@ def test_a_missing_rust_binary_is_one_line_that_says_how_to_build_it(no_rust: Pa
         local_command("rust")
 
 
+def test_the_newest_build_of_the_rust_node_wins(fake_rust: Path, tmp_path: Path) -> None:
+    """A `cargo build` in the clone after a `make rust` (or the other way round): the
+    binary built last is the one run, never a stale one from the other target folder."""
+    clone = tmp_path / "clone" / "rust" / "target" / "release" / node_kinds.RUST_BINARY
+    clone.parent.mkdir(parents=True)
+    clone.write_text("#!/bin/sh\n")
+    os.utime(fake_rust, (1_000_000, 1_000_000))
+    assert rust_binary() == clone.resolve()
+    os.utime(clone, (500_000, 500_000))
+    assert rust_binary() == fake_rust.resolve()
+
+
 def test_the_rust_command_template_runs_the_resolved_binary(fake_rust: Path) -> None:
     command = local_command("rust")
     assert command == f"{fake_rust.resolve()} --config {{config}}"
@@ -143,7 +155,8 @@ def test_every_help_lists_the_kinds_and_the_variables_that_win(
     text = _help(argv, capsys)
     for kind in KINDS.values():
         assert f"{kind.name}, {kind.description}" in text
-    assert NODE_COMMAND_ENV in text and NODE_IMAGE_ENV in text
+    starts_nodes = argv != ["images", "build"]  # building an image starts no node
+    assert (NODE_COMMAND_ENV in text and NODE_IMAGE_ENV in text) == starts_nodes
 
 
 @pytest.mark.parametrize("command", ["up", "run", "demo", "explore", "init"])
@@ -217,3 +230,26 @@ def test_testcontainers_refuses_an_unknown_kind_at_once() -> None:
 
     with pytest.raises(NodeKindError, match="unknown node kind"):
         ClpTestnet(validators=4, node="java")
+
+
+def test_explore_hands_the_kind_to_every_run(
+    fake_rust: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.explore import explorer
+    from harness.scenario.results import ScenarioResult
+
+    seen: list[tuple[str, str | None]] = []
+
+    async def run_doc(
+        doc: dict[str, object], run_dir: Path, seed: int, backend: str, node: str = "python"
+    ) -> ScenarioResult:
+        seen.append((node, os.environ.get(NODE_COMMAND_ENV)))
+        result = ScenarioResult(str(doc["name"]), "x.toml", seed, backend, node=node)
+        result.finish()
+        return result
+
+    monkeypatch.setattr(explorer, "run_doc", run_doc)
+    argv = ["explore", "--runs", "2", "--node", "rust", "--out", str(tmp_path / "runs")]
+    assert main(argv) == 0
+    assert seen == [("rust", f"{fake_rust.resolve()} --config {{config}}")] * 2
+    assert NODE_COMMAND_ENV not in os.environ  # only while the runs ran

@@ -53,14 +53,16 @@ def _scripted(failing: set[int], flaky: set[int], check: str | None = None) -> A
     candidate that still has a lazy step."""
     seen: dict[str, int] = {}
 
-    async def run_doc(doc: Doc, run_dir: Path, seed: int, backend: str) -> ScenarioResult:
+    async def run_doc(
+        doc: Doc, run_dir: Path, seed: int, backend: str, node: str = "python"
+    ) -> ScenarioResult:
         run_dir.mkdir(parents=True, exist_ok=True)
         index = int(doc["name"].split("-")[2])
         seen[doc["name"]] = seen.get(doc["name"], 0) + 1
         bad = index in failing and (index not in flaky or seen[doc["name"]] == 1)
         if "shrink-" in run_dir.name:
             bad = bad and bool(doc["steps"])
-        r = ScenarioResult(doc["name"], str(run_dir / "scenario.toml"), seed, backend)
+        r = ScenarioResult(doc["name"], str(run_dir / "scenario.toml"), seed, backend, node=node)
         verdict = "fail" if bad else "pass"
         name = check or ("liveness" if index in flaky else "accountability")
         r.checks = [CheckOutcome(name, verdict, ["recomputed != served", "more evidence"])]
@@ -130,12 +132,14 @@ def test_jobs_run_testnets_together_with_the_same_summary(
     running, most = [0], [0]
     scripted = _scripted(failing={4}, flaky=set())
 
-    async def counted(doc: Doc, run_dir: Path, seed: int, backend: str) -> ScenarioResult:
+    async def counted(
+        doc: Doc, run_dir: Path, seed: int, backend: str, node: str
+    ) -> ScenarioResult:
         running[0] += 1
         most[0] = max(most[0], running[0])
         await asyncio.sleep(0)  # let the other runs of the batch start
         try:
-            return await scripted(doc, run_dir, seed, backend)
+            return await scripted(doc, run_dir, seed, backend, node)
         finally:
             running[0] -= 1
 
@@ -159,9 +163,11 @@ def test_steered_runs_are_the_same_whatever_jobs_is(
     scripted = _scripted(failing=set(), flaky=set())
     seen: dict[str, Doc] = {}
 
-    async def keeping(doc: Doc, run_dir: Path, seed: int, backend: str) -> ScenarioResult:
+    async def keeping(
+        doc: Doc, run_dir: Path, seed: int, backend: str, node: str
+    ) -> ScenarioResult:
         seen[doc["name"]] = doc
-        return await scripted(doc, run_dir, seed, backend)
+        return await scripted(doc, run_dir, seed, backend, node)
 
     monkeypatch.setattr(explorer, "run_doc", keeping)
     base = ["explore", "--seed", "5", "--runs", "18", "--json"]
