@@ -20,7 +20,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit hostile integration browser integration-docker official-toxiproxy integration-swarm clean
+.PHONY: demo test lint unit hostile integration browser integration-docker official-toxiproxy integration-swarm integration-swarm-multi clean
 .PHONY: explore-smoke explore-long explore-power rust rust-build rust-lint rust-test
 
 $(STAMP): pyproject.toml
@@ -124,6 +124,17 @@ official-toxiproxy: $(STAMP)
 # its own tests, then every scenario as swarm services. Not part of `make test`.
 integration-swarm: $(STAMP) images
 	$(BIN)/pytest tests/integration/swarm tests/integration/test_scenarios.py -q --backend swarm --junitxml=reports/integration-swarm.xml
+
+# The Swarm backend across engines: three Docker engines in containers of this one, joined
+# in one swarm, and a registry (tests/integration/swarm_multi/engines.py; their image is the
+# debootstrap base with Debian's docker.io and docker-registry, made here). The demo with
+# its validators on every engine, then the multi-engine suite (remote kill, pause, restart,
+# packet loss, clock offset, cleanup) and every scenario on a second such swarm; each
+# removed afterwards, with the registry. Nightly (.forgejo/workflows/swarm-multi.yml); not part of `make test`.
+SWARM_ENGINES = $(BIN)/python tests/integration/swarm_multi/engines.py --engines 3 --
+integration-swarm-multi: $(STAMP) images
+	$(SWARM_ENGINES) $(BIN)/clp-testnet demo --backend swarm --registry '{registry}' --out reports/runs-swarm-multi
+	$(SWARM_ENGINES) $(BIN)/pytest tests/integration/swarm_multi tests/integration/test_scenarios.py -q --backend swarm --junitxml=reports/integration-swarm-multi.xml --basetemp=reports/runs-swarm-multi-tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -33,6 +33,9 @@ RESPONSE_RESEND_AFTER_S = 1.0
 # Blocks committed without a peer's response before we relay it (at most W - 1, so that a
 # proposer of its window is left to reach; the test profile's W is 4).
 RESPONSE_RELAY_AFTER_BLOCKS = 2
+# Our own answers kept for /alpha/clp/answers: at least the current and previous epoch's,
+# and up to this many (a few bytes each), so the harness reads a whole run at its end.
+ANSWERS_KEPT = 4096
 
 PoolKey = tuple[int, str]  # (challenge height, validator): ClpResponse.key()
 
@@ -74,8 +77,8 @@ class ResponsePool:
         self._pooled: dict[PoolKey, Pooled] = {}
         # Our own CLP responses, by challenge height: re-sent sooner, a window is short.
         self.knowledge = PeerKnowledge(RESPONSE_RESEND_AFTER_S)
-        # challenge height -> wall-clock ms when our response to it first went to the peers;
-        # the current and previous epoch's challenges (pruned in after_block)
+        # challenge height -> wall-clock ms when our response to it first went to the peers
+        # (pruned in after_block: ANSWERS_KEPT)
         self.answers: dict[int, int] = {}
 
     def for_block(self, height: int) -> list[ClpResponse]:
@@ -107,8 +110,11 @@ class ResponsePool:
             self.send(response, time.monotonic())
         nxt = self.state.next_height
         oldest_epoch = self.state.config.epoch_of(nxt) - 1
-        for h in [h for h in self.answers if self.state.config.epoch_of(h) < oldest_epoch]:
-            del self.answers[h]
+        while len(self.answers) > ANSWERS_KEPT:
+            first = min(self.answers)
+            if self.state.config.epoch_of(first) >= oldest_epoch:
+                break
+            del self.answers[first]
         for key in list(self.pool):
             if self.state.clp.check_response(self.pool[key], nxt) is not None:
                 del self.pool[key]

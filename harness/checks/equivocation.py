@@ -29,7 +29,9 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
     by_step: dict[tuple[int, int, int, str], list[SignedVote]] = defaultdict(list)
     for vote in view.held:
         by_step[vote.step].append(vote)
-    conflicts = sorted((step, sorted(vs)) for step, vs in by_step.items() if len(vs) > 1)
+    conflicts = sorted(
+        (step, sorted(vs, key=lambda v: v.order)) for step, vs in by_step.items() if len(vs) > 1
+    )
     faults: dict[str, list[DoubleSign]] = defaultdict(list)
     for f in view.double_signs():
         faults[f.validator].append(f)
@@ -63,13 +65,13 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
                     f"equivocation collected, but {fault.node}'s votes of heights "
                     f"{max(lo, 1)}..{hi} were not read completely"
                 )
-    missing = view.missing()
+    read = sum(1 for v in view.nodes.values() if v.covered)
     passes.append(
-        f"{len(view.held)} validly signed votes from {len(view.nodes) - len(missing)} nodes, "
+        f"{len(view.held)} validly signed votes from {read} nodes, "
         f"{len(conflicts)} conflicting step(s)"
         + (f"; {view.bad_signatures} with a bad signature ignored" if view.bad_signatures else "")
     )
-    passes += [f"{n}: votes not read ({why})" for n, why in missing.items()]
+    passes += view.read_notes()
     return combine(NAME, fails, unknowns, passes)
 
 

@@ -39,6 +39,9 @@ NAME = "inclusion"
 HOP_S = 1.0  # one hop's delivery and handling on a loaded machine (a resend is due at 1 s)
 RELAY_AFTER_S = 0.5 + 0.25  # §16.7: a peer's response is 0.5 s old, then the next gossip tick
 RELAY_AFTER_BLOCKS = 2  # §16.7: blocks committed without it before a relay (at most W - 1)
+# A connection whose keepalive answers come this late may be dropped and redialled (§16.3:
+# no byte for 10 s); latency this high makes a hop unknown rather than slow.
+CHURN_LATENCY_S = 8.0
 RESTARTS = frozenset({"restart", "reset"})  # records that restart nodes the state may not show
 EXPLAINED_SHOWN = 6  # explained misses named in a passing verdict's evidence
 
@@ -82,11 +85,12 @@ class _Model:
 
     def hop(self, src: str, dst: str, lo: float, hi: float) -> tuple[str, float]:
         """("up", delay in s) when the link src -> dst surely carried frames through
-        [lo, hi]; ("down", 0) when it surely or possibly did not; ("unknown", 0) when only a
-        degrading fault (toxic other than latency, packet loss, netem) stands in the way."""
+        [lo, hi]; ("down", 0) when it surely or possibly did not; ("unknown", delay) when
+        only a degrading fault stands in the way: a toxic other than latency (delay unknown:
+        0), packet loss, netem, or latency high enough to churn the connection."""
         if self.restarted({src, dst}, lo, hi):
             return "down", 0.0
-        delay, unknown = 0.0, False
+        delay, churn, unknown = 0.0, 0.0, False
         link = link_name(src, dst)
         for k in self.overlapping(lo, hi):
             st = self.segments[k].state
@@ -94,13 +98,19 @@ class _Model:
                 return "down", 0.0
             if src in st.lossy or dst in st.lossy:
                 unknown = True
+            both_ways = 0.0  # the keepalive's round trip over this connection
             for t in self.raw[k].toxics.get(link, ()):
                 if t.type == "latency":
-                    ms = t.attributes.get("latency", 0) + t.attributes.get("jitter", 0)
-                    delay = max(delay, ms / 1000)
+                    s = (t.attributes.get("latency", 0) + t.attributes.get("jitter", 0)) / 1000
+                    both_ways += s
+                    if t.stream == "upstream":
+                        delay = max(delay, s)
                 else:
                     unknown = True
-        return ("unknown", 0.0) if unknown else ("up", delay)
+            churn = max(churn, both_ways)
+        if unknown:
+            return "unknown", 0.0
+        return ("unknown" if churn >= CHURN_LATENCY_S else "up"), delay
 
     def healthy(self, name: str, lo: float, hi: float, stake: Mapping[str, int]) -> bool:
         """``name`` was in the best-connected group, untouched by any fault, over [lo, hi]."""
@@ -192,11 +202,11 @@ class _Judge:
                 if y in path:
                     continue
                 state, delay = self.model.hop(x, y, lo, hi)
-                if state == "unknown":
-                    unknown = True
+                arrival = out + delay + HOP_S
+                if state == "unknown" and arrival + self.skew <= proposed:
+                    unknown = True  # it might have made it: not a sure explanation
                 if state != "up":
                     continue
-                arrival = out + delay + HOP_S
                 if y not in best or arrival < best[y][0]:
                     best[y] = (arrival, (*path, y))
                     if y not in todo:

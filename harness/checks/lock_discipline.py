@@ -78,5 +78,5 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
                             f"height {height} were not read completely: undecidable"
                         )
     passes = [f"{checked} prevote(s) after a precommit for another block checked"]
-    passes += [f"{n}: votes not read ({why})" for n, why in view.missing().items()]
+    passes += view.read_notes()
     return combine(NAME, fails, unknowns, passes)

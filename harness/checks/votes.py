@@ -34,7 +34,7 @@ MAX_HEIGHTS = 256  # per request (§11)
 NOT_SERVED = "does not serve /alpha/consensus/votes (404)"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class SignedVote:
     """One served vote; ``block_hash`` None is nil. Ordered as §11 serves them."""
 
@@ -44,6 +44,18 @@ class SignedVote:
     validator: str
     block_hash: str | None
     signature: str
+
+    @property
+    def order(self) -> tuple[int, int, int, str, str, str]:
+        """The §11 order: (height, round, type, validator, block hash), nil first."""
+        return (
+            self.height,
+            self.round,
+            self.code,
+            self.validator,
+            self.block_hash or "",
+            self.signature,
+        )
 
     @property
     def type(self) -> str:
@@ -116,7 +128,7 @@ class NodeVotes:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "votes": [v.to_json() for v in sorted(self.votes)],
+            "votes": [v.to_json() for v in sorted(self.votes, key=lambda v: v.order)],
             "covered": [list(r) for r in self.covered],
             "problem": self.problem,
         }
@@ -142,15 +154,6 @@ class NodeVotes:
         return out
 
 
-async def _fetch(client: NodeClient, first: int, last: int) -> dict[str, Any] | None:
-    resp = await client.request("GET", "/alpha/consensus/votes", params={"from": first, "to": last})
-    if resp.status_code == 404:
-        return None
-    resp.raise_for_status()
-    body: dict[str, Any] = resp.json()
-    return body
-
-
 class VoteCollector:
     """Reads every node's votes from where the last read left off (see the module doc)."""
 
@@ -172,7 +175,7 @@ class VoteCollector:
             first = self._next[name]
             while first <= head + 1:
                 last = min(first + MAX_HEIGHTS - 1, head + 1)
-                body = await _fetch(client, first, last)
+                body = await client.consensus_votes(first, last)
                 if body is None:
                     node.problem = NOT_SERVED
                     return

@@ -36,11 +36,26 @@ class VoteView:
             return "the history has no votes (saved before they were collected)"
         if not self.nodes or all(v.problem == NOT_SERVED for v in self.nodes.values()):
             return f"no node serves /alpha/consensus/votes ({NOT_SERVED})"
+        if not any(v.covered for v in self.nodes.values()):
+            return "no node's votes were read: " + "; ".join(self.never_read())
         return None
 
-    def missing(self) -> dict[str, str]:
-        """Nodes whose votes were not (or not lately) read, and why."""
-        return {n: v.problem for n, v in sorted(self.nodes.items()) if v.problem}
+    def read_notes(self) -> list[str]:
+        """Context for a verdict: nodes whose votes were never read, or not at the end."""
+        return self.never_read() + [
+            f"{n}: votes not read at the end ({v.problem})"
+            for n, v in sorted(self.nodes.items())
+            if v.problem and v.problem != NOT_SERVED and v.covered
+        ]
+
+    def never_read(self) -> list[str]:
+        """Nodes that serve votes (or may) whose votes were never read at all: less evidence,
+        not none (a vote reaches every node), so context for a verdict, not a reason."""
+        return [
+            f"{n}: its votes were never read ({v.problem})"
+            for n, v in sorted(self.nodes.items())
+            if v.problem and v.problem != NOT_SERVED and not v.covered
+        ]
 
     @cached_property
     def held(self) -> dict[SignedVote, set[str]]:

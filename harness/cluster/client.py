@@ -126,6 +126,17 @@ class NodeClient:
         result: dict[str, Any] = resp.json()
         return result
 
+    async def consensus_votes(self, first: int, last: int) -> dict[str, Any] | None:
+        """The §11 votes of heights first..=last, or None when the node does not serve them."""
+        resp = await self.request(
+            "GET", "/alpha/consensus/votes", params={"from": first, "to": last}
+        )
+        if resp.status_code == 404:
+            return None
+        resp.raise_for_status()
+        result: dict[str, Any] = resp.json()
+        return result
+
     async def metrics(self) -> str:
         resp = await self.request("GET", "/metrics")
         resp.raise_for_status()

@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from harness.checks.history import History, HistoryError
+from harness.checks.inclusion import explained_misses
 from harness.explore.generate import Doc
 from harness.faults.kinds import KINDS
 from harness.scenario.model import DEFAULT_REASON, REASONS
@@ -28,6 +30,11 @@ PROPERTIES: dict[str, str] = {
     "restart_across_epoch": "a node killed in one epoch and restarted in a later one",
     "ejected_while_partitioned": "a validator ejected while cut off or down",
     "round_gt0_commit": "a block committed in a round > 0",
+    "one_way_cut_with_traffic": "a one-way cut held while the chain went on (the link had traffic)",
+    "miss_network_explained": "a validator answered, and the fault log shows its response "
+    "could not reach a proposer of the window in time",
+    "equivocation": "an equivocation detected (two votes of one validator for one step)",
+    "lock_released": "a lock released by a newer polka",
     **{f"forged_{r}": f"a forged response refused with {r}" for r in REASONS},
     **{f"fault_{k}": f"fault kind {k} injected" for k in KINDS},
 }
@@ -56,6 +63,11 @@ def observe(doc: Doc, history: Mapping[str, Any] | None) -> set[str]:
     down = _ever_down(history.get("faults", []))
     chain = _longest(history.get("chains", {}))
     hit |= _blocks(chain, history.get("genesis", []), e, w)
+    if _one_way_cut_with_traffic(history.get("faults", []), len(chain)):
+        hit.add("one_way_cut_with_traffic")
+    if _explained_miss(history):
+        hit.add("miss_network_explained")
+    hit |= _votes(history.get("votes") or {}, history.get("genesis", []))
     for result in _results(history):
         hit.add("epoch_evaluated")
         if result.get("systemic"):
@@ -73,6 +85,44 @@ def observe(doc: Doc, history: Mapping[str, Any] | None) -> set[str]:
         keys = [(v.get("consecutive_failures"), v.get("stake_after")) for v in cands]
         if len(keys) != len(set(keys)) and any(v.get("status") == "ejected" for v in cands):
             hit.add("ejection_tie")
+    return hit
+
+
+def _votes(served: Mapping[str, Any], genesis: list[Mapping[str, Any]]) -> set[str]:
+    """The vote properties, from the votes every node served (a polka weighed with the
+    genesis stakes: coverage only asks whether it happened, the checks judge)."""
+    steps: dict[tuple[Any, ...], set[Any]] = {}
+    prevoters: dict[tuple[Any, ...], set[str]] = {}
+    for node in served.values():
+        for v in (node or {}).get("votes", []):
+            step = (v["height"], v["round"], v["type"], v["validator"])
+            steps.setdefault(step, set()).add(v["block_hash"])
+            if v["type"] == "prevote" and v["block_hash"] is not None:
+                prevoters.setdefault((v["height"], v["round"], v["block_hash"]), set()).add(
+                    v["validator"]
+                )
+    hit = set()
+    if any(len(values) > 1 for values in steps.values()):
+        hit.add("equivocation")
+    stakes = {g["address"]: int(g["stake"]) for g in genesis}
+    total = sum(stakes.values())
+
+    def polka(h: int, r: int, b: str) -> bool:
+        return 3 * sum(stakes.get(a, 0) for a in prevoters.get((h, r, b), ())) > 2 * total
+
+    prevotes: dict[tuple[Any, ...], list[tuple[int, set[Any]]]] = {}
+    for (h, r, kind, who), values in steps.items():
+        if kind == "prevote":
+            prevotes.setdefault((h, who), []).append((r, values))
+    for (h, r, kind, who), values in steps.items():
+        if kind != "precommit":
+            continue
+        for locked in values - {None}:
+            for r2, later in prevotes.get((h, who), []):
+                if r2 > r and any(
+                    polka(h, x, b) for b in later - {None, locked} for x in range(r, r2)
+                ):
+                    hit.add("lock_released")
     return hit
 
 
@@ -117,6 +167,33 @@ def _ever_down(records: Iterable[Mapping[str, Any]]) -> set[str]:
         for link in st.get("links_down", []):
             out |= set(str(link).split("_to_"))
     return out
+
+
+def _one_way_cut_with_traffic(records: list[Mapping[str, Any]], head: int) -> bool:
+    """A state with a -> b down but b -> a up, held while at least two blocks were
+    committed (from its record's height to the next record's, or the chain's end)."""
+    recs = sorted(
+        (r for r in records if isinstance(r, Mapping)), key=lambda r: r.get("t_start", 0.0)
+    )
+    for i, rec in enumerate(recs):
+        down = set(rec.get("state", {}).get("links_down", []))
+        one_way = any(f"{b}_to_{a}" not in down for a, _, b in (x.partition("_to_") for x in down))
+        start = rec.get("height")
+        end = recs[i + 1].get("height") if i + 1 < len(recs) else head
+        if one_way and isinstance(start, int) and isinstance(end, int) and end - start >= 2:
+            return True
+    return False
+
+
+def _explained_miss(history: Mapping[str, Any]) -> bool:
+    """Some answered response missed its window where the fault log explains it
+    (``inclusion.explained_misses``); never for a history without answers."""
+    if not any(body is not None for body in (history.get("answers") or {}).values()):
+        return False
+    try:
+        return bool(explained_misses(History.from_json(dict(history))))
+    except (HistoryError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _blocks(chain: list[Any], genesis: list[Mapping[str, Any]], e: int, w: int) -> set[str]:

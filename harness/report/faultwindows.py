@@ -22,7 +22,10 @@ KINDS = (
     "paused",
     "lazy",
     "clock_offset",
+    "double_sign",  # one byzantine step: the fault state does not change, the record shows it
 )
+# Kinds that act once and leave no fault state: a window spans only their own record.
+MOMENTARY = {"double_sign": "double_sign: two conflicting prevotes at its next prevote"}
 
 
 class FaultLogError(ValueError):
@@ -113,4 +116,11 @@ def fault_windows(records: Iterable[Mapping[str, Any]]) -> list[Window]:
         for key, detail in facts.items():
             open_.setdefault(key, (detail, r))
     out += [window(key, detail, first) for key, (detail, first) in open_.items()]
+    for r in recs:
+        node = (r.get("args") or {}).get("node")
+        if r.get("kind") in MOMENTARY and isinstance(node, str):
+            seq = int(r["seq"])
+            kind = str(r["kind"])
+            start, end = float(r["t_start"]), float(r["t_end"])
+            out.append(Window(kind, node, MOMENTARY[kind], start, end, seq, seq, r.get("height")))
     return sorted(out, key=lambda w: (w.start, w.node, w.kind))

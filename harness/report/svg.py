@@ -27,6 +27,7 @@ COLORS = {
     "paused": "#1f77b4",
     "lazy": "#bcbd22",
     "clock_offset": "#17becf",
+    "double_sign": "#8c564b",
 }
 LABELS = {
     "link_out": "links out down",
@@ -37,6 +38,7 @@ LABELS = {
     "paused": "paused",
     "lazy": "lazy",
     "clock_offset": "clock offset",
+    "double_sign": "double sign",
 }
 ROW = {  # sub-row offset within a lane of each window kind (killed/paused fill the lane)
     "link_out": 2,
@@ -45,6 +47,7 @@ ROW = {  # sub-row offset within a lane of each window kind (killed/paused fill 
     "packet_loss": 16,
     "lazy": 23,
     "clock_offset": 23,
+    "double_sign": 9,
 }
 X = Callable[[float], float]  # wall time -> x in the drawing
 OK, MISS, SLASH, EJECT = "#2ca02c", "#d62728", "#d62728", "#111111"

@@ -89,6 +89,8 @@ class PlantedForCheck:
     after: str
     scenario: str
     check: str
+    # what the failing check's evidence must say (empty: the check's own test asserts it)
+    evidence: tuple[str, ...] = ()
 
 
 PLANTED_FOR_CHECKS = [
@@ -106,4 +108,35 @@ PLANTED_FOR_CHECKS = [
         scenario="scenarios/happy-path.toml",
         check="link_discipline",
     ),
+    PlantedForCheck(
+        name="signed-vote-log-lost-on-restart",
+        why="the signed-vote log is never written, so a node restarted in the middle of a "
+        "height restores nothing and signs its votes of that height again: the old round-0 "
+        "proposal is now untimely (or its own new proposal is a new block), so its new vote "
+        "differs from the one it sent before the crash. No block shows it; only the votes do",
+        file="clp_node/votelog.py",
+        before="            recorded = self.store.record_signed(\n"
+        "                height, round_, slot, _digest(message), encode_consensus(message)\n"
+        "            )\n",
+        after="            recorded = _digest(message)\n",
+        scenario="tests/explore/crash-restart-mid-round.toml",
+        check="equivocation",
+        evidence=("v4 (", "signed 2 different", "held by"),
+    ),
 ]
+
+
+# Caught only by the inclusion check: every validator proposes in 4 of its 5 windows, so
+# nobody's rate falls below the minimum and no other check sees the dropped responses.
+PLANTED_INCLUSION = PlantedForCheck(
+    name="peers-responses-dropped",
+    why="a node drops the CLP responses its peers gossip instead of pooling them, so a "
+    "response is included only when its own validator proposes in its window: each "
+    "validator misses the challenges whose window it does not propose in, while connected "
+    "to every proposer of that window for seconds (§15.11)",
+    file="clp_node/responses.py",
+    before='        """A ``clp_response`` frame from a peer."""\n',
+    after='        """A ``clp_response`` frame from a peer."""\n        return\n',
+    scenario="tests/explore/inclusion-slow-blocks.toml",
+    check="inclusion",
+)

@@ -68,7 +68,9 @@ API_PORT = free_ports(1)[0]
 BASE_URL = f"http://127.0.0.1:{API_PORT}"
 # A response can be well-formed and still refused with its §5 reason and 400 (its challenge
 # unknown, its signature wrong): no schema can know which challenges are open, so 400 is
-# an accepted answer to schema-valid data there. Every other check keeps its defaults.
+# an accepted answer to schema-valid data there. So is it for a height range (§11): no
+# schema says that ``from`` is at most ``to`` and the range at most 256 heights. Every
+# other check keeps its defaults.
 CONFIG = schemathesis.Config.from_dict(
     {
         "base-url": BASE_URL,
@@ -76,7 +78,14 @@ CONFIG = schemathesis.Config.from_dict(
             {
                 "include-name": "POST /alpha/clp/response",
                 "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400"]}},
-            }
+            },
+            *(
+                {
+                    "include-name": f"GET {path}",
+                    "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400"]}},
+                }
+                for path in ("/alpha/consensus/votes", "/alpha/clp/answers")
+            ),
         ],
     }
 )

@@ -187,15 +187,57 @@ impl Genesis {
         clp::ClpManager::new(&self.chain_id, self.clp, self.validators.clone())
     }
 
-    /// The genesis hash, the parent hash of block 1 (§9.1 lets the node choose):
-    /// `BLAKE2b-256("clp.genesis.v1" || JSON of the checked genesis)`, the JSON written
-    /// with the fields in the documented order, so every node of a chain derives it alike
-    /// whatever the file's formatting.
+    /// The genesis hash, the parent hash of block 1, as docs/protocol.md §16.8 fixes it for
+    /// every implementation: `BLAKE2b-256("clp.genesis.v1" || C)`, C the canonical JSON of
+    /// the checked genesis (keys sorted at every level, compact, non-ASCII escaped), so
+    /// nodes of both implementations agree on block 1's parent whatever the file looks like.
     pub fn hash(&self) -> Hash32 {
         let mut preimage = GENESIS_HASH_TAG.to_vec();
-        // Serialising plain structs of integers and strings cannot fail.
-        preimage.extend(serde_json::to_vec(self).unwrap_or_default());
+        preimage.extend(self.canonical_json().into_bytes());
         Hash32(blake2b_256(&preimage))
+    }
+
+    /// The §16.8 canonical JSON of this genesis.
+    pub fn canonical_json(&self) -> String {
+        use serde_json::{json, Value};
+        let c = &self.clp;
+        let t = &self.consensus;
+        // Every object's keys are written in sorted order, whichever map serde_json uses.
+        let validators: Vec<Value> = self
+            .validators
+            .iter()
+            .map(|v| {
+                json!({
+                    "address": v.address.to_string(),
+                    "name": v.name,
+                    "public_key": v.public_key.to_string(),
+                    "stake": v.stake,
+                })
+            })
+            .collect();
+        let doc = json!({
+            "chain_id": self.chain_id,
+            "clp": {
+                "challenge_interval": c.challenge_interval,
+                "epoch_length": c.epoch_length,
+                "max_consecutive_failures": c.max_consecutive_failures,
+                "min_committee_size": c.min_committee_size,
+                "min_response_rate_bps": c.min_response_rate_bps,
+                "min_stake": c.min_stake,
+                "response_window": c.response_window,
+                "slash_fraction_bps": c.slash_fraction_bps,
+                "systemic_fault_bps": c.systemic_fault_bps,
+            },
+            "consensus": {
+                "block_interval_ms": t.block_interval_ms,
+                "timeout_delta_ms": t.timeout_delta_ms,
+                "timeout_precommit_ms": t.timeout_precommit_ms,
+                "timeout_prevote_ms": t.timeout_prevote_ms,
+                "timeout_propose_ms": t.timeout_propose_ms,
+            },
+            "validators": validators,
+        });
+        ascii_escaped(&sorted(doc).to_string())
     }
 
     pub fn validator(&self, address: &Address) -> Option<&GenesisValidator> {
@@ -470,6 +512,38 @@ fn check_stored_block(
     Ok(())
 }
 
+
+/// `value` with every object's keys in sorted order (serde_json may keep insertion order).
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
+/// JSON text with every non-ASCII character written as `\uXXXX` (UTF-16, surrogate pairs
+/// above U+FFFF): outside strings valid JSON is ASCII already, so this only touches strings.
+fn ascii_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if ch.is_ascii() {
+            out.push(ch);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in ch.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -564,5 +638,26 @@ mod tests {
         let mut d = doc();
         d["extra"] = json!(1);
         assert_eq!(load(&d).unwrap_err().field, "extra");
+    }
+
+    /// The worked example of docs/protocol.md §16.9: the reference node's genesis hash.
+    #[test]
+    fn the_genesis_hash_is_the_contracts_worked_example() {
+        let text = r#"{"chain_id":"clp-testnet","clp":{"epoch_length":360,"challenge_interval":10,"response_window":5,"min_response_rate_bps":5000,"slash_fraction_bps":100,"max_consecutive_failures":36,"min_stake":1000,"min_committee_size":4,"systemic_fault_bps":3334},"consensus":{"block_interval_ms":1000,"timeout_propose_ms":3000,"timeout_prevote_ms":1000,"timeout_precommit_ms":1000,"timeout_delta_ms":500},"validators":[{"name":"v0","address":"8d2d1c260127c74476b27136c5e38c003b66b889","public_key":"ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c","stake":100000}]}"#;
+        let dir = std::env::temp_dir().join(format!("clp-genesis-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("genesis.json");
+        std::fs::write(&path, text).unwrap();
+        let genesis = Genesis::load(&path).unwrap();
+        assert_eq!(
+            genesis.hash().to_string(),
+            "a8828cd69a106668e306dc697f42c69063668962c4e1f9923f409ed4579a39df"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn non_ascii_is_escaped_as_utf16() {
+        assert_eq!(ascii_escaped("{\"n\":\"é𝄞\"}"), "{\"n\":\"\\u00e9\\ud834\\udd1e\"}");
     }
 }

@@ -23,6 +23,7 @@ from clp_node.clp.response import response_message
 from clp_node.clp.types import ClpConfig, ClpResponse
 from clp_node.consensus.types import VoteType, vote_sign_bytes
 from harness.checks.history import History
+from harness.checks.votes import NodeVotes, SignedVote
 from harness.faults.kinds import KINDS
 from harness.faults.log import FaultRecord
 from harness.faults.state import FaultState
@@ -88,6 +89,14 @@ class Net:
             "signature": self.sign(address, msg).hex(),
         }
 
+    def prevote(self, address: str, height: int, block_hash: bytes, round_: int = 0) -> dict:
+        msg = vote_sign_bytes(self.chain_id, VoteType.PREVOTE, height, round_, block_hash)
+        return {
+            **self.precommit(address, height, block_hash, round_),
+            "type": "prevote",
+            "signature": self.sign(address, msg).hex(),
+        }
+
     def certificate(self, height: int, block_hash: bytes, signers: list[str]) -> dict:
         return {
             "height": height,
@@ -122,7 +131,9 @@ def build(
     state = ChainState(net.genesis)
     W = net.genesis.clp.response_window
     entries: list[dict[str, Any]] = []
+    votes: list[dict[str, Any]] = []
     challenges: dict[int, Any] = {}
+    sent: dict[str, list[dict[str, int]]] = {}  # name -> its answers
     t = T0_MS
     for b in range(1, height + 1):
         t += BLOCK_MS + (delays_ms or {}).get(b, 0)
@@ -146,6 +157,10 @@ def build(
         applied = state.apply_block(block)
         if applied.challenge is not None:
             challenges[b] = applied.challenge
+            for a in applied.challenge.expected:  # /alpha/clp/answers: sent 50 ms after
+                nm = net.name_of[a]
+                if online(nm, b) and answering(nm, b + 1):
+                    sent.setdefault(nm, []).append({"challenge_height": b, "sent_at_ms": t + 50})
         power = sum(committee[a] for a in up)
         assert 3 * power > 2 * sum(committee.values()), f"no quorum online at height {b}"
         entries.append(
@@ -156,6 +171,8 @@ def build(
                 "certificate": net.certificate(b, block.hash, up),
             }
         )
+        # what every node serves at /alpha/consensus/votes: the online validators' round 0
+        votes += [net.prevote(a, b, block.hash) for a in up] + entries[-1]["certificate"]["votes"]
     results = {e: r.to_json() for e, r in state.epoch_results.items()}
     last = state.epoch_results.get(max(state.epoch_results)) if state.epoch_results else None
     status = {
@@ -181,6 +198,11 @@ def build(
         collected_at=(t + 300) / 1000,
         link_bytes=disciplined_links(net.names, (t + 300 - T0_MS) / 1000),
         link_bytes_at=(t + 400) / 1000,
+        answers={nm: {"validator": net.addr[nm], "answers": sent.get(nm, [])} for nm in net.names},
+        votes={
+            nm: NodeVotes({SignedVote.from_json(v) for v in votes}, [(1, height)])
+            for nm in net.names
+        },
     )
     return Built(net, entries, state, history)
 

@@ -23,8 +23,11 @@ def test_every_property_has_a_checker() -> None:
         "determinism",
         "accountability",
         "completeness",
+        "inclusion",
         "conservation",
         "committee_safety",
+        "equivocation",
+        "lock_discipline",
         "link_discipline",
         "liveness",
     ]

@@ -80,6 +80,9 @@ class _FakeClient:
         self.head_at = head_at
         self.results = built.history.results[name]
         self.status = built.history.statuses[name]
+        self.answers = built.history.answers.get(name)
+        votes = built.history.votes
+        self.votes = [] if votes is None else [v.to_json() for v in votes[name].votes]
         self.down = down
         self.calls = 0
 
@@ -104,6 +107,15 @@ class _FakeClient:
         await self._hit()
         return self.status
 
+    async def clp_answers(self) -> dict[str, Any] | None:
+        await self._hit()
+        return self.answers
+
+    async def consensus_votes(self, first: int, last: int) -> dict[str, Any] | None:
+        await self._hit()
+        held = [v for v in self.votes if first <= v["height"] <= last]
+        return {"from": first, "to": last, "oldest": 1, "votes": held}
+
 
 async def test_collect_history_through_the_contract(tmp_path: Path, isolated: Built) -> None:
     (tmp_path / "genesis.json").write_text(json.dumps(isolated.net.genesis.to_json()))
@@ -124,6 +136,7 @@ async def test_collect_history_through_the_contract(tmp_path: Path, isolated: Bu
     assert h.names == isolated.history.names and h.faults == faults
     assert h.params == isolated.history.params and h.consensus == isolated.history.consensus
     assert h.collected_at is not None
+    assert h.answers == {n: isolated.history.answers[n] for n in names if n != "v2"}
     assert h.link_bytes == {} and h.link_bytes_problem is not None
     assert "no fault proxy" in h.link_bytes_problem
     # synthetic blocks are years old, so only liveness (which reads the collection time)
@@ -131,7 +144,9 @@ async def test_collect_history_through_the_contract(tmp_path: Path, isolated: Bu
     verdicts = {r.name: r.verdict for r in run_checks(h)}
     assert verdicts.pop("link_discipline") == "unknown"
     verdicts.pop("liveness")
-    assert set(verdicts.values()) == {"pass"}, verdicts
+    assert set(verdicts.values()) == {"pass"}, [
+        r.to_json() for r in run_checks(h) if r.verdict != "pass"
+    ]
 
 
 async def test_chain_is_extended_to_results_evaluated_meanwhile(
@@ -169,3 +184,37 @@ async def test_collect_history_needs_the_genesis(tmp_path: Path) -> None:
     cluster = SimpleNamespace(manifest=SimpleNamespace(root=tmp_path), names=[], client=None)
     with pytest.raises(HistoryError, match="genesis"):
         await collect_history(cluster, [])  # type: ignore[arg-type]
+
+
+async def test_votes_are_read_incrementally_and_a_node_without_them_is_noted(
+    tmp_path: Path, quiet: Built
+) -> None:
+    """Two reads (heads 20, then 45) cover 1..45 without asking for a height twice; a node
+    answering 404 is not read again."""
+    from harness.checks.votes import NOT_SERVED, VoteCollector
+
+    names = quiet.net.names
+    clients = {n: _FakeClient(quiet, n, head_at=20) for n in names}
+    asked: list[tuple[int, int]] = []
+    real = clients["v0"].consensus_votes
+
+    async def spy(first: int, last: int) -> dict[str, Any] | None:
+        asked.append((first, last))
+        return await real(first, last)
+
+    async def not_served(first: int, last: int) -> None:
+        return None
+
+    clients["v0"].consensus_votes = spy  # type: ignore[method-assign]
+    clients["v4"].consensus_votes = not_served  # type: ignore[method-assign]
+    cluster = SimpleNamespace(names=names, client=clients.get)
+    collector = VoteCollector(names)
+    await collector.poll(cluster)  # type: ignore[arg-type]
+    for c in clients.values():
+        c.head_at = None
+    await collector.poll(cluster)  # type: ignore[arg-type]
+    assert asked == [(1, 21), (21, 46)]
+    v0 = collector.nodes["v0"]
+    assert v0.covered == [(1, 45)] and v0.problem is None
+    assert quiet.history.votes is not None and v0.votes == quiet.history.votes["v0"].votes
+    assert collector.nodes["v4"].problem == NOT_SERVED and not collector.nodes["v4"].votes

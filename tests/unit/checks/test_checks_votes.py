@@ -52,7 +52,7 @@ def with_votes(
     built: Built,
     extra: dict[str, list[dict[str, Any]]] | None = None,
     faults: list[dict[str, Any]] | None = None,
-    covered: tuple[int, int] = (1, HEIGHTS),
+    covered: tuple[int, int] = (1, HEIGHTS + 1),
     served: bool = True,
 ) -> History:
     """``built``'s history where every node served the honest votes plus its ``extra``."""
@@ -140,11 +140,14 @@ def test_without_served_votes_the_checks_are_not_applicable(chain: Built, check:
     assert r.verdict == "unknown" and "saved before" in r.evidence[0]
 
 
+LIVE = HEIGHTS + 1  # the height being decided when the votes were read
+
+
 def _relock(net: Net, polka_round: int | None) -> dict[str, list[dict[str, Any]]]:
-    """v1 precommits A at 7/1 and prevotes B at 7/3; a polka for B at ``polka_round``."""
-    votes = [vote(net, "v1", "precommit", 7, 1, A), vote(net, "v1", "prevote", 7, 3, B)]
+    """v1 precommits A at LIVE/1 and prevotes B at LIVE/3; a polka for B at ``polka_round``."""
+    votes = [vote(net, "v1", "precommit", LIVE, 1, A), vote(net, "v1", "prevote", LIVE, 3, B)]
     if polka_round is not None:
-        votes += [vote(net, n, "prevote", 7, polka_round, B) for n in ("v0", "v2", "v3", "v4")]
+        votes += [vote(net, n, "prevote", LIVE, polka_round, B) for n in ("v0", "v2", "v3", "v4")]
     return {"v1": votes}
 
 
@@ -154,8 +157,8 @@ def test_a_prevote_against_the_lock_without_a_polka_fails_naming_the_evidence(
     r = lock_discipline.check(with_votes(chain, _relock(chain.net, None)))
     assert r.verdict == "fail", r.evidence
     line = r.evidence[0]
-    assert line.startswith("v1 precommitted aaaaaaaaaaaa at 7/1, then prevoted bbbbbbbbbbbb")
-    assert "at 7/3" in line and "held by v1" in line and "rounds 1..2" in line
+    assert line.startswith("v1 precommitted aaaaaaaaaaaa at 13/1, then prevoted bbbbbbbbbbbb")
+    assert "at 13/3" in line and "held by v1" in line and "rounds 1..2" in line
 
 
 @pytest.mark.parametrize("polka_round", [1, 2])
@@ -175,7 +178,7 @@ def test_lock_discipline_is_unknown_when_the_validators_votes_are_incomplete(
 ) -> None:
     r = lock_discipline.check(with_votes(chain, _relock(chain.net, None), covered=(9, HEIGHTS)))
     assert r.verdict == "unknown", r.evidence
-    assert "v1's own votes of height 7 were not read completely" in r.evidence[0]
+    assert "v1's own votes of height 13 were not read completely" in r.evidence[0]
 
 
 def test_votes_survive_a_save_and_an_old_history_still_loads(chain: Built) -> None:
@@ -186,3 +189,20 @@ def test_votes_survive_a_save_and_an_old_history_still_loads(chain: Built) -> No
     old = chain.history.to_json()
     del old["votes"]
     assert History.from_json(old).votes is None
+
+
+@pytest.mark.parametrize("check", [equivocation.check, lock_discipline.check])
+def test_a_node_whose_votes_were_never_read_is_less_evidence_none_read_is_unknown(
+    chain: Built, check: Any
+) -> None:
+    h = with_votes(chain)
+    assert h.votes is not None
+    h.votes["v3"] = NodeVotes(problem="ConnectError: refused")
+    r = check(h)
+    assert r.verdict == "pass" and "v3: its votes were never read (ConnectError: refused)" in (
+        r.evidence
+    )
+    for n in h.votes:
+        h.votes[n] = NodeVotes(problem="ConnectError: refused")
+    r = check(h)
+    assert r.verdict == "unknown" and r.evidence[0].startswith("not applicable: no node's votes")

@@ -13,7 +13,14 @@ import pytest
 
 from harness.cluster import swarm_lease as lease
 from harness.cluster.engine import OWNER_LABEL, RUN_LABEL
-from harness.cluster.swarm import SwarmLabelled, SwarmOptions, latest_task, registry_ref, task_port
+from harness.cluster.swarm import (
+    SwarmLabelled,
+    SwarmOptions,
+    latest_task,
+    placement_line,
+    registry_ref,
+    task_port,
+)
 from harness.cluster.testnet import TestnetError
 
 
@@ -143,9 +150,19 @@ def test_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     assert opts.registry == "reg:5000"
     assert opts.constraints == ("node.role==worker", "node.labels.clp==yes")
     assert opts.engines == {"h2": "tcp://10.0.0.2:2376"}
+    assert opts.manager is None
+    monkeypatch.setenv("CLP_SWARM_MANAGER", "tcp://127.0.0.1:2375")
+    assert SwarmOptions.from_env().manager == "tcp://127.0.0.1:2375"
     monkeypatch.setenv("CLP_SWARM_ENGINES", "nonsense")
     with pytest.raises(TestnetError, match="hostname=URL"):
         SwarmOptions.from_env()
+
+
+def test_the_placement_line_names_every_engine_and_its_validators() -> None:
+    line = placement_line({"engine-b": ["v1", "v4"], "engine-a": ["v0", "v3"], "engine-c": ["v2"]})
+    assert line == (
+        "placement: 5 validators on 3 engines: engine-a v0 v3, engine-b v1 v4, engine-c v2"
+    )
 
 
 def test_registry_refs_and_task_fields() -> None:

@@ -118,3 +118,48 @@ def test_summary_lists_exactly_what_never_happened(hits: list[set[str]]) -> None
 def test_schedule_only_coverage_of_a_draw_names_known_properties() -> None:
     for i in range(50):
         assert coverage.observe(draw(2, i), None) <= set(coverage.PROPERTIES)
+
+
+def _v(kind: str, h: int, r: int, who: int, value: str | None) -> dict[str, Any]:
+    return {"type": kind, "height": h, "round": r, "validator": f"a{who}", "block_hash": value}
+
+
+def test_votes_give_equivocation_and_a_lock_released_by_a_newer_polka() -> None:
+    honest = [_v("prevote", 3, 0, i, "aa") for i in range(4)]
+    hit = coverage.observe({"steps": []}, _history(votes={"v0": {"votes": honest}}))
+    assert not {"equivocation", "lock_released"} & hit
+    twice = [*honest, _v("prevote", 3, 0, 2, None)]
+    hit = coverage.observe({"steps": []}, _history(votes={"v1": {"votes": twice}}))
+    assert "equivocation" in hit and "lock_released" not in hit
+    # a0 locks on aa at round 0; bb gets a polka at round 1 and a0 prevotes bb at round 2
+    relock = [_v("precommit", 3, 0, 0, "aa"), _v("prevote", 3, 2, 0, "bb")]
+    polka = [_v("prevote", 3, 1, i, "bb") for i in (1, 2, 3)]
+    hit = coverage.observe({"steps": []}, _history(votes={"v0": {"votes": relock + polka}}))
+    assert "lock_released" in hit and "equivocation" not in hit
+    hit = coverage.observe({"steps": []}, _history(votes={"v0": {"votes": relock + polka[:2]}}))
+    assert "lock_released" not in hit  # 2 of 4 is no polka
+
+
+def _cut(height: int, t: float, *down: str) -> dict[str, Any]:
+    return {"kind": "cut", "height": height, "t_start": t, "state": {"links_down": list(down)}}
+
+
+def test_a_one_way_cut_counts_while_blocks_went_by() -> None:
+    chain = [_block(h, [], [0, 1, 2]) for h in range(1, 11)]
+    held = [_cut(3, 1.0, "v0_to_v1"), _cut(6, 2.0)]  # v0 -> v1 down for heights 3..6
+    assert "one_way_cut_with_traffic" in coverage.observe(
+        {"steps": []}, _history(chains={"v0": chain}, faults=held)
+    )
+    last = [_cut(8, 1.0, "v0_to_v1")]  # the last record: held to the chain's end (10)
+    assert "one_way_cut_with_traffic" in coverage.observe(
+        {"steps": []}, _history(chains={"v0": chain}, faults=last)
+    )
+
+
+def test_no_one_way_cut_when_both_ways_or_no_block_went_by() -> None:
+    chain = [_block(h, [], [0, 1, 2]) for h in range(1, 11)]
+    both = [_cut(3, 1.0, "v0_to_v1", "v1_to_v0"), _cut(8, 2.0)]
+    brief = [_cut(3, 1.0, "v0_to_v1"), _cut(4, 2.0)]
+    for faults in (both, brief):
+        hit = coverage.observe({"steps": []}, _history(chains={"v0": chain}, faults=faults))
+        assert "one_way_cut_with_traffic" not in hit

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from node_fakes import FakeLinks
 
+from clp_node import responses
 from clp_node.api.metrics import NodeMetrics
 from clp_node.chain.block import Block
 from clp_node.chain.genesis import Genesis
@@ -231,13 +232,20 @@ def test_a_peers_response_is_no_answer_of_ours(p: Pool, kit: SimpleNamespace) ->
     assert p.pool.answers == {}
 
 
-def test_answers_are_kept_for_the_current_and_previous_epoch(p: Pool) -> None:
-    """E = 20: once epoch 2 is current, epoch 0's answers are gone, epoch 1's stay."""
+def test_answers_are_bounded_but_keep_the_current_and_previous_epoch(
+    p: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for 3 (E = 20, a challenge every 2nd height, none whose window crosses
+    into the next epoch): the oldest go first, but never one of the previous or current
+    epoch."""
+    monkeypatch.setattr(responses, "ANSWERS_KEPT", 3)
     p.pool.answer_open_challenges()
     p.pool.tick(time.monotonic())
-    assert 2 in p.pool.answers
     while p.state.height < 40:
         p.pool.after_block(_next_block(p.state))
         p.pool.tick(time.monotonic())
-    assert 2 not in p.pool.answers
-    assert p.pool.answers and min(p.pool.answers) > 20
+    # epoch 2 is next: epoch 0's answers are gone, all of epoch 1's stay (more than 3)
+    assert sorted(p.pool.answers) == list(range(22, 39, 2))
+    p.pool.answers = {h: 1 for h in range(2, 39, 2)}  # as if nothing had been pruned
+    p.pool.after_block(_next_block(p.state))
+    assert sorted(p.pool.answers) == list(range(22, 39, 2))

@@ -81,3 +81,15 @@ def test_a_changed_clock_offset_is_a_new_window() -> None:
 def test_records_without_format_2_are_rejected_with_one_error() -> None:
     with pytest.raises(FaultLogError, match="fault record 1: format None"):
         fault_windows([rec(0, 1.0, "heal"), {"time": 2.0, "action": "heal"}])
+
+
+def test_a_double_sign_is_a_momentary_window_on_its_validators_lane() -> None:
+    from harness.faults.kinds import KINDS
+    from harness.faults.log import FaultRecord
+    from harness.faults.state import FaultState
+
+    kind = KINDS["double_sign"]
+    req = kind.request({"node": "v2"}, ["v0", "v1", "v2"], 0)
+    rec = FaultRecord(0, "double_sign", req.args, 4, 10.0, 10.2, kind.effect(FaultState(), req))
+    (w,) = fault_windows([rec.to_json()])
+    assert (w.kind, w.node, w.start, w.end, w.height) == ("double_sign", "v2", 10.0, 10.2, 4)

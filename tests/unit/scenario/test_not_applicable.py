@@ -43,3 +43,11 @@ def test_which_shipped_scenarios_need_the_hooks() -> None:
     need = {p.stem for p in SCENARIOS.glob("*.toml") if needs_test_hooks(parse_file(p))}
     assert "lazy-below-systemic" in need
     assert "minority-partition" not in need
+
+
+def test_double_sign_needs_its_own_hook_beyond_the_others() -> None:
+    from harness.scenario.runner import uses_double_sign
+
+    double = parse_file(SCENARIOS / "double-sign.toml")
+    assert needs_test_hooks(double) and uses_double_sign(double)
+    assert not uses_double_sign(parse_file(SCENARIOS / "lazy-below-systemic.toml"))

@@ -78,6 +78,8 @@ pub struct Node {
     sync: Sync,
     /// Challenge heights this node has answered (or found answered).
     answered: BTreeSet<u64>,
+    /// Peers with a link up at the last tick (diagnostics).
+    connected: Vec<Address>,
     store: Arc<Store>,
     view: Arc<View>,
 }
@@ -192,6 +194,7 @@ impl Node {
             gossip: Gossip::default(),
             sync: Sync::default(),
             answered: BTreeSet::new(),
+            connected: Vec::new(),
             store,
             view,
         };
@@ -563,10 +566,12 @@ impl Node {
         let height = self.core.height();
         let lazy = self.view.hooks.lazy();
         let mut consensus_msgs: Option<Vec<Message>> = None;
+        self.connected.clear();
         for peer in links.peers() {
             let Some(generation) = links.connected_generation(&peer) else {
                 continue;
             };
+            self.connected.push(peer);
             let due = self.gossip.due(peer, Some(generation), now);
             if due.consensus && peer_needs_height(self.sync.claim_of(&peer), height) {
                 let msgs = consensus_msgs.get_or_insert_with(|| self.consensus_to_resend());
@@ -621,6 +626,7 @@ impl Node {
             "valid_round": status.as_ref().and_then(|s| s.valid_round),
             "proposer": status.as_ref().map(|s| s.proposer.to_hex()),
             "head": self.head.height,
+            "peers": self.connected.iter().map(Address::to_hex).collect::<Vec<_>>(),
             "best_claim": self.sync.best_claim(),
             "pool": pooled,
             "parked": parked,

@@ -141,14 +141,16 @@ pub async fn run(services: Services) -> Result<(), String> {
     let far = Duration::from_secs(3600);
     let result = loop {
         let deadline = node.next_deadline().unwrap_or_else(|| Instant::now() + far);
+        // Biased in this order: a flood of peer messages can delay neither the timers
+        // nor the gossip tick (each of those is ready only now and then).
         let step = tokio::select! {
             biased;
             _ = shutdown.wait() => break Ok(()),
             _ = tokio::time::sleep_until(deadline.into()) => node.on_timers(Instant::now()),
-            m = inbound.recv() => match m {
-                Some(m) => node.on_message(m.peer, m.message, Instant::now()),
-                None => break Err("the p2p network stopped".to_string()),
-            },
+            _ = tick.tick() => {
+                net_metrics.update(&net, &view);
+                Ok(node.on_tick(Instant::now(), &NetLinks(&net)))
+            }
             s = submissions.recv() => match s {
                 Some(s) => {
                     let (verdict, out) = node.on_submission(s.response);
@@ -157,10 +159,10 @@ pub async fn run(services: Services) -> Result<(), String> {
                 }
                 None => break Ok(()),
             },
-            _ = tick.tick() => {
-                net_metrics.update(&net, &view);
-                Ok(node.on_tick(Instant::now(), &NetLinks(&net)))
-            }
+            m = inbound.recv() => match m {
+                Some(m) => node.on_message(m.peer, m.message, Instant::now()),
+                None => break Err("the p2p network stopped".to_string()),
+            },
         };
         match step {
             Ok(out) => send(&net, out),

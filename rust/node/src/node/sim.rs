@@ -290,6 +290,13 @@ mod tests {
             })
             .collect();
         assert_eq!(proposers.len(), 4);
+        let status = sim.nodes[0].view.consensus_status();
+        assert_eq!(
+            status["peers"].as_array().map(Vec::len),
+            Some(3),
+            "{status}"
+        );
+        assert!(status["height"].as_u64() >= Some(21), "{status}");
     }
 
     #[test]
