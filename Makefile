@@ -21,7 +21,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint unit hostile integration browser integration-docker official-toxiproxy integration-swarm integration-swarm-multi clean
-.PHONY: explore-smoke explore-long explore-power rust rust-build rust-lint rust-test
+.PHONY: explore-smoke explore-long explore-power rust rust-build rust-lint rust-unit rust-image rust-integration rust-docker
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,15 +43,21 @@ test: $(STAMP) debootstrap
 	@mkdir -p reports; \
 	echo "images: building in the background (log: $(IMAGES_LOG))"; \
 	$(MAKE) --no-print-directory images > $(IMAGES_LOG) 2>&1 & images=$$!; \
+	echo "the Rust node: build, rustfmt, clippy, cargo test, image in the background (log: $(RUST_LOG))"; \
+	$(MAKE) --no-print-directory rust-build rust-lint rust-unit rust-image > $(RUST_LOG) 2>&1 & rust=$$!; \
 	$(MAKE) --no-print-directory lint && \
 	echo "unit, hostile and official-toxiproxy side by side (each prints when done)" && \
 	$(MAKE) --no-print-directory -j3 -O unit hostile official-toxiproxy && \
 	$(MAKE) --no-print-directory integration; local=$$?; \
+	wait $$rust; rusted=$$?; \
+	echo "the Rust node: exit $$rusted"; cat $(RUST_LOG); \
+	[ $$local -eq 0 ] || { wait $$images; exit $$local; }; [ $$rusted -eq 0 ] || { wait $$images; exit $$rusted; }; \
+	$(MAKE) --no-print-directory rust-integration; rustint=$$?; \
 	wait $$images; built=$$?; \
 	echo "images: build exit $$built"; cat $(IMAGES_LOG); \
-	[ $$local -eq 0 ] || exit $$local; [ $$built -eq 0 ] || exit $$built; \
-	echo "browser, explore-smoke and the Docker suite side by side (each prints when done)"; \
-	$(MAKE) --no-print-directory -j3 -O browser explore-smoke integration-docker
+	[ $$rustint -eq 0 ] || exit $$rustint; [ $$built -eq 0 ] || exit $$built; \
+	echo "browser, explore-smoke, the Docker suite and the Rust node's image side by side (each prints when done)"; \
+	$(MAKE) --no-print-directory -j4 -O browser explore-smoke integration-docker rust-docker
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -177,18 +183,23 @@ monitoring:
 	$(call apt_install,command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1,prometheus)
 
 # The Rust node (rust/, docs/rust-node.md). rust-build makes the release binary the Rust
-# stages run (and its image); rust-lint is rustfmt and clippy; rust-test is the workspace's
-# tests in the release profile (they share the release build's dependencies, and the
-# property tests and the crypto run fast there) and then the differential test of the two
-# CLP cores. The build goes to CARGO_TARGET_DIR, by default in the harness's cache folder
-# (outside the clone, like the image build cache): a new clone rebuilds only the workspace's
-# own crates. A machine without cargo fails here, loudly.
+# stages run; rust-lint is rustfmt and clippy; rust-unit the workspace's own tests in the
+# release profile (they share the release build's dependencies, and the property tests and
+# the crypto run fast there); rust-image its Docker image (the debootstrap base + the
+# binary). rust-integration: the differential test of the two CLP cores, every scenario on
+# a testnet of Rust nodes, the mixed-implementation scenarios, `conform` of the Rust node's
+# command and image, the hostile tests that apply to any node, and an explore smoke. The
+# build goes to CARGO_TARGET_DIR, by default in the harness's cache folder (outside the
+# clone, like the image build cache): a new clone rebuilds only the workspace's own crates.
+# A machine without cargo fails here, loudly.
 CARGO ?= cargo
 CARGO_TARGET_DIR ?= $(or $(CLP_TESTNET_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/clp-testnet)/cargo-target
 export CARGO_TARGET_DIR
 RUST_MANIFEST := --manifest-path rust/Cargo.toml
+RUST_LOG := reports/rust.log
+RUST_NODE = $(CARGO_TARGET_DIR)/release/clp-node-rs
 
-rust: rust-lint rust-build rust-test
+rust: rust-build rust-lint rust-unit rust-integration
 
 define require_cargo
 @command -v $(CARGO) >/dev/null 2>&1 || { echo "cargo is not on PATH: the Rust node needs a Rust toolchain (rustup, https://rustup.rs)"; exit 1; }
@@ -203,6 +214,19 @@ rust-lint:
 	$(CARGO) fmt $(RUST_MANIFEST) --all --check
 	$(CARGO) clippy --locked $(RUST_MANIFEST) --workspace --all-targets -- -D warnings
 
-rust-test: $(STAMP) rust-build
+rust-unit:
+	$(require_cargo)
 	$(CARGO) test --release --locked $(RUST_MANIFEST) --workspace
-	$(BIN)/pytest tests/rust -q --junitxml=reports/rust.xml
+
+rust-image: $(STAMP) debootstrap rust-build
+	$(BIN)/clp-testnet images build --node rust
+
+rust-integration: $(STAMP) rust-build
+	@mkdir -p reports
+	@$(call with_toxiproxy,$(BIN)/pytest tests/rust -q -n $(JOBS) --dist loadgroup --junitxml=reports/rust.xml --basetemp=reports/runs-rust)
+	$(BIN)/clp-testnet conform --node rust --scenarios none --out reports/runs-rust-conform
+	$(BIN)/clp-testnet explore --node rust --seed 1 --runs 6 --jobs $(JOBS) --out runs --json > reports/explore-smoke-rust.json
+
+# The Rust node's image qualified on the Docker backend (rust-image built it).
+rust-docker: $(STAMP) rust-image
+	$(BIN)/clp-testnet conform --node rust --backend docker --scenarios happy-path --out reports/runs-rust-conform-docker

@@ -311,7 +311,10 @@ class ValidatorNode:
 
     def held_votes(self, first: int, last: int) -> list[dict[str, Any]]:
         """The §11 votes of heights ``first..=last``, in the served order."""
-        return [v.to_json() for v in self.votes.between(first, last, self.core.held_votes())]
+        live = self.core.held_votes() + [
+            m for e in self.core.evidence for m in (e.first, e.second) if isinstance(m, Vote)
+        ]  # a conflicting vote the core did not count is kept as evidence only
+        return [v.to_json() for v in self.votes.between(first, last, live)]
 
     def clp_answers(self) -> tuple[str, dict[int, int]]:
         return self.address, dict(self.responses.answers)

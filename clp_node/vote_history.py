@@ -68,10 +68,8 @@ class VoteHistory:
         """The held votes of heights ``first..=last`` in the served order; ``live``: the
         votes of the height being decided, not archived yet."""
         chosen: dict[VoteKey, Vote] = {}
-        for h in range(max(first, min(self._heights, default=first)), last + 1):
-            if h > max(self._heights, default=0):
-                break
-            chosen.update(self._heights.get(h, {}))
+        for h in sorted(h for h in self._heights if first <= h <= last):
+            chosen.update(self._heights[h])
         for vote in live:
             if first <= vote.height <= last:
                 chosen[vote_key(vote)] = vote

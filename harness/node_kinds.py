@@ -106,8 +106,22 @@ def rust_binary() -> Path:
 # ---- choosing a kind on the command line (harness.cluster.node_choice resolves it) -------
 
 NODE_COMMAND_ENV = "CLP_TESTNET_NODE_COMMAND"  # harness.cluster.local reads it
+NODE_KIND_ENV = "CLP_TESTNET_NODE_KIND"  # the kind the two above were resolved from
+CUSTOM = "custom"  # what a node started by a user's own command or image counts as
 NODE_IMAGE_ENV = "CLP_TESTNET_NODE_IMAGE"  # harness.cluster.containers reads these two
 TOXIPROXY_IMAGE_ENV = "CLP_TESTNET_TOXIPROXY_IMAGE"
+
+
+def current_kind() -> str:
+    """The kind the nodes of an unmixed testnet run in this process: the one ``--node``
+    resolved (``CLP_TESTNET_NODE_KIND``), ``custom`` under a user's own command or image,
+    else the default."""
+    named = os.environ.get(NODE_KIND_ENV)
+    if named:
+        return named
+    if os.environ.get(NODE_COMMAND_ENV) or os.environ.get(NODE_IMAGE_ENV):
+        return CUSTOM
+    return DEFAULT_KIND
 
 
 def node_help(default: str | None = DEFAULT_KIND, starts_nodes: bool = True) -> str:

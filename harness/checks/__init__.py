@@ -20,6 +20,7 @@ from harness.checks import (
     link_discipline,
     liveness,
     lock_discipline,
+    split,
 )
 from harness.checks.analysis import Analysis
 from harness.checks.history import History, HistoryError, collect_history
@@ -29,6 +30,7 @@ Checker = Callable[[History, Analysis | None], CheckResult]
 
 CHECKERS: list[tuple[str, Checker]] = [
     (agreement.NAME, agreement.check),
+    (split.NAME, split.check),
     (determinism.NAME, determinism.check),
     (accountability.NAME, accountability.check),
     (completeness.NAME, completeness.check),

@@ -9,6 +9,7 @@ did nothing, or its votes were lost) unless that node's votes were not read comp
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 from harness.checks.analysis import Analysis
 from harness.checks.history import History
@@ -35,6 +36,7 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
     faults: dict[str, list[DoubleSign]] = defaultdict(list)
     for f in view.double_signs():
         faults[f.validator].append(f)
+    voting = _voting(history, analysis) if faults else None
     fails: list[str] = []
     unknowns: list[str] = []
     passes: list[str] = []
@@ -53,7 +55,24 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
                 fails.append(f"{history.name(validator)} ({validator}) {_conflict(view, vs)}")
         for fault in pending:
             lo, hi = fault.height - LAG_BLOCKS, fault.height + LAG_BLOCKS
-            if view.covers(validator, lo, hi):
+            if any(step[0] >= lo for step, _ in steps):
+                # injected again before the hook fired: one equivocation answers both
+                passes.append(
+                    f"{fault.node}: expected: double_sign at height {fault.height} (the hook "
+                    "was still on from the fault before)"
+                )
+            elif fault.stopped_after:
+                unknowns.append(
+                    f"{fault.node}: a double_sign fault at height {fault.height} and no "
+                    f"equivocation, but {fault.node} was killed or paused later: the hook may "
+                    "have gone with the process before its next prevote"
+                )
+            elif voting is not None and voting(validator, fault.height) is False:
+                unknowns.append(
+                    f"{fault.node}: a double_sign fault at height {fault.height}, but "
+                    f"{fault.node} had no vote then (not a member with stake): nothing to sign"
+                )
+            elif view.covers(validator, lo, hi):
                 fails.append(
                     f"{fault.node}: a double_sign fault at height {fault.height}, but no "
                     f"equivocation of {validator[:8]} in the votes its node served for "
@@ -73,6 +92,21 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
     )
     passes += view.read_notes()
     return combine(NAME, fails, unknowns, passes)
+
+
+def _voting(history: History, analysis: Analysis | None) -> Callable[[str, int], bool | None]:
+    """Whether a validator had a vote at a height (stake in that height's committee); None
+    where the chain does not reach the height."""
+    a = analysis or Analysis(history)
+    ref = a.replay()
+
+    def voting(validator: str, height: int) -> bool | None:
+        committee = ref.committee_of_height(max(height, 1), a.params)
+        if height > ref.height + 1 or not committee:
+            return None
+        return committee.get(validator, 0) > 0
+
+    return voting
 
 
 def _conflict(view: VoteView, votes: list[SignedVote]) -> str:

@@ -10,6 +10,9 @@ The stake is the one in force for the next block: the committee of that block's 
 its stakes after the previous epoch's slashes (a member slashed to 0 holds no vote). A
 stretch that spans an epoch's end is judged in two parts, so a chain that rightly stalls
 when the new committee's connected stake is no longer above 2/3 is not blamed for it.
+
+On a run mixing implementations, a stall at or after the first height where they diverged
+(split.py) is "explained by split at height h", not a liveness failure.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Iterator
 from harness.checks.analysis import Analysis
 from harness.checks.faultview import RECONNECT_S, FaultView
 from harness.checks.history import History
+from harness.checks.split import split_height
 from harness.checks.timeline import Segment
 from harness.checks.verdict import CheckResult, combine
 
@@ -43,6 +47,16 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
         history.collected_at - FETCH_MARGIN_S if history.collected_at is not None else times[-1]
     )
     decided = 0
+    # On a mixed run a stall at or after the implementations' first divergence is the
+    # split's to report (split.py): one side rightly refuses what the other finalized.
+    split_at = split_height(history, a)
+
+    def failed(text: str, stalled: int) -> None:
+        if split_at is not None and split_at <= stalled:
+            passes.append(f"explained by split at height {split_at}: {text}")
+        else:
+            fails.append(text)
+
     epoch_length = a.params.epoch_length
     for seg, s, e, next_height, split in _stretches(view, times, end_of_run, epoch_length):
         epoch = a.params.epoch_of(next_height)
@@ -73,24 +87,26 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
         )
         if not inside:
             if e - s > first_budget:
-                fails.append(f"{label}: no block finalized at all in {e - s:.1f} s")
+                failed(f"{label}: no block finalized at all in {e - s:.1f} s", next_height)
                 decided += 1
             else:
                 unknowns.append(f"{label}: too short to expect a block")
             continue
-        gaps = [(inside[0] - s, first_budget, "before the first block")]
+        first = bisect.bisect_left(times, inside[0]) + 1  # the height of inside[0]
+        # (gap, budget, where, the height that was late)
+        gaps = [(inside[0] - s, first_budget, "before the first block", first)]
         gaps += [
-            (y - x, budget, f"after height {bisect.bisect_left(times, x) + 1}")
-            for x, y in itertools.pairwise(inside)
+            (y - x, budget, f"after height {first + i}", first + i + 1)
+            for i, (x, y) in enumerate(itertools.pairwise(inside))
         ]
-        gaps.append((e - inside[-1], budget, "after the last block"))
-        worst = [(g, b, w) for g, b, w in gaps if g > b]
+        gaps.append((e - inside[-1], budget, "after the last block", first + len(inside)))
+        worst = [gap for gap in gaps if gap[0] > gap[1]]
         decided += 1
         if worst:
-            g, b, w = max(worst)
-            fails.append(f"{label}: the chain stalled {g:.1f} s {w} (budget {b:.1f} s)")
+            g, b, w, late = max(worst)
+            failed(f"{label}: the chain stalled {g:.1f} s {w} (budget {b:.1f} s)", late)
         else:
-            longest = max(g for g, _, _ in gaps)
+            longest = max(gap[0] for gap in gaps)
             passes.append(f"{label}: {len(inside)} blocks, longest gap {longest:.1f} s")
     if not fails and decided == 0:
         return CheckResult(NAME, "unknown", [*unknowns, *passes, "no stretch could be decided"])

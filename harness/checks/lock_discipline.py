@@ -36,7 +36,13 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
         if vote.code == PREVOTE_CODE and vote.block_hash is not None:
             prevoters[(vote.height, vote.round, vote.block_hash)].add(vote.validator)
         mine[vote.validator][vote.height].append(vote)
-    double_signed = {f.validator: f.height for f in view.double_signs()}
+    double_signed: dict[str, int] = {}  # validator -> its first double_sign fault's height
+    for f in view.double_signs():
+        double_signed.setdefault(f.validator, f.height)
+    prevoted: dict[tuple[int, int, str], int] = defaultdict(int)  # values per prevote step
+    for vote in view.held:
+        if vote.code == PREVOTE_CODE:
+            prevoted[(vote.height, vote.round, vote.validator)] += 1
 
     def polka(height: int, round_: int, block: str) -> bool:
         stakes = ref.committee_of_height(height, a.params)
@@ -68,8 +74,12 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
                         f"with no polka for it in rounds {lock.round}..{pv.round - 1}"
                     )
                     fault_h = double_signed.get(validator)
-                    if fault_h is not None and height >= fault_h - LAG_BLOCKS:
-                        continue  # its byzantine prevote: the equivocation check judges it
+                    if (
+                        fault_h is not None
+                        and height >= fault_h - LAG_BLOCKS
+                        and prevoted[(height, pv.round, validator)] > 1
+                    ):
+                        continue  # a double_sign's conflicting prevote: equivocation judges it
                     if view.covers(validator, height, height):
                         fails.append(what)
                     else:

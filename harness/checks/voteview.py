@@ -23,6 +23,7 @@ class DoubleSign:
     node: str
     validator: str
     height: int
+    stopped_after: bool = False  # its process was killed or paused later (the hook is lost)
 
 
 class VoteView:
@@ -93,10 +94,15 @@ class VoteView:
     def double_signs(self) -> list[DoubleSign]:
         """The ``double_sign`` faults of the fault log, in order."""
         by_name = self.history.address_of_name
+        records = fault_records(self.history.faults)
         out = []
-        for r in fault_records(self.history.faults):
+        for i, r in enumerate(records):
             if r.kind == DOUBLE_SIGN:
                 node = str(r.args.get("node"))
+                stopped = any(
+                    node in later.state.killed or node in later.state.paused
+                    for later in records[i + 1 :]
+                )
                 if node in by_name:
-                    out.append(DoubleSign(node, by_name[node], int(r.height or 0)))
+                    out.append(DoubleSign(node, by_name[node], int(r.height or 0), stopped))
         return out

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.cluster.base import Cluster
 from harness.cluster.testnet import TestnetError, TestnetManifest, init_testnet
+from harness.node_mix import MixError, mix_from_env
 
 BACKENDS = ("local", "docker", "swarm")
 CONTAINER_BACKENDS = ("docker", "swarm")  # both run the docker layout
@@ -24,15 +26,33 @@ def check_backend(backend: str) -> str:
     return backend
 
 
-def init_for_backend(backend: str, root: Path, **kwargs: Any) -> TestnetManifest:
-    """Write a testnet laid out for ``backend`` (ports and peer endpoints differ)."""
+def init_for_backend(
+    backend: str, root: Path, nodes: Sequence[str] | None = None, **kwargs: Any
+) -> TestnetManifest:
+    """Write a testnet laid out for ``backend`` (ports and peer endpoints differ).
+
+    ``nodes``: the node kind of each validator (a mixed testnet), recorded in the manifest
+    for the backend to start; None: this process's ``--mix`` if any, else every node the
+    backend's one node (``--node``)."""
     check_backend(backend)
+    validators = int(kwargs.get("validators", 5))
+    try:
+        kinds = list(nodes) if nodes is not None else mix_from_env(validators)
+        if kinds is not None and len(kinds) != validators:
+            raise MixError(f"{len(kinds)} node kinds given for {validators} validators")
+    except MixError as exc:
+        raise TestnetError(str(exc)) from exc
     if backend in CONTAINER_BACKENDS:
         from harness.cluster.docker_layout import init_docker_testnet
 
         kwargs.pop("host", None)  # containers have their own addresses
-        return init_docker_testnet(root, **kwargs)
-    return init_testnet(root, **kwargs)
+        manifest = init_docker_testnet(root, **kwargs)
+    else:
+        manifest = init_testnet(root, **kwargs)
+    if kinds is not None:
+        manifest.implementations = {n.name: k for n, k in zip(manifest.nodes, kinds, strict=True)}
+        manifest.save()
+    return manifest
 
 
 def make_cluster(backend: str, manifest: TestnetManifest, log_dir: Path | None = None) -> Cluster:

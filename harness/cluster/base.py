@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from harness.cluster.client import NodeClient, NodeUnavailable
-from harness.cluster.testnet import TestnetManifest
+from harness.cluster.testnet import TestnetError, TestnetManifest
 from harness.cluster.toxiproxy_api import ToxiproxyApi
 
 T = TypeVar("T")
@@ -173,6 +173,27 @@ class Cluster(ABC):
 
     @abstractmethod
     def is_running(self, name: str) -> bool: ...
+
+    def implementations(self) -> dict[str, str]:
+        """The node kind each validator was started as: the manifest's for a mixed testnet,
+        else the one kind of this process (harness.node_kinds.current_kind)."""
+        from harness.node_kinds import current_kind
+
+        default = current_kind()
+        return {n: self.manifest.implementations.get(n, default) for n in self.names}
+
+    async def upgrade(
+        self,
+        name: str,
+        kind: str,
+        keep_data: bool,
+        command: str | None = None,
+        image: str | None = None,
+    ) -> None:
+        """Stop ``name`` and start it as node kind ``kind`` (``command`` or ``image``
+        instead of the kind's own), on its data directory or (``keep_data`` False) on an
+        empty one."""
+        raise TestnetError(f"{type(self).__name__} cannot change the kind of a node")
 
     @abstractmethod
     def log_path(self, name: str) -> str: ...

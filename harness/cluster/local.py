@@ -25,9 +25,9 @@ from harness.cluster.base import Cluster
 from harness.cluster.ports import port_is_bound
 from harness.cluster.process import signal_group
 from harness.cluster.proxies import ProxyLayer
-from harness.cluster.testnet import TestnetError, TestnetManifest
+from harness.cluster.testnet import LOCAL_LAYOUT, TestnetError, TestnetManifest
 from harness.cluster.toxiproxy_api import ToxiproxyApi
-from harness.node_kinds import NODE_COMMAND_ENV
+from harness.node_kinds import NODE_COMMAND_ENV, node_kind
 
 CONFIG_PLACEHOLDER = "{config}"
 NODE_NICE_ENV = "CLP_TESTNET_NODE_NICE"
@@ -57,6 +57,11 @@ def default_node_command() -> str:
     if explicit:
         return explicit
     return f"clp-node --config {CONFIG_PLACEHOLDER}"
+
+
+def kind_command(kind: str) -> str:
+    """The local command template of node kind ``kind`` (harness.node_kinds)."""
+    return node_kind(kind).command() or f"clp-node --config {CONFIG_PLACEHOLDER}"
 
 
 def node_argv(command: str, config: Path) -> list[str]:
@@ -99,6 +104,10 @@ class LocalBackend(Cluster):
         super().__init__(manifest)
         self.node_command = node_command or default_node_command()
         node_argv(self.node_command, manifest.config_path(manifest.nodes[0].name))
+        #: A mixed testnet's own command per node (its kind's), over ``node_command``.
+        self.node_commands: dict[str, str] = {
+            name: kind_command(kind) for name, kind in manifest.implementations.items()
+        }
         self.nice = node_nice()
         self.log_dir = log_dir or manifest.root / "logs"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -139,7 +148,7 @@ class LocalBackend(Cluster):
         log = open(self.log_path(name), "ab")  # noqa: SIM115 - held for the process's life
         self._logs[name] = log
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        argv = node_argv(self.node_command, self.manifest.config_path(name))
+        argv = node_argv(self.command_of(name), self.manifest.config_path(name))
         try:
             self.procs[name] = subprocess.Popen(
                 argv,
@@ -156,6 +165,27 @@ class LocalBackend(Cluster):
         with contextlib.suppress(OSError):  # a process that already ended has no priority
             ours = os.getpriority(os.PRIO_PROCESS, 0)
             os.setpriority(os.PRIO_PROCESS, self.procs[name].pid, min(19, ours + self.nice))
+
+    def command_of(self, name: str) -> str:
+        """The command template that starts ``name``: its kind's in a mixed testnet."""
+        return self.node_commands.get(name, self.node_command)
+
+    async def upgrade(
+        self,
+        name: str,
+        kind: str,
+        keep_data: bool,
+        command: str | None = None,
+        image: str | None = None,
+    ) -> None:
+        template = command or kind_command(kind)
+        node_argv(template, self.manifest.config_path(name))  # refused before anything stops
+        if self.is_running(name):
+            await self.kill(name)
+        if not keep_data:  # another implementation's store: start empty, re-sync from peers
+            shutil.rmtree(self.manifest.node_dir(name) / LOCAL_LAYOUT.data_dir, ignore_errors=True)
+        self.node_commands[name] = template
+        await self.restart(name)
 
     def is_running(self, name: str) -> bool:
         proc = self.procs.get(name)

@@ -582,8 +582,9 @@ def remove_run(client: docker.DockerClient, run_id: str) -> None:
 
 def remove_on_engine(url: str, run_id: str) -> None:
     """A run's containers and volumes on the engine of another swarm node (``url``): the
-    swarm stops the tasks there, the volumes are that engine's alone. Its swarm-scoped
-    networks go by themselves once no task uses them."""
+    swarm stops the tasks there, the volumes are that engine's alone. The engine's copy of
+    the run's overlay network goes by itself once the manager removed it: waited for, so
+    the engine is as it was when the run ends."""
     import docker
     from docker.errors import APIError, DockerException
 
@@ -594,11 +595,12 @@ def remove_on_engine(url: str, run_id: str) -> None:
             try:
                 found = Labelled.find(client, run_id)
                 Labelled(found.containers, [], found.volumes).remove()
-                return
+                if not found.networks or time.monotonic() >= deadline:
+                    return
             except APIError:
                 if time.monotonic() >= deadline:
                     raise
-                time.sleep(0.5)
+            time.sleep(0.5)
     except DockerException as exc:
         raise SwarmError(f"removing run {run_id} from the engine at {url}: {exc}") from exc
     finally:

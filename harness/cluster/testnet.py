@@ -96,6 +96,10 @@ class TestnetManifest:
     layout: str = "local"
     #: The token the nodes' test hooks require (docs/hooks.md); "" when they are off.
     hooks_token: str = ""
+    #: The node kind (harness.node_kinds) each validator runs, for a testnet whose nodes
+    #: were chosen one by one (a mixed testnet); empty: every node runs the backend's one
+    #: node (``--node`` or the environment).
+    implementations: dict[str, str] = field(default_factory=dict)
 
     def node(self, name: str) -> NodeSpec:
         for n in self.nodes:
@@ -136,6 +140,8 @@ class TestnetManifest:
             data["layout"] = self.layout
         if self.hooks_token:
             data["hooks_token"] = self.hooks_token
+        if self.implementations:
+            data["implementations"] = self.implementations
         (self.root / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
 
     @classmethod
@@ -158,8 +164,11 @@ class TestnetManifest:
                 consensus=data.get("consensus", {}),
                 layout=data.get("layout", "local"),
                 hooks_token=str(data.get("hooks_token", "")),
+                implementations={
+                    str(k): str(v) for k, v in data.get("implementations", {}).items()
+                },
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise TestnetError(f"{path}: malformed manifest ({exc})") from exc
 
 

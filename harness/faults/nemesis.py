@@ -9,6 +9,7 @@ full fault state after it). The Nemesis holds the one current fault state of the
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,8 +34,12 @@ class Nemesis:
 
     @property
     def state(self) -> FaultState:
-        """The fault state now: the last record's."""
-        return self.log.state
+        """The fault state now: the last record's (before the first: no fault, and the node
+        kind each validator started as)."""
+        state = self.log.state
+        if not state.implementations:
+            state = replace(state, implementations=self.cluster.implementations())
+        return state
 
     async def apply(
         self, kind: str, args: Mapping[str, Any] | None = None, **fields: Any
@@ -48,7 +53,13 @@ class Nemesis:
         t_end = time.time()
         after = k.effect(before, req)
         record = FaultRecord(
-            req.seq, k.name, req.args, await self._height(after), t_start, t_end, after
+            req.seq,
+            k.name,
+            k.recorded_args(before, req),
+            await self._height(after),
+            t_start,
+            t_end,
+            after,
         )
         self.log.add(record)
         return record

@@ -59,6 +59,9 @@ class FaultState:
     hooks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     packet_loss: Mapping[str, float] = field(default_factory=dict)
     netem: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # node -> qdisc params
+    #: The node kind (harness.node_kinds) each validator runs now: not a fault, but the
+    #: record of it over time (``upgrade`` changes it; the first record has the start's).
+    implementations: Mapping[str, str] = field(default_factory=dict)
 
     # ---- building ----------------------------------------------------------------------
 
@@ -112,11 +115,19 @@ class FaultState:
             netem[node] = dict(params)
         return replace(self, netem=netem)
 
+    def with_implementation(self, node: str, kind: str) -> FaultState:
+        return replace(self, implementations={**self.implementations, node: kind})
+
+    def healed(self) -> FaultState:
+        """No fault at all, the nodes' kinds as they are (what ``reset`` leaves)."""
+        return FaultState(implementations=dict(self.implementations))
+
     # ---- reading -----------------------------------------------------------------------
 
     @property
     def empty(self) -> bool:
-        return self == FaultState()
+        """No fault in force (the kinds the nodes run are no fault)."""
+        return self == self.healed()
 
     def down_pairs(self) -> set[tuple[str, str]]:
         return {link_ends(n) for n in self.links_down}
@@ -138,6 +149,7 @@ class FaultState:
             "hooks": {k: dict(v) for k, v in sorted(self.hooks.items())},
             "packet_loss": dict(sorted(self.packet_loss.items())),
             "netem": {k: dict(v) for k, v in sorted(self.netem.items())},
+            "implementations": dict(sorted(self.implementations.items())),
         }
 
     @classmethod
@@ -158,4 +170,7 @@ class FaultState:
             hooks={str(k): dict(v) for k, v in dict(raw.get("hooks") or {}).items()},
             packet_loss={str(k): float(v) for k, v in dict(raw.get("packet_loss") or {}).items()},
             netem={str(k): dict(v) for k, v in dict(raw.get("netem") or {}).items()},
+            implementations={
+                str(k): str(v) for k, v in dict(raw.get("implementations") or {}).items()
+            },
         )

@@ -1,9 +1,10 @@
 """report.html: one self-contained page (inline CSS, JS and SVG; nothing fetched).
 
-Sections: the verdict and the reproduce command; the timeline; every check and
-expectation with links to its evidence on the timeline; the recorded metrics (runs with
---monitor); the fault log; the nodes' logs interleaved by time (filter by node, level,
-text); the scenario file.
+Sections: the verdict and the reproduce command; a banner when the implementations split
+(the split check failed: its first divergent height and epoch and the sides); the timeline;
+every check and expectation with links to its evidence on the timeline; the recorded
+metrics (runs with --monitor); the fault log; the nodes' logs interleaved by time (filter
+by node, level, text); the scenario file.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ a.ref{color:#1f5fa8} .why li{margin:3px 0}
 .filters{margin:0 20px 8px} .filters label{margin-right:10px}
 .hl{outline:3px solid #e6550d} svg .hl rect,svg rect.hl,svg .hl path{stroke:#e6550d;stroke-width:3}
 svg g.lane.hl>rect:first-of-type{fill:#fff3e6}
+#split{margin:12px 20px;padding:10px 14px;border:3px solid #d62728;background:#fdecea}
+#split h2{margin:0 0 6px;color:#d62728;font-size:18px} #split li{margin:3px 0}
 """
 
 JS = """
@@ -172,6 +175,19 @@ def _links(refs: Sequence[Ref]) -> str:
     return " ".join(f'<a class="ref" href="{escape(r.href)}">{escape(r.label)}</a>' for r in refs)
 
 
+def split_banner(checks: Sequence[Mapping[str, Any]]) -> str:
+    """The split between implementations, above everything else: when two implementations
+    disagree, every other failure on the page follows from it."""
+    found = [c for c in checks if c.get("name") == "split" and c.get("verdict") == "fail"]
+    if not found:
+        return ""
+    items = "".join(f"<li>{escape(str(e))}</li>" for e in found[0].get("evidence", []))
+    return (
+        '<section id="split"><h2>SPLIT: the node implementations diverged</h2>'
+        f"<ul>{items}</ul></section>"
+    )
+
+
 def _ts(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S.%f")[:-3]
 
@@ -268,6 +284,7 @@ def render_html(
     )
     if monitor_url:
         head += f"<div>Prometheus (while the run lasted): <code>{escape(monitor_url)}</code></div>"
+    split_html = split_banner(checks)
     why_html = (
         f'<h2>why it {escape(status)}</h2><ul class="why" id="why">'
         + "".join(f"<li>{w}</li>" for w in why)
@@ -285,7 +302,7 @@ def render_html(
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(str(result.get('scenario')))}: {escape(status)}</title>"
-        f"<style>{CSS}</style></head><body><header>{head}</header>{why_html}"
+        f"<style>{CSS}</style></head><body><header>{head}</header>{split_html}{why_html}"
         f'<h2>timeline</h2><div class="scroll">{timeline_svg}</div>'
         f"<h2>checks and expectations</h2><table id='verdicts'><thead><tr><th>kind</th>"
         f"<th>name</th><th>result</th><th>evidence</th></tr></thead><tbody>{''.join(rows)}"

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from harness.cluster.toxiproxy_api import ToxiproxyApi
 
 # What a field holds; each has one validator below, so scenario and CLI say the same thing.
-FIELD_TYPES = ("node", "nodes", "groups", "link", "int", "probability")
+FIELD_TYPES = ("node", "nodes", "groups", "link", "int", "probability", "implementation", "text")
 
 
 def show(value: Any) -> str:
@@ -91,6 +91,18 @@ class Field:
             if not ok or not 0.0 <= value <= 1.0:
                 raise FieldError((self.name,), f"want a number in 0..1, got {show(value)}")
             return float(value)
+        if t == "implementation":
+            from harness.node_kinds import KINDS as NODE_KINDS
+
+            if value not in NODE_KINDS:
+                raise FieldError(
+                    (self.name,), f"want a node kind ({', '.join(NODE_KINDS)}), got {show(value)}"
+                )
+            return str(value)
+        if t == "text":
+            if not isinstance(value, str) or not value.strip():
+                raise FieldError((self.name,), f"want a non-empty string, got {show(value)}")
+            return value
         raise AssertionError(f"field type {t!r}")
 
 
@@ -222,6 +234,11 @@ class FaultKind:
 
     def effect(self, state: FaultState, req: Request) -> FaultState:
         raise NotImplementedError
+
+    def recorded_args(self, before: FaultState, req: Request) -> Mapping[str, Any]:
+        """The arguments the fault log records: the request's (a kind may add what the
+        state before knew, e.g. the node kind an ``upgrade`` replaced)."""
+        return req.args
 
     async def inject(self, ctx: Context, req: Request) -> None:
         raise NotImplementedError

@@ -16,10 +16,10 @@ class Reset(FaultKind):
     name = "reset"
     group = "all"
     summary = "undo every fault: links, toxics, packet loss, stopped processes, hooks"
-    changes = "the empty state"
+    changes = "the empty state (the node kinds stay as they are)"
 
     def effect(self, state: FaultState, req: Request) -> FaultState:
-        return FaultState()
+        return state.healed()
 
     async def inject(self, ctx: Context, req: Request) -> None:
         c = ctx.cluster

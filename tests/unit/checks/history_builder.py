@@ -288,3 +288,43 @@ def set_outcome(d: dict[str, Any], epoch: int, address: str, **fields: Any) -> N
         for v in per_node[str(epoch)]["validators"]:
             if v["address"] == address:
                 v.update(fields)
+
+
+def with_implementations(
+    history: History,
+    initial: dict[str, str],
+    upgrades: list[tuple[float, str, str]] | None = None,
+) -> History:
+    """``history`` as a run mixing implementations: every fault record's state says which
+    implementation each validator ran (``state.implementations``), a first record gives the
+    initial ones and each (at, node, implementation) of ``upgrades`` is one more record."""
+    t0 = time_s(history.chains[min(history.chains)], 1) - 1.0
+
+    def step(at: float, kind: str, args: dict[str, Any]) -> dict[str, Any]:
+        t = at - ACTION_S
+        return {
+            "format": 2,
+            "kind": kind,
+            "args": args,
+            "height": None,
+            "t_start": t,
+            "t_end": at,
+            "state": None,
+        }
+
+    added = [step(t0, "start", {})] + [
+        step(at, "upgrade", {"node": node, "to": impl}) for at, node, impl in upgrades or []
+    ]
+    merged = sorted(
+        [*(copy.deepcopy(r) for r in history.faults), *added], key=lambda r: r["t_start"]
+    )
+    kinds, state = dict(initial), FaultState().to_json()
+    for seq, rec in enumerate(merged):
+        if rec["kind"] == "upgrade":
+            kinds[rec["args"]["node"]] = rec["args"]["to"]
+        state = rec["state"] if rec["state"] is not None else state
+        rec["seq"] = seq
+        rec["state"] = {**state, "implementations": dict(kinds)}
+    data = copy.deepcopy(history.to_json())
+    data["faults"] = merged
+    return History.from_json(data)

@@ -206,3 +206,42 @@ def test_a_node_whose_votes_were_never_read_is_less_evidence_none_read_is_unknow
         h.votes[n] = NodeVotes(problem="ConnectError: refused")
     r = check(h)
     assert r.verdict == "unknown" and r.evidence[0].startswith("not applicable: no node's votes")
+
+
+def test_a_fault_injected_again_before_the_hook_fired_needs_no_second_equivocation(
+    chain: Built,
+) -> None:
+    faults = [*_double_sign_at(chain, 5), *_double_sign_at(chain, 6)]
+    second = vote(chain.net, "v2", "prevote", 6, 0, None)
+    r = equivocation.check(with_votes(chain, {"v2": [second]}, faults=faults))
+    assert r.verdict == "pass", r.evidence
+    assert any(
+        "v2: expected: double_sign at height 6 (the hook was still on" in e for e in r.evidence
+    )
+
+
+def test_a_double_signs_conflicting_prevote_is_left_to_the_equivocation_check(
+    chain: Built,
+) -> None:
+    """v1 double-signs at LIVE/3 while locked: its second prevote is the fault's, not a
+    lock violation; a lock violation in a step it did not double-sign still fails."""
+    extra = _relock(chain.net, None)
+    extra["v1"].append(vote(chain.net, "v1", "prevote", LIVE, 3, None))
+    faults = [record("double_sign", time_s(chain, HEIGHTS) + 0.1, HEIGHTS, node="v1")]
+    r = lock_discipline.check(with_votes(chain, extra, faults=faults))
+    assert r.verdict == "pass", r.evidence
+    extra["v1"].append(vote(chain.net, "v1", "prevote", LIVE, 4, B))
+    r = lock_discipline.check(with_votes(chain, extra, faults=faults))
+    assert r.verdict == "fail" and "at 13/4" in r.evidence[0], r.evidence
+
+
+def test_a_double_sign_lost_with_its_process_is_unknown(chain: Built) -> None:
+    at = time_s(chain, 5)
+    faults = [
+        record("double_sign", at + 0.1, 5, node="v2"),
+        record("kill", at + 0.2, 5, node="v2"),
+        record("restart", at + 0.3, 5, node="v2"),
+    ]
+    r = equivocation.check(with_votes(chain, faults=faults))
+    assert r.verdict == "unknown", r.evidence
+    assert "v2 was killed or paused later" in r.evidence[0]

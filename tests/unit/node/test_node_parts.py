@@ -108,3 +108,30 @@ async def test_the_consensus_status_shows_every_part(node: ValidatorNode) -> Non
     assert status["height"] == 0 and status["core_height"] == 1
     assert set(status["gossip"]) == {"duplicates_dropped", "frames_sent", "relays_held"}
     assert {"peer_heights", "pool", "net", "consensus_counters", "faults"} <= set(status)
+
+
+async def test_double_sign_sends_and_serves_two_prevotes_then_turns_itself_off(
+    node: ValidatorNode, kit: SimpleNamespace
+) -> None:
+    from clp_node.api.server import TestFaults
+
+    node.faults = TestFaults(double_sign=True)
+    node.driver.start_height()
+    proposer = kit.keys[1]
+    chain = node.genesis.chain_id
+    block = Block(chain, 1, node.state.head_hash, proposer.address, (), int(time.time() * 1000))
+    p = Proposal.create(chain, 1, 0, block.hash, block, -1, proposer.address, proposer.sign)
+    before = _queued(node)
+    node._on_message(proposer.address, decode_inbound(encode_payload(encode_consensus(p))))
+    after = _queued(node)
+    assert {a: after[a] - before[a] for a in after} == dict.fromkeys(after, 2)  # both left
+    assert node.faults.double_sign is False
+    theirs = Vote.create(chain, VoteType.PREVOTE, 1, 0, block.hash, proposer.address, proposer.sign)
+    node._on_message(proposer.address, decode_inbound(encode_payload(encode_consensus(theirs))))
+    served = node.held_votes(1, 1)
+    mine = [v["block_hash"] for v in served if v["validator"] == node.address]
+    assert mine == [None, block.hash.hex()]  # nil first, then the block
+    assert [v["validator"] for v in served].count(proposer.address) == 1
+    assert node.vote_window() == (1, 1)
+    node.height_started(2)  # height 1 is archived: still served, the other one no more live
+    assert node.held_votes(1, 1) == served
