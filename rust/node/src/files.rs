@@ -512,7 +512,6 @@ fn check_stored_block(
     Ok(())
 }
 
-
 /// `value` with every object's keys in sorted order (serde_json may keep insertion order).
 fn sorted(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
@@ -658,6 +657,9 @@ mod tests {
 
     #[test]
     fn non_ascii_is_escaped_as_utf16() {
-        assert_eq!(ascii_escaped("{\"n\":\"é𝄞\"}"), "{\"n\":\"\\u00e9\\ud834\\udd1e\"}");
+        assert_eq!(
+            ascii_escaped("{\"n\":\"é𝄞\"}"),
+            "{\"n\":\"\\u00e9\\ud834\\udd1e\"}"
+        );
     }
 }
