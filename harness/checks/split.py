@@ -1,9 +1,10 @@
-"""§15 Split: on a run mixing node implementations, where the implementations first disagreed.
+"""§15.12 Split: on a run mixing node implementations, where they first disagreed.
 
 Two implementations of one contract that disagree on a block or an epoch result split the
 network by implementation: each side follows its own rules. The fault log says which
-implementation every validator ran when (``state.implementations``, the first record giving
-the initial ones); the chains and results each node served say what it decided. Reported,
+implementation every validator ran when (``state.implementations``; the first record gives
+the start's, or, when it is an ``upgrade``, its ``from`` does for the upgraded node); the
+chains and results each node served say what it decided. Reported,
 each the FIRST of its kind, with the sides and the stake each holds:
 
 - a height whose block (or certificate) nodes of different implementations served
@@ -39,15 +40,19 @@ class Implementations:
 
     @classmethod
     def from_faults(cls, faults: Sequence[Mapping[str, Any]]) -> Implementations:
-        records(faults)  # a malformed log fails here with the checkers' one-line error
-        ordered = sorted(faults, key=lambda f: (float(f["t_start"]), int(f["seq"])))
         out: list[tuple[float, Mapping[str, str]]] = []
-        for f in ordered:
-            raw = (f.get("state") or {}).get("implementations")
-            if isinstance(raw, Mapping) and raw:
-                kinds = {str(n): str(k) for n, k in raw.items()}
-                if not out or out[-1][1] != kinds:
-                    out.append((-math.inf if not out else float(f["t_start"]), kinds))
+        for r in records(faults):  # in effect order; a malformed log fails with one line
+            kinds = dict(r.state.implementations)
+            if not kinds:
+                continue
+            if not out:  # the start's kinds: an upgrade's record names the kind it replaced
+                before = dict(kinds)
+                node, was = r.args.get("node"), r.args.get("from")
+                if r.kind == "upgrade" and isinstance(node, str) and isinstance(was, str):
+                    before[node] = was
+                out.append((-math.inf, before))
+            if out[-1][1] != kinds:
+                out.append((r.t_start, kinds))
         return cls(tuple(out))
 
     def at(self, node: str, t: float) -> str | None:
@@ -321,12 +326,14 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
         return CheckResult(NAME, "fail", [d.text for d in found])
     heads = ", ".join(f"{n}={len(c)}" for n, c in sorted(history.chains.items()))
     epochs = sorted({e for rs in history.results.values() for e in rs})
-    last = _impls_at_height(history, impls, 1)
+    start = _by_impl(sorted(_impls_at_height(history, impls, 1).items()))
+    end = _by_impl(sorted((n, k) for n, k in impls.changes[-1][1].items()))
+    when = f"at the start: {start}" + (f"; at the end: {end}" if end != start else "")
     return CheckResult(
         NAME,
         "pass",
         [
             f"implementations agree on every block and certificate ({heads}) and on "
-            f"{len(epochs)} epoch result(s); at the start: {_by_impl(sorted(last.items()))}"
+            f"{len(epochs)} epoch result(s); {when}"
         ],
     )

@@ -294,10 +294,13 @@ def with_implementations(
     history: History,
     initial: dict[str, str],
     upgrades: list[tuple[float, str, str]] | None = None,
+    start_record: bool = True,
 ) -> History:
     """``history`` as a run mixing implementations: every fault record's state says which
     implementation each validator ran (``state.implementations``), a first record gives the
-    initial ones and each (at, node, implementation) of ``upgrades`` is one more record."""
+    initial ones (unless not ``start_record``) and each (at, node, implementation) of
+    ``upgrades`` is one more record, naming the kind it replaced (``from``) as the
+    Nemesis records it."""
     t0 = time_s(history.chains[min(history.chains)], 1) - 1.0
 
     def step(at: float, kind: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -312,15 +315,15 @@ def with_implementations(
             "state": None,
         }
 
-    added = [step(t0, "start", {})] + [
-        step(at, "upgrade", {"node": node, "to": impl}) for at, node, impl in upgrades or []
-    ]
+    added = [step(t0, "start", {})] if start_record else []
+    added += [step(at, "upgrade", {"node": node, "to": impl}) for at, node, impl in upgrades or []]
     merged = sorted(
         [*(copy.deepcopy(r) for r in history.faults), *added], key=lambda r: r["t_start"]
     )
     kinds, state = dict(initial), FaultState().to_json()
     for seq, rec in enumerate(merged):
         if rec["kind"] == "upgrade":
+            rec["args"]["from"] = kinds.get(rec["args"]["node"])
             kinds[rec["args"]["node"]] = rec["args"]["to"]
         state = rec["state"] if rec["state"] is not None else state
         rec["seq"] = seq

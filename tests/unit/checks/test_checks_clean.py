@@ -12,7 +12,6 @@ from harness.checks import CHECKERS, History, run_checks
 
 from .history_builder import Built
 
-
 # One implementation only: the split between implementations is not applicable.
 CLEAN = {name: "pass" for name, _ in CHECKERS} | {"split": "unknown"}
 

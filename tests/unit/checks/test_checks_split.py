@@ -159,6 +159,18 @@ def test_an_upgrade_moves_a_node_to_the_other_side(net: Net, chain40: Built) -> 
     assert "python v0 v1 v2 served" in r.evidence[0] and "rust v3 v4 served" in r.evidence[0]
 
 
+def test_an_upgrade_as_the_first_record_still_gives_the_start(chain40: Built) -> None:
+    """The first record's state is after its action: an upgrade's ``from`` is the start."""
+    upgraded = with_implementations(
+        chain40.history, MIX, [(time_s(chain40, 20), "v0", "rust")], start_record=False
+    )
+    assert upgraded.faults[0]["kind"] == "upgrade"
+    impls = split.Implementations.from_faults(upgraded.faults)
+    assert impls.at("v0", time_s(chain40, 10)) == "python"
+    assert impls.at("v0", time_s(chain40, 30)) == "rust"
+    assert impls.at("v3", time_s(chain40, 10)) == "rust"
+
+
 def test_every_kind_is_reported_first_height_first(net: Net, chain40: Built) -> None:
     def edit(d: dict[str, Any]) -> None:
         _fork(d, net, RUST, 36)
@@ -170,3 +182,13 @@ def test_every_kind_is_reported_first_height_first(net: Net, chain40: Built) -> 
         "first divergent epoch 0",
         "first divergent height 36",
     ]
+
+
+def test_a_stall_before_the_divergence_is_still_a_liveness_failure(net: Net) -> None:
+    """The chain stalled a minute before height 30; the implementations forked only at 36."""
+    late = build(net, 40, delays_ms={30: 60_000}).history
+    forked = with_implementations(doctored(late, lambda d: _fork(d, net, RUST, 36)), MIX)
+    assert split.split_height(forked) == 36
+    r = liveness.check(forked)
+    assert r.verdict == "fail", r.evidence
+    assert "the chain stalled 60.2 s after height 29" in r.evidence[0], r.evidence
