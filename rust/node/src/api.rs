@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 use crate::store::Store;
-use crate::view::{ResponseQueue, Unavailable, View, MAX_CLOCK_OFFSET_MS};
+use crate::view::{FaultsChange, ResponseQueue, Unavailable, View, MAX_CLOCK_OFFSET_MS};
 
 /// The largest request body (§11: an oversized body gets a 4xx).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -286,16 +286,16 @@ fn ledger_served(s: &ApiState) -> Result<(), ApiError> {
 }
 
 /// `from`/`to` of the votes and answers endpoints: each defaults to the held window's
-/// end (`oldest`, the head); a reversed range or an asked one of more than
+/// end (`oldest`, `newest`); a reversed range or an asked one of more than
 /// [`MAX_RANGE_HEIGHTS`] heights is a 400.
 fn height_range(
     q: &HashMap<String, String>,
     oldest: u64,
-    head: u64,
+    newest: u64,
 ) -> Result<(u64, u64), ApiError> {
     let from = q.get("from").map(|t| parse_index("from", t)).transpose()?;
     let to = q.get("to").map(|t| parse_index("to", t)).transpose()?;
-    let (a, b) = (from.unwrap_or(oldest), to.unwrap_or(head.max(oldest)));
+    let (a, b) = (from.unwrap_or(oldest), to.unwrap_or(newest.max(oldest)));
     if a > b {
         return Err(ApiError::bad_request(format!("from {a} is above to {b}")));
     }
@@ -313,8 +313,9 @@ async fn votes(
 ) -> ApiResult {
     ledger_served(&s)?;
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let head = s.view.snapshot().head.height;
-    let (from, to) = height_range(&q, s.view.ledger_oldest(), head)?;
+    // The window ends with the height being decided, the one after the head.
+    let deciding = s.view.snapshot().head.height + 1;
+    let (from, to) = height_range(&q, s.view.ledger_oldest(), deciding)?;
     let (votes, oldest) = s.view.votes(from, to);
     ok(json!({"from": from, "to": to, "oldest": oldest, "votes": votes}))
 }
@@ -325,8 +326,12 @@ async fn answers(
 ) -> ApiResult {
     ledger_served(&s)?;
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let head = s.view.snapshot().head.height;
-    let (from, to) = height_range(&q, s.view.ledger_oldest(), head)?;
+    // By default every answer kept.
+    let (oldest, newest) = s.view.answer_span().unwrap_or_else(|| {
+        let head = s.view.snapshot().head.height;
+        (head.max(1), head)
+    });
+    let (from, to) = height_range(&q, oldest, newest)?;
     let (answers, _) = s.view.answers(from, to);
     let answers: Vec<Value> = answers
         .into_iter()
@@ -424,17 +429,21 @@ async fn post_faults(
     };
     if let Some(k) = map
         .keys()
-        .find(|k| !["lazy", "clock_offset_ms"].contains(&k.as_str()))
+        .find(|k| !["lazy", "clock_offset_ms", "double_sign"].contains(&k.as_str()))
     {
         return Err(ApiError::bad_request(format!(
-            "unknown key {k:?}: only lazy and clock_offset_ms"
+            "unknown key {k:?}: only lazy, clock_offset_ms and double_sign"
         )));
     }
-    let lazy = match map.get("lazy") {
-        None => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => return Err(ApiError::bad_request("lazy must be true or false")),
+    let flag = |name: &str| match map.get(name) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "{name} must be true or false"
+        ))),
     };
+    let lazy = flag("lazy")?;
+    let double_sign = flag("double_sign")?;
     let range = format!("an integer within ±{MAX_CLOCK_OFFSET_MS}");
     let offset = match map.get("clock_offset_ms") {
         None => None,
@@ -449,7 +458,11 @@ async fn post_faults(
     };
     s.view
         .hooks
-        .set(lazy, offset)
+        .set(FaultsChange {
+            lazy,
+            clock_offset_ms: offset,
+            double_sign,
+        })
         .map_err(ApiError::bad_request)
         .and_then(ok)
 }

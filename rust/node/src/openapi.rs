@@ -119,7 +119,8 @@ pub fn document() -> Value {
                         "type": "object", "additionalProperties": false,
                         "properties": {"lazy": {"type": "boolean"},
                                        "clock_offset_ms": {"type": "integer",
-                                           "minimum": -3_600_000, "maximum": 3_600_000}}}}}},
+                                           "minimum": -3_600_000, "maximum": 3_600_000},
+                                       "double_sign": {"type": "boolean"}}}}}},
                     "responses": {"200": answer("hooks now in force", faults),
                                   "400": error("unknown key or bad value"),
                                   "401": error("token missing or wrong"),
@@ -129,9 +130,10 @@ pub fn document() -> Value {
         "components": {"schemas": {
             "Error": {"type": "object", "required": ["error", "detail"],
                       "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}},
-            "Faults": {"type": "object", "required": ["lazy", "clock_offset_ms"],
+            "Faults": {"type": "object", "required": ["lazy", "clock_offset_ms", "double_sign"],
                        "properties": {"lazy": {"type": "boolean"},
-                                      "clock_offset_ms": {"type": "integer"}}}
+                                      "clock_offset_ms": {"type": "integer"},
+                                      "double_sign": {"type": "boolean"}}}
         }}
     })
 }

@@ -101,12 +101,22 @@ impl Snapshot {
 }
 
 /// The §14 test hooks. With hooks disabled in the config they stay at their defaults
-/// (not lazy, no clock offset) whatever is asked.
+/// (not lazy, no clock offset, no double signing) whatever is asked.
 #[derive(Debug, Default)]
 pub struct Hooks {
     enabled: bool,
     lazy: AtomicBool,
     clock_offset_ms: AtomicI64,
+    /// Armed until the loop signs its next prevote (then twice, and it disarms).
+    double_sign: AtomicBool,
+}
+
+/// `POST /admin/faults`: the hooks to change (None keeps one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultsChange {
+    pub lazy: Option<bool>,
+    pub clock_offset_ms: Option<i64>,
+    pub double_sign: Option<bool>,
 }
 
 /// The largest `clock_offset_ms` either way (one hour, §14).
@@ -117,6 +127,7 @@ pub const MAX_CLOCK_OFFSET_MS: i64 = 3_600_000;
 pub struct Faults {
     pub lazy: bool,
     pub clock_offset_ms: i64,
+    pub double_sign: bool,
 }
 
 impl Hooks {
@@ -140,16 +151,32 @@ impl Hooks {
         self.clock_offset_ms.load(Ordering::Relaxed)
     }
 
+    /// `double_sign`: whether the next prevote is to be signed twice (still armed).
+    pub fn double_sign(&self) -> bool {
+        self.double_sign.load(Ordering::Relaxed)
+    }
+
+    /// Disarms `double_sign`; true when it was armed (the caller signs twice, once).
+    pub fn take_double_sign(&self) -> bool {
+        self.double_sign.swap(false, Ordering::Relaxed)
+    }
+
     pub fn get(&self) -> Faults {
         Faults {
             lazy: self.lazy(),
             clock_offset_ms: self.clock_offset_ms(),
+            double_sign: self.double_sign(),
         }
     }
 
     /// Applies the given fields (a missing one keeps its value); the offset must be
     /// within ±[`MAX_CLOCK_OFFSET_MS`]. Returns the hooks now in force.
-    pub fn set(&self, lazy: Option<bool>, clock_offset_ms: Option<i64>) -> Result<Faults, String> {
+    pub fn set(&self, change: FaultsChange) -> Result<Faults, String> {
+        let FaultsChange {
+            lazy,
+            clock_offset_ms,
+            double_sign,
+        } = change;
         if !self.enabled {
             return Err("test hooks are disabled".into());
         }
@@ -166,16 +193,25 @@ impl Hooks {
         if let Some(o) = clock_offset_ms {
             self.clock_offset_ms.store(o, Ordering::Relaxed);
         }
+        if let Some(d) = double_sign {
+            self.double_sign.store(d, Ordering::Relaxed);
+        }
         Ok(self.get())
     }
 
     /// The node's block-time clock: Unix milliseconds plus the hooked offset.
     pub fn now_ms(&self) -> u64 {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now = i64::try_from(unix_now_ms()).unwrap_or(i64::MAX);
         now.saturating_add(self.clock_offset_ms()).max(0) as u64
     }
+}
+
+/// The system clock in Unix milliseconds, never shifted by a hook (when an answer was
+/// sent, §11).
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A response POSTed to the API, waiting for the node loop's verdict: `Ok(())` when it is
@@ -319,6 +355,12 @@ impl View {
         self.ledger_served.load(Ordering::Relaxed)
     }
 
+    /// Declares that the votes received below `height` are not held completely (the node
+    /// restarted while deciding `height - 1`): §11's `oldest` is at least `height`.
+    pub fn ledger_complete_from(&self, height: u64) {
+        self.ledger().complete_from(height);
+    }
+
     /// Keeps a signed prevote or precommit (own or received, signature verified) for
     /// `/alpha/consensus/votes`; false when it is not kept (see [`Ledger::record_vote`]).
     pub fn record_vote(&self, vote: &clp_consensus::Vote) -> bool {
@@ -341,6 +383,11 @@ impl View {
     pub fn answers(&self, from: u64, to: u64) -> (Vec<(u64, u64)>, u64) {
         let l = self.ledger();
         (l.answers(from, to), l.oldest())
+    }
+
+    /// The challenge heights of the oldest and newest own answer kept.
+    pub fn answer_span(&self) -> Option<(u64, u64)> {
+        self.ledger().answer_span()
     }
 
     /// The lowest height whose votes and answers are still held.
@@ -504,25 +551,58 @@ mod tests {
     #[test]
     fn hooks_are_inert_when_disabled_and_bounded_when_enabled() {
         let off = Hooks::new(false);
-        assert!(off.set(Some(true), None).is_err());
-        assert!(!off.lazy());
+        let lazy = |l| FaultsChange {
+            lazy: Some(l),
+            ..FaultsChange::default()
+        };
+        let offset = |o| FaultsChange {
+            clock_offset_ms: Some(o),
+            ..FaultsChange::default()
+        };
+        assert!(off.set(lazy(true)).is_err());
+        assert!(off
+            .set(FaultsChange {
+                double_sign: Some(true),
+                ..FaultsChange::default()
+            })
+            .is_err());
+        assert!(!off.lazy() && !off.take_double_sign());
         let on = Hooks::new(true);
         assert_eq!(
-            on.set(Some(true), None).unwrap(),
+            on.set(lazy(true)).unwrap(),
             Faults {
                 lazy: true,
-                clock_offset_ms: 0
+                clock_offset_ms: 0,
+                double_sign: false
             }
         );
         assert_eq!(
-            on.set(None, Some(-MAX_CLOCK_OFFSET_MS)).unwrap(),
+            on.set(offset(-MAX_CLOCK_OFFSET_MS)).unwrap(),
             Faults {
                 lazy: true,
-                clock_offset_ms: -MAX_CLOCK_OFFSET_MS
+                clock_offset_ms: -MAX_CLOCK_OFFSET_MS,
+                double_sign: false
             }
         );
-        assert!(on.set(Some(false), Some(MAX_CLOCK_OFFSET_MS + 1)).is_err());
+        assert!(on
+            .set(FaultsChange {
+                lazy: Some(false),
+                clock_offset_ms: Some(MAX_CLOCK_OFFSET_MS + 1),
+                double_sign: Some(true),
+            })
+            .is_err());
         assert!(on.lazy(), "a refused change changes nothing");
+        assert!(!on.double_sign(), "a refused change changes nothing");
+        let armed = on
+            .set(FaultsChange {
+                double_sign: Some(true),
+                ..FaultsChange::default()
+            })
+            .unwrap();
+        assert!(armed.double_sign && armed.lazy);
+        assert!(on.take_double_sign(), "armed once");
+        assert!(!on.take_double_sign(), "then off by itself");
+        assert!(!on.get().double_sign);
         let before = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()

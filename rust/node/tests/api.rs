@@ -461,7 +461,10 @@ async fn hooks_need_the_token_and_json_and_keep_what_is_not_sent() {
     let (s, b, _) = call_get(TOKEN).await;
     assert_eq!(
         (s, b),
-        (StatusCode::OK, json!({"lazy": false, "clock_offset_ms": 0}))
+        (
+            StatusCode::OK,
+            json!({"lazy": false, "clock_offset_ms": 0, "double_sign": false})
+        )
     );
     is_error(
         &get(&f.app, "/admin/faults").await,
@@ -487,7 +490,10 @@ async fn hooks_need_the_token_and_json_and_keep_what_is_not_sent() {
     let r = post(&f.app, "/admin/faults", r#"{"lazy": true}"#, &auth).await;
     assert_eq!(
         r,
-        (StatusCode::OK, json!({"lazy": true, "clock_offset_ms": 0}))
+        (
+            StatusCode::OK,
+            json!({"lazy": true, "clock_offset_ms": 0, "double_sign": false})
+        )
     );
     let r = post(
         &f.app,
@@ -500,13 +506,23 @@ async fn hooks_need_the_token_and_json_and_keep_what_is_not_sent() {
         r,
         (
             StatusCode::OK,
-            json!({"lazy": true, "clock_offset_ms": -3600000})
+            json!({"lazy": true, "clock_offset_ms": -3600000, "double_sign": false})
         )
     );
+    let r = post(&f.app, "/admin/faults", r#"{"double_sign": true}"#, &auth).await;
+    assert_eq!(
+        r,
+        (
+            StatusCode::OK,
+            json!({"lazy": true, "clock_offset_ms": -3600000, "double_sign": true})
+        )
+    );
+    assert!(f.view.hooks.take_double_sign());
     for bad in [
         r#"{"clock_offset_ms": 3600001}"#,
         r#"{"clock_offset_ms": 1.5}"#,
         r#"{"lazy": "yes"}"#,
+        r#"{"double_sign": 1}"#,
         r#"{"other": 1}"#,
         "[]",
         "nope",
@@ -680,9 +696,25 @@ async fn votes_and_answers_over_a_range() {
     let (_, all) = get(&f.app, "/alpha/consensus/votes").await;
     assert_eq!(
         (all["from"].clone(), all["to"].clone()),
-        (json!(1), json!(6))
+        (json!(1), json!(7)),
+        "by default up to the height being decided"
     );
-    for bad in ["from=5&to=4", "from=x", "from=1&to=300", "to=-1"] {
+    assert_eq!(all["votes"].as_array().unwrap().len(), 2);
+    let (_, answers) = get(&f.app, "/alpha/clp/answers").await;
+    assert_eq!(answers["answers"].as_array().unwrap().len(), 1);
+    for bad in [
+        "from=5&to=4",
+        "from=x",
+        "from=1&to=300",
+        "from=1&to=257",
+        "to=-1",
+        "from=1.5",
+        "from=",
+        "to=9223372036854775808",
+        "from=%C2%B2",
+        // `from` defaults to the oldest (votes: 1; answers: the oldest answer, 4).
+        "to=300",
+    ] {
         is_error(
             &get(&f.app, &format!("/alpha/consensus/votes?{bad}")).await,
             StatusCode::BAD_REQUEST,
@@ -694,10 +726,40 @@ async fn votes_and_answers_over_a_range() {
             "BAD_REQUEST",
         );
     }
+    let (s, full) = get(&f.app, "/alpha/consensus/votes?from=1&to=256").await;
+    assert_eq!(
+        (s, full["votes"].as_array().unwrap().len()),
+        (StatusCode::OK, 2)
+    );
     let (s, answers) = get(&f.app, "/alpha/clp/answers?from=1&to=6").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         answers["answers"],
         json!([{"challenge_height": 4, "sent_at_ms": 1_764_620_000_900u64}])
+    );
+    assert_eq!(answers["validator"], json!(f.view.own_address()));
+    f.view.record_answer(300, 17);
+    f.view.record_answer(6, 1_764_620_001_000);
+    let heights = |body: &Value| -> Vec<u64> {
+        body["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["challenge_height"].as_u64().unwrap())
+            .collect()
+    };
+    let (_, all) = get(&f.app, "/alpha/clp/answers").await;
+    assert_eq!(
+        heights(&all),
+        vec![4, 6, 300],
+        "by default every answer kept"
+    );
+    let (_, some) = get(&f.app, "/alpha/clp/answers?from=5&to=260").await;
+    assert_eq!(heights(&some), vec![6]);
+    let (_, tail) = get(&f.app, "/alpha/clp/answers?from=100").await;
+    assert_eq!(
+        heights(&tail),
+        vec![300],
+        "`to` defaults to the newest answer"
     );
 }

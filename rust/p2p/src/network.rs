@@ -262,18 +262,43 @@ pub struct Network {
 }
 
 impl Network {
-    /// Bind the listener, then start one dialling link per peer. Returns the handle and
-    /// the channel on which every inbound message arrives.
+    /// Binds `cfg.listen`, then starts as [`Network::start_on`].
     pub async fn start(cfg: NetConfig) -> Result<(Network, mpsc::Receiver<Inbound>), StartError> {
         let own_key = cfg.key.verifying_key().to_bytes();
-        let address = Address::from_public_key(&PublicKey(own_key));
-        validate(&cfg, &address)?;
+        validate(&cfg, &Address::from_public_key(&PublicKey(own_key)))?;
         let listener = TcpListener::bind(&cfg.listen)
             .await
             .map_err(|source| StartError::Bind {
                 addr: cfg.listen.clone(),
                 source,
             })?;
+        Self::start_listening(cfg, listener)
+    }
+
+    /// Starts on a listener the caller bound already (so the port is never released
+    /// between a check and the start: `cfg.listen` only names it in errors), then one
+    /// dialling link per peer. Must run inside a tokio runtime. Returns the handle and the
+    /// channel on which every inbound message arrives.
+    pub fn start_on(
+        cfg: NetConfig,
+        listener: std::net::TcpListener,
+    ) -> Result<(Network, mpsc::Receiver<Inbound>), StartError> {
+        let bind_error = |source| StartError::Bind {
+            addr: cfg.listen.clone(),
+            source,
+        };
+        listener.set_nonblocking(true).map_err(bind_error)?;
+        let listener = TcpListener::from_std(listener).map_err(bind_error)?;
+        Self::start_listening(cfg, listener)
+    }
+
+    fn start_listening(
+        cfg: NetConfig,
+        listener: TcpListener,
+    ) -> Result<(Network, mpsc::Receiver<Inbound>), StartError> {
+        let own_key = cfg.key.verifying_key().to_bytes();
+        let address = Address::from_public_key(&PublicKey(own_key));
+        validate(&cfg, &address)?;
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: cfg.listen.clone(),
             source,

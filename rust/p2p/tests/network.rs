@@ -113,6 +113,27 @@ async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
 }
 
 #[tokio::test]
+async fn a_node_started_on_a_bound_listener_keeps_that_socket() {
+    let (ka, kb) = (key(1), key(2));
+    let bound = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let pa = bound.local_addr().unwrap().port();
+    let pb = free_port();
+    let (a, mut a_in) = Network::start_on(config(&ka, pa, vec![peer(&kb, pb)]), bound).unwrap();
+    assert_eq!(a.local_addr().port(), pa);
+    // The port stays taken: nobody else can bind it now.
+    assert!(std::net::TcpListener::bind(("127.0.0.1", pa)).is_err());
+    let (b, _b_in) = Network::start(config(&kb, pb, vec![peer(&ka, pa)]))
+        .await
+        .unwrap();
+    b.broadcast(&Message::Status { height: 3 }).unwrap();
+    let got = next(&mut a_in).await;
+    assert_eq!(
+        (got.peer, got.message.unwrap()),
+        (address(&kb), Message::Status { height: 3 })
+    );
+}
+
+#[tokio::test]
 async fn two_nodes_exchange_messages_both_ways() {
     let (ka, kb) = (key(1), key(2));
     let (pa, pb) = (free_port(), free_port());

@@ -145,7 +145,11 @@ impl HeightState {
                 }
             }
             self.count_vote(vote.clone(), actions);
-            self.own_votes.insert((vote.round, vote.vote_type), vote);
+            // The first recorded vote of a (round, type) is the one counted and sent
+            // again; a conflicting later one (a test's double sign) is only evidence.
+            self.own_votes
+                .entry((vote.round, vote.vote_type))
+                .or_insert(vote);
         }
         self.start_round(resume, actions, app);
         // Resume after the step already signed for, and send those votes again.
@@ -241,6 +245,27 @@ impl HeightState {
                 actions.push(Action::Equivocation(evidence));
             }
         }
+    }
+
+    /// Whether exactly `vote` (signature included) is counted.
+    pub(super) fn holds_vote(&self, vote: &Vote) -> bool {
+        vote.height == self.height
+            && self
+                .rounds
+                .get(&vote.round)
+                .is_some_and(|s| s.votes(vote.vote_type).contains(vote))
+    }
+
+    /// Every counted vote, then the conflicting votes kept as evidence.
+    pub(super) fn held_votes(&self) -> Vec<Vote> {
+        let counted = self
+            .rounds
+            .values()
+            .flat_map(|s| s.prevotes.all().chain(s.precommits.all()));
+        counted
+            .chain(self.evidence.iter().map(|e| &e.second))
+            .cloned()
+            .collect()
     }
 
     /// The proposal and votes to relay (see [`super::Consensus::relay_messages`]).

@@ -460,6 +460,18 @@ impl Consensus {
         })
     }
 
+    /// Whether exactly this vote (signature included) is counted at the current height:
+    /// then its signature was verified (a shell may keep it as held, §11).
+    pub fn holds_vote(&self, vote: &Vote) -> bool {
+        self.state.as_ref().is_some_and(|s| s.holds_vote(vote))
+    }
+
+    /// The verified votes of the current height: every counted one (own included), then
+    /// the second vote of each equivocation seen.
+    pub fn held_votes(&self) -> Vec<Vote> {
+        self.state.as_ref().map_or(Vec::new(), |s| s.held_votes())
+    }
+
     /// Equivocations seen at the current height.
     pub fn evidence(&self) -> &[Equivocation] {
         self.state.as_ref().map_or(&[], |s| &s.evidence)

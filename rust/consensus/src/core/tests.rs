@@ -671,6 +671,51 @@ fn duplicates_are_ignored_and_equivocation_is_kept_as_evidence() {
 }
 
 #[test]
+fn held_votes_are_the_counted_ones_then_the_evidence() {
+    let (mut f, _) = Fixture::start(&[1, 1, 1, 1], 0);
+    let a = f.block(1);
+    let b = f.block(2);
+    f.propose(0, &b, None); // "me" prevotes b
+    let mine = f.core.own_messages().1;
+    assert_eq!(mine.len(), 1);
+    let first = f.vote(1, VoteType::Prevote, 0, Some(a.hash));
+    let second = f.vote(1, VoteType::Prevote, 0, Some(b.hash));
+    let precommit = f.vote(2, VoteType::Precommit, 0, None);
+    assert!(!f.core.holds_vote(&first));
+    for v in [&first, &second, &precommit] {
+        f.core.on_vote(v.clone(), &mut f.app).unwrap();
+    }
+    assert!(f.core.holds_vote(&first) && f.core.holds_vote(&mine[0]));
+    assert!(!f.core.holds_vote(&second), "evidence, not counted");
+    let mut held = f.core.held_votes();
+    assert_eq!(held.pop(), Some(second));
+    held.sort_by_key(|v| (v.round, v.vote_type, v.validator));
+    let mut want = vec![mine[0].clone(), first.clone(), precommit];
+    want.sort_by_key(|v| (v.round, v.vote_type, v.validator));
+    assert_eq!(held, want);
+    // A vote of another height, or round far ahead (dropped unchecked), is not held.
+    let far = f.vote(3, VoteType::Prevote, 5000, None);
+    f.core.on_vote(far.clone(), &mut f.app).unwrap();
+    assert!(!f.core.holds_vote(&far));
+}
+
+#[test]
+fn a_restart_from_two_conflicting_own_prevotes_goes_on_with_the_first() {
+    let (mut f, _) = Fixture::start(&[1, 1, 1, 1], 0);
+    let b = f.block(1);
+    f.propose(0, &b, None);
+    let first = f.core.own_messages().1[0].clone();
+    let second = f.vote(0, VoteType::Prevote, 0, None);
+    let recorded = Recorded {
+        proposals: vec![],
+        votes: vec![first.clone(), second],
+    };
+    let (g, actions) = Fixture::restart(&[1, 1, 1, 1], 0, recorded);
+    assert_eq!(signed(&actions), vec![(VoteType::Prevote, 0, Some(b.hash))]);
+    assert_eq!(g.core.own_messages().1, vec![first]);
+}
+
+#[test]
 fn prevotes_and_precommits_are_separate_kinds_of_vote() {
     let (mut f, _) = Fixture::start(&[1, 1, 1, 1], 0);
     let b = f.block(1);

@@ -62,6 +62,11 @@ impl VoteSet {
         self.power_by_value.iter().map(|(v, p)| (*v, *p))
     }
 
+    /// Every counted vote, in validator address order.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Vote> + '_ {
+        self.votes.values()
+    }
+
     /// The votes for `value`, in validator address order.
     pub(crate) fn votes_for(&self, value: Option<BlockHash>) -> Vec<Vote> {
         self.votes

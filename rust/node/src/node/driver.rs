@@ -9,9 +9,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clp::{Address, ClpChallenge, ClpManager, ClpResponse, RejectReason};
+use clp::{Address, ClpChallenge, ClpManager, ClpResponse, Hash32, RejectReason};
 use clp_consensus::{
-    Action, Application, Block, CommitCertificate, Consensus, ConsensusMessage, Recorded,
+    Action, Application, Block, CommitCertificate, Consensus, ConsensusMessage, Recorded, Vote,
+    VoteType,
 };
 use clp_p2p::{Message, MessageError, SyncEntry};
 use ed25519_dalek::SigningKey;
@@ -198,8 +199,17 @@ impl Node {
             store,
             view,
         };
+        // §11: what a node that ran before had received at the height it was deciding
+        // is lost; the votes it holds are complete from the next height on.
+        let next = node.head.height + 1;
+        let restored: Vec<ConsensusMessage> =
+            node.store.own_messages(next).map_err(|e| e.to_string())?;
+        if node.head.height > 0 || !restored.is_empty() {
+            node.view.ledger_complete_from(next + 1);
+        }
+        node.view.serve_ledger();
         let mut out = Vec::new();
-        node.enter_height(node.head.height + 1, now, &mut out)?;
+        node.enter_height(next, now, &mut out)?;
         node.answer_open(&mut out);
         Ok((node, out))
     }
@@ -234,6 +244,10 @@ impl Node {
         let actions = self
             .core
             .start_height(h, set, Some(self.key.clone()), recorded, &mut app);
+        // The votes the core took from its buffer of early ones (and our own restored).
+        for v in self.core.held_votes() {
+            self.view.record_vote(&v);
+        }
         self.apply(actions, now, out)?;
         self.publish_status();
         Ok(())
@@ -260,11 +274,24 @@ impl Node {
                 }
                 Action::SignedVote(v) => {
                     let (h, r) = (v.height, v.round);
+                    let double =
+                        v.vote_type == VoteType::Prevote && self.view.hooks.take_double_sign();
+                    self.view.record_vote(&v);
+                    let second = double.then(|| self.conflicting(&v));
                     let msg = ConsensusMessage::Vote(v);
                     self.store
                         .record_own(h, r, &msg)
                         .map_err(|e| e.to_string())?;
                     out.push(Out::All(consensus(msg)));
+                    if let Some(second) = second {
+                        // Not in the restart log: our consensus goes on with the first,
+                        // before and after a restart (the core restores the first one of
+                        // a round and type anyway). Served as held until pruned.
+                        tracing::warn!(event = "hooks.double_signed", height = h, round = r,
+                            block = ?second.block_hash);
+                        self.view.record_vote(&second);
+                        out.push(Out::All(consensus(ConsensusMessage::Vote(second))));
+                    }
                 }
                 Action::ScheduleTimeout(t) => {
                     let at = now + Duration::from_millis(t.duration_ms);
@@ -278,6 +305,8 @@ impl Node {
                     }
                 }
                 Action::Equivocation(e) => {
+                    self.view.record_vote(&e.first);
+                    self.view.record_vote(&e.second);
                     tracing::warn!(event = "consensus.equivocation", validator = %e.first.validator,
                         height = e.first.height, round = e.first.round);
                 }
@@ -358,6 +387,8 @@ impl Node {
         match self.pool.offer(&self.manager, r.clone(), true, false) {
             Offer::Pooled => {
                 tracing::info!(event = "clp.responded", challenge = challenge.height);
+                self.view
+                    .record_answer(challenge.height, crate::view::unix_now_ms());
                 out.push(Out::All(Message::ClpResponse(r)));
             }
             Offer::Refused(RejectReason::Duplicate) => {}
@@ -413,7 +444,14 @@ impl Node {
                 }
                 let mut app = app!(self);
                 let result = match msg {
-                    ConsensusMessage::Vote(v) => self.core.on_vote(v, &mut app),
+                    ConsensusMessage::Vote(v) => {
+                        let result = self.core.on_vote(v.clone(), &mut app);
+                        // Held once the core counted it (its signature checked).
+                        if result.is_ok() && self.core.holds_vote(&v) {
+                            self.view.record_vote(&v);
+                        }
+                        result
+                    }
                     ConsensusMessage::Proposal(p) => self.core.on_proposal(p, &mut app),
                 };
                 match result {
@@ -587,6 +625,24 @@ impl Node {
         }
         self.publish_status();
         out
+    }
+
+    /// The `double_sign` hook's second prevote (§14): same height and round as `first`,
+    /// another value (nil for a block; for nil, a hash that names no block).
+    fn conflicting(&self, first: &Vote) -> Vote {
+        let other = match first.block_hash {
+            Some(_) => None,
+            None => Some(Hash32(clp::blake2b_256(b"double_sign"))),
+        };
+        Vote::sign(
+            &self.chain_id,
+            first.vote_type,
+            first.height,
+            first.round,
+            other,
+            self.me,
+            &self.key,
+        )
     }
 
     /// Own messages of the current height and the ones relayed for liveness.

@@ -115,10 +115,8 @@ pub async fn run(services: Services) -> Result<(), String> {
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
-    // The shell bound the socket to refuse a taken address at start-up; the network
-    // binds it again itself.
+    // The shell bound the socket (a taken address fails the start); the network keeps it.
     let listen = p2p_listener.local_addr().map_err(|e| e.to_string())?;
-    drop(p2p_listener);
     let mut cfg = NetConfig::new(
         genesis.chain_id.clone(),
         files.key.signing_key.clone(),
@@ -126,7 +124,7 @@ pub async fn run(services: Services) -> Result<(), String> {
         peers,
     );
     cfg.max_frame_bytes = u32::try_from(files.config.max_frame_bytes).unwrap_or(u32::MAX);
-    let (net, mut inbound) = Network::start(cfg).await.map_err(|e| e.to_string())?;
+    let (net, mut inbound) = Network::start_on(cfg, p2p_listener).map_err(|e| e.to_string())?;
     send(&net, first);
     send(
         &net,

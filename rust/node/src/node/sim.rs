@@ -350,7 +350,14 @@ mod tests {
     #[test]
     fn a_lazy_validator_is_slashed_and_the_rest_are_not() {
         let mut sim = Sim::new(4);
-        sim.nodes[3].view.hooks.set(Some(true), None).unwrap();
+        sim.nodes[3]
+            .view
+            .hooks
+            .set(crate::view::FaultsChange {
+                lazy: Some(true),
+                ..Default::default()
+            })
+            .unwrap();
         sim.run_until(Duration::from_secs(60), |s| {
             (0..4).all(|i| s.height(i) >= 20)
         });
@@ -367,7 +374,14 @@ mod tests {
     #[test]
     fn posted_responses_are_judged_pooled_and_relayed() {
         let mut sim = Sim::new(4);
-        sim.nodes[3].view.hooks.set(Some(true), None).unwrap();
+        sim.nodes[3]
+            .view
+            .hooks
+            .set(crate::view::FaultsChange {
+                lazy: Some(true),
+                ..Default::default()
+            })
+            .unwrap();
         sim.run_until(Duration::from_secs(30), |s| s.height(0) >= 2);
         let challenge = sim.node(0).manager().challenge(2).unwrap().clone();
         let key = sim.nodes[3].key.clone();
@@ -389,5 +403,149 @@ mod tests {
         });
         let c = sim.node(1).manager().validator_statuses()[&sim.addrs[3]];
         assert_eq!(c.responses, 1, "the posted response was included");
+    }
+
+    #[test]
+    fn every_vote_is_held_once_and_answers_within_the_window() {
+        use clp_consensus::VoteType;
+        let before = crate::view::unix_now_ms();
+        let mut sim = Sim::new(4);
+        sim.nodes[3]
+            .view
+            .hooks
+            .set(crate::view::FaultsChange {
+                lazy: Some(true),
+                ..Default::default()
+            })
+            .unwrap();
+        sim.run_until(Duration::from_secs(30), |s| {
+            (0..4).all(|i| s.height(i) >= 6)
+        });
+        let view = &sim.nodes[0].view;
+        assert!(view.ledger_served());
+        let (votes, oldest) = view.votes(1, 5);
+        assert_eq!(oldest, 1, "a fresh node holds everything from height 1");
+        let mut seen = BTreeSet::new();
+        for v in &votes {
+            assert!(
+                seen.insert(serde_json::to_string(v).unwrap()),
+                "held once: {v:?}"
+            );
+        }
+        for h in 1..=5 {
+            // Its own prevote and precommit, and a quorum of precommits for the block.
+            let of = |t: VoteType| {
+                votes
+                    .iter()
+                    .filter(|v| v.height == h && v.vote_type == t)
+                    .map(|v| v.validator)
+                    .collect::<BTreeSet<_>>()
+            };
+            assert!(of(VoteType::Prevote).contains(&sim.addrs[0]), "height {h}");
+            assert!(of(VoteType::Precommit).len() >= 3, "height {h}");
+        }
+        // Received ones too, from every validator.
+        let voters: BTreeSet<_> = votes.iter().map(|v| v.validator).collect();
+        assert_eq!(voters.len(), 4);
+        // Answers: node 0 answered with its system time; the lazy node 3 answered none.
+        let head = sim.height(0);
+        let (answers, _) = view.answers(1, head);
+        assert!(!answers.is_empty());
+        let after = crate::view::unix_now_ms();
+        for (h, t) in &answers {
+            assert!(*h <= head, "{h}");
+            assert!((before..=after).contains(t), "{t}");
+        }
+        assert!(sim.nodes[3].view.answers(1, head).0.is_empty());
+
+        // Two epochs (E = 20) later, what is below the window is gone.
+        sim.run_until(Duration::from_secs(120), |s| s.height(0) >= 45);
+        let head = sim.height(0);
+        let floor = crate::ledger::window_floor(head, 20);
+        let (votes, oldest) = sim.nodes[0].view.votes(1, head + 1);
+        assert_eq!(oldest, floor);
+        assert_eq!(votes.first().map(|v| v.height), Some(floor));
+        assert!(votes.iter().any(|v| v.height == head));
+    }
+
+    #[test]
+    fn double_sign_sends_two_prevotes_logs_one_and_turns_itself_off() {
+        use clp_consensus::{ConsensusMessage, VoteType};
+        let mut sim = Sim::new(4);
+        sim.run_until(Duration::from_secs(30), |s| s.height(0) >= 2);
+        let arm = crate::view::FaultsChange {
+            double_sign: Some(true),
+            ..Default::default()
+        };
+        sim.nodes[1].view.hooks.set(arm).unwrap();
+        let me = sim.addrs[1];
+        sim.run_until(Duration::from_secs(10), |s| {
+            !s.nodes[1].view.hooks.double_sign()
+        });
+        let prevotes_of = |sim: &Sim, i: usize| {
+            let (votes, _) = sim.nodes[i].view.votes(1, 1000);
+            votes
+                .into_iter()
+                .filter(|v| v.validator == me && v.vote_type == VoteType::Prevote)
+                .collect::<Vec<_>>()
+        };
+        let mine = prevotes_of(&sim, 1);
+        let (h, r) = mine
+            .windows(2)
+            .find(|w| (w[0].height, w[0].round) == (w[1].height, w[1].round))
+            .map(|w| (w[0].height, w[0].round))
+            .expect("two prevotes for one height and round");
+        let pair: Vec<_> = mine
+            .iter()
+            .filter(|v| (v.height, v.round) == (h, r))
+            .cloned()
+            .collect();
+        assert_eq!(pair.len(), 2);
+        assert_ne!(pair[0].block_hash, pair[1].block_hash);
+        // The restart log keeps the first only: the one with a block when there was one.
+        let stored: Vec<ConsensusMessage> = sim.nodes[1].store.own_messages(h).unwrap();
+        let logged: Vec<_> = stored
+            .iter()
+            .filter_map(|m| match m {
+                ConsensusMessage::Vote(v)
+                    if (v.height, v.round, v.vote_type) == (h, r, VoteType::Prevote) =>
+                {
+                    Some(v.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(logged.len(), 1);
+        assert!(pair.contains(&logged[0]));
+        // Restarted at once (the height is not decided yet), it goes on with the chain.
+        assert!(!sim.nodes[1].view.hooks.get().double_sign);
+        assert_eq!(sim.height(1), h - 1, "still deciding {h}");
+        sim.kill(1);
+        sim.boot(1);
+        assert_eq!(
+            sim.nodes[1].view.ledger_oldest(),
+            h + 1,
+            "what it received at the height it was deciding is not complete"
+        );
+        let target = sim.height(0) + 3;
+        sim.run_until(Duration::from_secs(60), |s| {
+            (0..4).all(|i| s.height(i) >= target)
+        });
+        agree(&sim, target);
+        // A peer that was at that height holds both as evidence.
+        assert!(
+            (0..4).filter(|i| *i != 1).any(|i| prevotes_of(&sim, i)
+                .iter()
+                .filter(|v| v.height == h)
+                .count()
+                == 2),
+            "no peer kept the equivocation"
+        );
+        let later = prevotes_of(&sim, 1)
+            .into_iter()
+            .filter(|v| v.height > h)
+            .collect::<Vec<_>>();
+        let slots: BTreeSet<_> = later.iter().map(|v| (v.height, v.round)).collect();
+        assert_eq!(slots.len(), later.len(), "signed twice only once");
     }
 }
