@@ -45,7 +45,12 @@ def engines(docker_api: Any) -> Iterator[dict[str, str]]:
     host_swarm = swarm_lease.swarm_info(docker_api).get("LocalNodeState")
     swarm = None
     if not os.environ.get("CLP_SWARM_MANAGER"):
-        swarm = TestSwarm(3, lambda line: print(f"[engines] {line}", flush=True)).start()
+        swarm = TestSwarm(3, lambda line: print(f"[engines] {line}", flush=True))
+        try:
+            swarm.start()
+        except BaseException:
+            swarm.stop()
+            raise
         os.environ.update(swarm.env)
     urls = dict(item.split("=", 1) for item in os.environ["CLP_SWARM_ENGINES"].split(","))
     yield urls

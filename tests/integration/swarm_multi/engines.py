@@ -46,7 +46,7 @@ from typing import Any
 import docker
 from docker.errors import APIError, DockerException, NotFound
 
-from harness.cluster.engine import Labelled, labels, new_run_id, owner_alive, owner_id
+from harness.cluster.engine import Labelled, labels, new_run_id
 from harness.images import debian
 
 ENGINE_RECIPE = debian.BaseRecipe(
@@ -144,6 +144,8 @@ class TestSwarm:
     # ---- start -------------------------------------------------------------------------
 
     def start(self) -> TestSwarm:
+        """The network, the registry, the engines, the swarm; ``stop`` removes a half-made
+        one as well."""
         started = time.monotonic()
         image = self._image()
         lab = labels(self.run_id)
@@ -302,19 +304,6 @@ def leftovers(run_id: str) -> list[str]:
         *(f"volume {n}" for n in names.volumes),
         *(f"cgroup {p}" for p in cgroup_leftovers(f"clp-{run_id}-")),
     ]
-
-
-def remove_crashed(host: docker.DockerClient) -> list[str]:
-    """Test swarms whose owner process is gone (a crashed run): removed; their run ids."""
-    found = Labelled.find(host)
-    runs = [
-        rid
-        for rid, owner in found.owners().items()
-        if rid.startswith("engines-") and owner != owner_id() and not owner_alive(owner)
-    ]
-    for rid in runs:
-        remove_test_swarm(host, rid)
-    return runs
 
 
 @contextlib.contextmanager
