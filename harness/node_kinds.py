@@ -135,9 +135,19 @@ def node_help(default: str | None = DEFAULT_KIND, starts_nodes: bool = True) -> 
 
 
 def add_node_option(
-    parser: Any, default: str | None = DEFAULT_KIND, starts_nodes: bool = True
+    parser: Any, default: str | None = DEFAULT_KIND, starts_nodes: bool = True, mix: bool = False
 ) -> None:
-    """``--node NAME``, one of the registry's kinds (an argparse parser or group)."""
+    """``--node NAME``, one of the registry's kinds (an argparse parser or group); with
+    ``mix``, also ``--mix KIND:COUNT,...`` (harness.node_mix), exclusive with ``--node``."""
+    if mix:
+        parser = parser.add_mutually_exclusive_group()
+        parser.add_argument(
+            "--mix",
+            metavar="KIND:COUNT,...",
+            help="a mixed testnet, e.g. python:3,rust:2: the kinds dealt round-robin over "
+            "v0, v1, ... (counts that do not add up to the validators are a pattern repeated "
+            "over them); a scenario's own [cluster] nodes win. Exclusive with --node",
+        )
     parser.add_argument(
         "--node",
         choices=list(KINDS),

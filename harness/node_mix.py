@@ -81,7 +81,7 @@ def mix_nodes(value: Any, validators: int, exact: bool = True) -> list[str]:
     if isinstance(value, Mapping):
         kinds = deal(counts_of(value))
         if exact and len(kinds) != validators:
-            raise MixError(f"the counts add up to {len(kinds)}, want {validators} (one per validator)")
+            raise MixError(f"the counts add up to {len(kinds)}, want {validators} (the validators)")
     elif isinstance(value, Sequence) and not isinstance(value, str):
         kinds = [_kind(k) for k in value]
         if not kinds:

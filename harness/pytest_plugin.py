@@ -1,8 +1,9 @@
 """pytest plugin of clp-testnet: backend, node and seed options, cluster fixtures, scenario runs.
 
 Installed as a ``pytest11`` entry point, so any suite in an environment with clp-testnet
-gets it: ``--backend local|docker|swarm``, ``--node python|rust`` and ``--seed N`` choose
-where nodes run, which implementation runs them and which keys they get;
+gets it: ``--backend local|docker|swarm``, ``--node python|rust`` (or ``--mix
+python:3,rust:2``, a mixed testnet) and ``--seed N`` choose where nodes run, which
+implementation runs them and which keys they get;
 ``clp_cluster_factory`` starts testnets and always stops them; ``clp_run_scenario`` runs a
 scenario into the test's tmp_path (report.html included). A failing test that started a
 cluster gets a report section with the node log paths and the command that reproduces it;
@@ -98,6 +99,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "CLP_TESTNET_NODE_IMAGE (containers), when set, win",
     )
     group.addoption(
+        "--mix",
+        default=None,
+        metavar="KIND:COUNT,...",
+        help="mixed testnets, e.g. python:3,rust:2: the kinds dealt round-robin over the "
+        "validators (a pattern repeated when the counts do not add up to them); a scenario's "
+        "own [cluster] nodes win. Exclusive with --node",
+    )
+    group.addoption(
         "--seed",
         type=int,
         default=DEFAULT_SEED,
@@ -116,19 +125,30 @@ def clp_node(request: pytest.FixtureRequest) -> str:
     return str(request.config.getoption("--node"))
 
 
+@pytest.fixture(scope="session")
+def clp_mix(request: pytest.FixtureRequest) -> str | None:
+    """The mix of node kinds clusters run (``--mix``), None for one kind; exclusive with
+    ``--node``; a module may override this fixture."""
+    mix = request.config.getoption("--mix")
+    if mix and str(request.config.getoption("--node")) != DEFAULT_NODE:
+        raise pytest.UsageError("--mix and --node exclude each other: give one")
+    return str(mix) if mix else None
+
+
 @contextmanager
-def node_resolved(node: str, backend: str) -> Iterator[None]:
-    """The body with ``node`` resolved for ``backend`` (harness.node_kinds); a kind that
-    cannot run here (the Rust node not built) fails the test with one line, never skips."""
+def node_resolved(node: str, backend: str, mix: str | None = None) -> Iterator[None]:
+    """The body with ``node`` (or the mix ``mix``) resolved for ``backend``
+    (harness.node_kinds); a kind that cannot run here (the Rust node not built) fails the
+    test with one line, never skips."""
     from harness.cluster.node_choice import node_environment
     from harness.node_kinds import NodeKindError
 
     with ExitStack() as stack:
         try:
-            stack.enter_context(node_environment(node, backend))
+            stack.enter_context(node_environment(node, backend, mix=mix))
             cannot = None
         except NodeKindError as exc:
-            cannot = f"--node {node}: {exc}"
+            cannot = f"--mix {mix}: {exc}" if mix else f"--node {node}: {exc}"
         if cannot is not None:  # outside the except: the failure is this line alone
             pytest.fail(cannot, pytrace=False)
         yield
@@ -148,6 +168,7 @@ def reproduce_test(item: pytest.Item) -> str:
     """The pytest command that runs this test again with the same backend, node and seed."""
     config = item.config
     node = str(config.getoption("--node"))
+    mix = config.getoption("--mix")
     return shlex.join(
         [
             "pytest",
@@ -155,6 +176,7 @@ def reproduce_test(item: pytest.Item) -> str:
             "--backend",
             str(config.getoption("--backend")),
             *(["--node", node] if node != DEFAULT_NODE else []),
+            *(["--mix", str(mix)] if mix else []),
             "--seed",
             str(config.getoption("--seed")),
         ]
@@ -188,11 +210,14 @@ if HAVE_PYTEST_ASYNCIO:
         clp_backend: str,
         clp_seed: int,
         clp_node: str,
+        clp_mix: str | None,
     ) -> AsyncIterator[ClusterFactory]:
-        """``factory(validators=5, clp=None, consensus=None, stakes=None, seed=None)``: an
-        async context manager yielding ``(cluster, nemesis)`` of a started testnet in
-        tmp_path; ``clp``/``consensus`` are overrides of the test profile (a mapping) or a
-        whole ClpParams/ConsensusParams. Every cluster is stopped on exit and at teardown."""
+        """``factory(validators=5, clp=None, consensus=None, stakes=None, seed=None,
+        nodes=None)``: an async context manager yielding ``(cluster, nemesis)`` of a started
+        testnet in tmp_path; ``clp``/``consensus`` are overrides of the test profile (a
+        mapping) or a whole ClpParams/ConsensusParams; ``nodes`` the node kind of each
+        validator (over ``--node`` and ``--mix``). Every cluster is stopped on exit and at
+        teardown."""
         started: list[Cluster] = request.node.stash.setdefault(_CLUSTERS, [])
         counter = itertools.count()
 
@@ -203,11 +228,16 @@ if HAVE_PYTEST_ASYNCIO:
             consensus: ConsensusParams | Mapping[str, int] | None = None,
             stakes: list[int] | None = None,
             seed: int | str | None = None,
+            nodes: list[str] | None = None,
         ) -> AsyncIterator[RunningCluster]:
             from harness.cluster.backends import init_for_backend, make_cluster
             from harness.contract.genesis import ConsensusParams
             from harness.contract.params import ClpParams
             from harness.faults.nemesis import Nemesis
+            from harness.node_mix import mix_nodes, parse_mix
+
+            if nodes is None and clp_mix:
+                nodes = mix_nodes(parse_mix(clp_mix), validators, exact=False)
 
             root = tmp_path / f"testnet-{next(counter)}"
             manifest = init_for_backend(
@@ -218,10 +248,13 @@ if HAVE_PYTEST_ASYNCIO:
                 consensus=_overrides(ConsensusParams, ConsensusParams.test_profile(), consensus),
                 stakes=stakes,
                 seed=str(clp_seed if seed is None else seed),
+                nodes=nodes,
             )
             cluster: Cluster | None = None
             try:
-                with node_resolved(clp_node, clp_backend):  # read by make_cluster and start
+                with node_resolved(
+                    clp_node, clp_backend, clp_mix
+                ):  # read by make_cluster and start
                     cluster = make_cluster(clp_backend, manifest, root / "logs")
                     started.append(cluster)
                     await cluster.start()
@@ -241,6 +274,7 @@ if HAVE_PYTEST_ASYNCIO:
         clp_backend: str,
         clp_seed: int,
         clp_node: str,
+        clp_mix: str | None,
     ) -> AsyncIterator[Callable[[Scenario], Any]]:
         """``await clp_run_scenario(scenario)``: one run into tmp_path/run (report.html
         included); a failing test then names the run's report and reproduce command, in
@@ -251,8 +285,10 @@ if HAVE_PYTEST_ASYNCIO:
             from harness.scenario.runner import RunOptions, run_scenario
 
             d = tmp_path / ("run" if not runs else f"run-{len(runs)}")
-            opts = RunOptions(seed=clp_seed, backend=clp_backend, run_dir=d, node=clp_node)
-            with node_resolved(clp_node, clp_backend):
+            opts = RunOptions(
+                seed=clp_seed, backend=clp_backend, run_dir=d, node=clp_node, mix=clp_mix or ""
+            )
+            with node_resolved(clp_node, clp_backend, clp_mix):
                 result = await run_scenario(scenario, opts)
             runs.append(result)
             return result

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import tempfile
 import threading
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -47,6 +47,7 @@ from harness.cluster.engine import labels, remove_labelled
 from harness.cluster.node_choice import container_images
 from harness.faults.nemesis import Nemesis
 from harness.node_kinds import DEFAULT_KIND, node_kind
+from harness.node_mix import mix_nodes
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -88,6 +89,7 @@ class TestcontainersCluster(ContainerCluster["DockerContainer"]):
     container."""
 
     network: Network | None = None
+    mixed_nodes = True
 
     async def _launch(self) -> None:
         from testcontainers.core.network import Network
@@ -136,7 +138,7 @@ class TestcontainersCluster(ContainerCluster["DockerContainer"]):
         volume = self.volume_name(name)
         self.docker.volumes.create(volume, labels=labels(self.run_id))
         c = (
-            self._container(self.images.node, name, layout.API_PORT, layout.NODE_ENTRYPOINT)
+            self._container(self.node_image(name), name, layout.API_PORT, layout.NODE_ENTRYPOINT)
             .with_command(layout.node_command(name))
             .with_volume_mapping(volume, layout.DATA_DIR, "rw")
             .waiting_for(
@@ -214,6 +216,8 @@ class ClpTestnet:
     ConsensusParams, as the pytest plugin's factory takes them); the keys come from
     ``seed``; the files live in ``root`` (a temporary folder by default). ``node`` is a
     kind of ``harness.node_kinds`` (python, rust); ``images``, when given, win over it.
+    ``nodes`` (a kind per validator, or counts: ``{"python": 3, "rust": 2}``) makes a
+    mixed testnet, each node of its kind's image.
     """
 
     def __init__(
@@ -228,9 +232,11 @@ class ClpTestnet:
         images: Images | None = None,
         root: Path | None = None,
         node: str = DEFAULT_KIND,
+        nodes: Sequence[str] | Mapping[str, int] | None = None,
     ) -> None:
         node_kind(node)  # an unknown kind: a clear error before anything starts
         self.node = node
+        self.nodes = mix_nodes(nodes, validators) if nodes is not None else None
         self.validators = validators
         self._clp, self._consensus = clp, consensus
         self.stakes = stakes
@@ -264,6 +270,10 @@ class ClpTestnet:
             proxied=self.proxied,
             seed=self.seed,
         )
+        if self.nodes is not None:  # a mixed testnet: each node of its kind's image
+            names = [n.name for n in manifest.nodes]
+            manifest.implementations = dict(zip(names, self.nodes, strict=True))
+            manifest.save()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()

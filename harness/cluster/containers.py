@@ -40,7 +40,14 @@ from harness.cluster.docker_layout import (
 from harness.cluster.engine import docker_client, new_run_id, remove_labelled
 from harness.cluster.testnet import TestnetError, TestnetManifest
 from harness.cluster.toxiproxy_api import ToxiproxyApi
-from harness.node_kinds import NODE_IMAGE_ENV, TOXIPROXY_IMAGE_ENV
+from harness.node_kinds import (
+    KINDS,
+    NODE_IMAGE_ENV,
+    PYTHON,
+    TOXIPROXY_IMAGE_ENV,
+    NodeKindError,
+    node_kind,
+)
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -99,6 +106,22 @@ def images_from_env() -> Images | None:
             "set both CLP_TESTNET_NODE_IMAGE and CLP_TESTNET_TOXIPROXY_IMAGE, or neither"
         )
     return Images(node, tox, "shopify/toxiproxy" in tox or "toxiproxy-official" in tox)
+
+
+def kind_images(name: str, progress: Progress | None = None) -> Images:
+    """The images of node kind ``name`` whatever the environment says (a mixed testnet's
+    nodes each run their own kind's image); built when missing. NodeKindError when they
+    cannot be had."""
+    from harness.images import Images, ImagesError, ensure_images, ensure_rust_node_image
+
+    try:
+        tox = ensure_images(progress)
+        if node_kind(name).name == PYTHON:
+            return tox
+        node = ensure_rust_node_image(progress)
+    except ImagesError as exc:
+        raise NodeKindError(str(exc)) from exc
+    return Images(node, tox.toxiproxy, tox.toxiproxy_official)
 
 
 def published_port(container: Container, port: int) -> int | None:
@@ -181,6 +204,9 @@ class ContainerCluster(Cluster, Generic[U]):
     api_urls_known_before_start = False
     #: What runs a node, for messages: a container, a service.
     unit = "container"
+    #: Whether the backend starts each node of its own image (``node_image``): a mixed
+    #: testnet (the manifest's ``implementations``) is refused by one that does not.
+    mixed_nodes = False
     start_timeout_s = START_TIMEOUT_S
 
     def __init__(
@@ -204,6 +230,10 @@ class ContainerCluster(Cluster, Generic[U]):
         self._followers: list[LogFollower] = []
         self._stopped = False
         self._started = False
+        #: The image of each node that does not run ``images.node``: its kind's (a mixed
+        #: testnet) or the one an ``upgrade`` named.
+        self.node_images: dict[str, str] = {}
+        self._kind_images: dict[str, str] = {}  # node kind -> its image, once resolved
 
     # ---- what a backend says -----------------------------------------------------------
 
@@ -259,6 +289,35 @@ class ContainerCluster(Cluster, Generic[U]):
     def fault_api(self) -> ToxiproxyApi | None:
         return self._fault_api
 
+    def node_image(self, name: str) -> str:
+        """The image node ``name`` runs."""
+        assert self.images is not None
+        return self.node_images.get(name, self.images.node)
+
+    def kind_image(self, kind: str) -> str:
+        """The node image of kind ``kind``: resolved once per run (making sure an image is
+        current hashes the sources and may build it: not while a chain waits); blocking."""
+        image = self._kind_images.get(kind)
+        if image is None:
+            image = self._kind_images[kind] = kind_images(kind, self.progress).node
+        return image
+
+    async def _resolve_mix(self) -> None:
+        """The image of every node of a testnet that names its nodes' kinds (its kind's),
+        before any starts; the other kinds' too, so an ``upgrade`` starts at once."""
+        kinds = self.manifest.implementations
+        if not kinds:
+            return
+        if not self.mixed_nodes and len(set(kinds.values())) > 1:
+            raise TestnetError(
+                f"the {type(self).__name__} cannot run a mixed testnet (nodes of several kinds)"
+            )
+        wanted = set(kinds.values()) | (set(KINDS) if self.mixed_nodes else set())
+        for kind in sorted(wanted):
+            await asyncio.to_thread(self.kind_image, kind)
+        for name, kind in kinds.items():
+            self.node_images.setdefault(name, self._kind_images[kind])
+
     def _say(self, text: str) -> None:
         if self.progress is not None:
             self.progress(text)
@@ -275,6 +334,7 @@ class ContainerCluster(Cluster, Generic[U]):
 
             self._say("making sure the node and Toxiproxy images exist")
             self.images = await asyncio.to_thread(ensure_images, self.progress)
+        await self._resolve_mix()
         await self._launch()
         await self.wait_for(self._all_healthy, self.start_timeout_s, "every node's /health")
 

@@ -49,7 +49,9 @@ def files_archive(files: dict[str, Path], root: str = layout.CONTAINER_ROOT) -> 
 
 class DockerBackend(ContainerCluster["Container"]):
     """Containers created and started through the Docker API; a restart is ``docker start``
-    of the same container."""
+    of the same container, an upgrade a new container on the same volume."""
+
+    mixed_nodes = True
 
     async def _launch(self) -> None:
         await self._create_all()
@@ -79,24 +81,48 @@ class DockerBackend(ContainerCluster["Container"]):
                 volumes=None,
             )
 
-        def node(name: str) -> None:
-            volume = self.docker.volumes.create(self.volume_name(name), labels=labels(self.run_id))
-            c = self._create(
-                images.node,
-                name,
-                layout.API_PORT,
-                entrypoint=layout.NODE_ENTRYPOINT,
-                command=layout.node_command(name),
-                volumes={volume.name: {"bind": layout.DATA_DIR, "mode": "rw"}},
-                cap_add=["NET_ADMIN"],  # packet loss and netem act on the node's interface
-            )
-            c.put_archive("/", files_archive(layout.node_files(self.manifest, name)))
-            self.units[name] = c
-
-        jobs = [asyncio.to_thread(node, n) for n in self.names]
+        jobs = [asyncio.to_thread(self._create_node, n) for n in self.names]
         if self.manifest.proxied:
             jobs.append(asyncio.to_thread(toxiproxy))
         await settle(jobs)
+
+    def _create_node(self, name: str) -> None:
+        """Node ``name``'s volume (kept if it exists) and container, of its image."""
+        volume = self.docker.volumes.create(self.volume_name(name), labels=labels(self.run_id))
+        c = self._create(
+            self.node_image(name),
+            name,
+            layout.API_PORT,
+            entrypoint=layout.NODE_ENTRYPOINT,
+            command=layout.node_command(name),
+            volumes={volume.name: {"bind": layout.DATA_DIR, "mode": "rw"}},
+            cap_add=["NET_ADMIN"],  # packet loss and netem act on the node's interface
+        )
+        c.put_archive("/", files_archive(layout.node_files(self.manifest, name)))
+        self.units[name] = c
+
+    async def upgrade(
+        self,
+        name: str,
+        kind: str,
+        keep_data: bool,
+        command: str | None = None,
+        image: str | None = None,
+    ) -> None:
+        """A new container of the other image on the node's volume (a fresh volume when
+        the store changes kind), started like a restart."""
+        new_image = image if image else await asyncio.to_thread(self.kind_image, kind)
+        await self.kill(name)
+
+        def replace() -> None:
+            self.unit_of(name).remove(force=True)
+            if not keep_data:
+                self.docker.volumes.get(self.volume_name(name)).remove(force=True)
+            self.node_images[name] = new_image
+            self._create_node(name)
+
+        await asyncio.to_thread(replace)
+        await self.restart(name)
 
     def _create(
         self,

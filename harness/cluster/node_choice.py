@@ -15,12 +15,14 @@ from harness.images import NODE_REPO, RUST_NODE_REPO, Images, ImagesError
 from harness.node_kinds import (
     NODE_COMMAND_ENV,
     NODE_IMAGE_ENV,
+    NODE_KIND_ENV,
     PYTHON,
     RUST,
     TOXIPROXY_IMAGE_ENV,
     NodeKindError,
     node_kind,
 )
+from harness.node_mix import NODE_MIX_ENV, MixError, format_mix, parse_mix
 
 Progress = Callable[[str], None]
 
@@ -66,18 +68,48 @@ def node_variables(name: str, backend: str, progress: Progress | None = None) ->
     if backend == "local":
         command = local_command(name)
         explicit = os.environ.get(NODE_COMMAND_ENV)
-        return {NODE_COMMAND_ENV: command} if command and not explicit else {}
+        if explicit:
+            return {}
+        return {NODE_KIND_ENV: name, **({NODE_COMMAND_ENV: command} if command else {})}
     images = container_images(name, progress)
-    if images is None or os.environ.get(NODE_IMAGE_ENV):
+    if os.environ.get(NODE_IMAGE_ENV):
         return {}
-    return {NODE_IMAGE_ENV: images.node, TOXIPROXY_IMAGE_ENV: images.toxiproxy}
+    if images is None:
+        return {NODE_KIND_ENV: name}
+    return {
+        NODE_KIND_ENV: name,
+        NODE_IMAGE_ENV: images.node,
+        TOXIPROXY_IMAGE_ENV: images.toxiproxy,
+    }
+
+
+def mix_variables(mix: str, backend: str, progress: Progress | None = None) -> dict[str, str]:
+    """What ``--mix`` sets: the mix itself (read where testnets are made), after checking
+    every kind in it can start here (an unbuilt Rust node: one line, nothing started)."""
+    try:
+        counts = parse_mix(mix)
+    except MixError as exc:
+        raise NodeKindError(str(exc)) from exc
+    from harness.cluster.containers import kind_images
+
+    for kind in counts:
+        if backend == "local":
+            node_kind(kind).command()
+        else:
+            kind_images(kind, progress)
+    return {NODE_MIX_ENV: format_mix(counts)}
 
 
 @contextmanager
-def node_environment(name: str, backend: str, progress: Progress | None = None) -> Iterator[None]:
-    """Run the body with kind ``name`` resolved for ``backend``; the environment as it was
-    afterwards. Resolution errors (unknown kind, unbuilt binary) come before the body."""
+def node_environment(
+    name: str, backend: str, progress: Progress | None = None, mix: str | None = None
+) -> Iterator[None]:
+    """Run the body with kind ``name`` (or the mix ``mix``, ``python:3,rust:2``) resolved
+    for ``backend``; the environment as it was afterwards. Resolution errors (unknown kind,
+    unbuilt binary, a bad mix) come before the body."""
     wanted = node_variables(name, backend, progress)
+    if mix:
+        wanted |= mix_variables(mix, backend, progress)
     saved = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)
     try:

@@ -20,7 +20,7 @@ def register(sub: Any) -> None:
         "--dir", type=Path, help="use this run folder and keep its testnet (default: see --out)"
     )
     add_backend_options(p)
-    add_node_option(p)
+    add_node_option(p, mix=True)
     p.add_argument(
         "--out",
         type=Path,
@@ -45,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if args.validators < 4:
         raise ValueError("the demo needs at least 4 validators (an ejection must fit the cap)")
     apply_backend_options(args)
-    with node_environment(args.node, args.backend, lambda text: console.print(f"  {text}")):
+    with node_environment(
+        args.node, args.backend, lambda text: console.print(f"  {text}"), mix=args.mix
+    ):
         ok = asyncio.run(
             run_demo(
                 console,

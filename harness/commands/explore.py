@@ -18,7 +18,7 @@ from typing import Any
 from harness.cluster.backends import BACKENDS
 from harness.cluster.node_choice import node_environment
 from harness.commands import console
-from harness.node_kinds import add_node_option
+from harness.node_kinds import KINDS, add_node_option, node_kind
 
 EXIT_BAD_INPUT = 2
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smh]?)$")
@@ -55,7 +55,7 @@ exit codes: 0 no failure, 1 a failure reproduced or a harness error, 2 bad input
     p.add_argument("--runs", type=int, metavar="N", help="stop after N runs")
     p.add_argument("--time-budget", metavar="DURATION", help="start no run after this (10m)")
     p.add_argument("--backend", choices=BACKENDS, default="local", help="where nodes run")
-    add_node_option(p)
+    add_node_option(p, mix=True)
     p.add_argument("--out", type=Path, default=Path("runs"), help="results folder (runs)")
     p.add_argument(
         "--shrink-budget", type=int, default=12, metavar="N", help="runs spent shrinking (12)"
@@ -67,6 +67,12 @@ exit codes: 0 no failure, 1 a failure reproduced or a harness error, 2 bad input
         default=1,
         metavar="N",
         help="testnets run at once (1); the same seed gives the same runs whatever N is",
+    )
+    p.add_argument(
+        "--draw-mixes",
+        action="store_true",
+        help="sometimes draw a mixed testnet (every node kind: all of one kind, a 1-of-n "
+        "minority, the stake split evenly between implementations); needs every kind built",
     )
     p.add_argument("--replay", type=Path, metavar="RUN_DIR", help="re-run one saved run")
     p.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
@@ -88,7 +94,7 @@ def explore(args: argparse.Namespace) -> int:
         if not (args.replay / "explore.json").is_file():
             return _error(f"{args.replay}: not an explore run folder (no explore.json)")
         backend = str(json.loads((args.replay / "explore.json").read_text())["backend"])
-        with node_environment(args.node, backend, say):
+        with node_environment(args.node, backend, say, mix=args.mix):
             result = asyncio.run(replay(args.replay, say, args.node))
         say(f"[explore] replay {result.status}: {result.out_dir}")
         for line in result.failures():
@@ -111,6 +117,9 @@ def explore(args: argparse.Namespace) -> int:
         except ValueError as exc:
             return _error(f"--time-budget: {exc}")
     runs = args.runs if args.runs is not None or budget is not None else 10
+    if args.draw_mixes and args.backend == "local":
+        for kind in KINDS:  # an unbuilt Rust node: one line, before any run
+            node_kind(kind).command()
     opts = ExploreOptions(
         seed=args.seed,
         runs=runs,
@@ -122,8 +131,9 @@ def explore(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         say=say,
         node=args.node,
+        mix_kinds=tuple(KINDS) if args.draw_mixes else (),
     )
-    with node_environment(args.node, args.backend, say):
+    with node_environment(args.node, args.backend, say, mix=args.mix):
         summary = asyncio.run(Explorer(opts).explore())
     doc = summary.to_json()
     say(

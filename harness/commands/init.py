@@ -12,6 +12,7 @@ from harness.cluster.node_choice import latest_image
 from harness.cluster.testnet import MANIFEST, TestnetError, TestnetManifest
 from harness.contract.params import ClpParams
 from harness.node_kinds import NodeKind, add_node_option, node_kind
+from harness.node_mix import mix_nodes, parse_mix
 
 if TYPE_CHECKING:
     from harness.cluster.compose import PublishedPorts
@@ -38,7 +39,7 @@ def register(sub: Any) -> None:
     p.add_argument("--chain-id", default="clp-testnet", help="chain id (default clp-testnet)")
     p.add_argument("--seed", help="derive keys from this text (reproducible testnets)")
     p.add_argument("--no-proxy", action="store_true", help="direct links, no fault proxy")
-    add_node_option(p)
+    add_node_option(p, mix=True)
     p.add_argument(
         "--stakes",
         help="comma-separated positive stakes, one per validator (default 100000 each)",
@@ -99,6 +100,8 @@ def check_target(root: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.compose_dir is not None and not args.compose:
         raise ValueError("--compose-dir goes with --compose")
+    if args.compose and args.mix:  # one image in the compose file's .env
+        raise ValueError("--mix does not go with --compose (a compose testnet runs one node image)")
     check_target(args.dir)
     kind = node_kind(args.node)  # the files are the same for every kind: it names the hints
     base = ClpParams.test_profile() if args.profile == "test" else ClpParams.production()
@@ -114,12 +117,14 @@ def run(args: argparse.Namespace) -> int:
         stakes=stakes,
         proxied=not args.no_proxy,
         seed=args.seed,
+        nodes=mix_nodes(parse_mix(args.mix), args.validators, exact=False) if args.mix else None,
     )
     if ports is not None:
         return write_compose(args, manifest, ports, kind)
     console.print(f"wrote a {len(manifest.nodes)}-validator testnet to {args.dir}")
     for n in manifest.nodes:
-        console.print(f"  {n.name}  {n.address}  api {n.api_url}")
+        runs = f"  ({manifest.implementations[n.name]})" if manifest.implementations else ""
+        console.print(f"  {n.name}  {n.address}  api {n.api_url}{runs}")
     console.print(f"start it with: clp-testnet up --dir {args.dir}{kind.flag()}")
     return 0
 

@@ -67,7 +67,7 @@ exit codes: 0 all passed, 1 a run failed or a scenario was flaky, 2 bad input"""
         help=f"derives the keys and every random choice (default {DEFAULT_SEED})",
     )
     add_backend_options(p)
-    add_node_option(p)
+    add_node_option(p, mix=True)
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="run each scenario N times")
     p.add_argument(
         "--out", type=Path, default=Path("runs"), help="folder for the runs' results (default runs)"
@@ -120,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_BAD_INPUT
     apply_backend_options(args)
-    with node_environment(args.node, args.backend, lambda text: out.print(f"  {escape(text)}")):
+    with node_environment(
+        args.node, args.backend, lambda text: out.print(f"  {escape(text)}"), mix=args.mix
+    ):
         results = asyncio.run(_run_all(scenarios, args, out))
     tallies = tally(results)
     code = exit_code(tallies)
@@ -164,6 +166,7 @@ async def _run_all(
                     reporter=reporter,
                     monitor=args.monitor,
                     node=args.node,
+                    mix=args.mix or "",
                 )
                 result = await run_scenario(sc, opts)
             results.append(result)

@@ -20,7 +20,8 @@ from harness.cluster.node_choice import local_command
 from harness.cluster.testnet import TestnetError, TestnetManifest
 from harness.commands import RUN_FILE, console
 from harness.monitor import Monitor
-from harness.node_kinds import add_node_option
+from harness.node_kinds import add_node_option, node_kind
+from harness.node_mix import mix_nodes, parse_mix
 from harness.scenario.runner import started_with_monitor
 
 
@@ -34,7 +35,7 @@ def register(sub: Any) -> None:
         "`clp-testnet down` stops it. Logs go to DIR/logs/.",
     )
     p.add_argument("--dir", type=Path, required=True, help="testnet directory")
-    add_node_option(p)
+    add_node_option(p, mix=True)
     p.add_argument(
         "--detach", action="store_true", help="leave it running in the background (see `down`)"
     )
@@ -50,6 +51,12 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     command = local_command(args.node)  # an unknown or unbuilt node: one line, nothing started
     manifest = TestnetManifest.load(args.dir)
+    if args.mix:  # this start's mix over the testnet's validators, kept in its manifest
+        kinds = mix_nodes(parse_mix(args.mix), len(manifest.nodes), exact=False)
+        for kind in set(kinds):
+            node_kind(kind).command()  # an unbuilt Rust node: one line, nothing started
+        manifest.implementations = {n.name: k for n, k in zip(manifest.nodes, kinds, strict=True)}
+        manifest.save()
     if is_compose_layout(manifest):
         raise TestnetError(
             f"{args.dir} is laid out for containers: start it with `docker compose up -d` in "
@@ -97,6 +104,8 @@ async def _up(
             "pids": pids,
             "toxiproxy": proxy_pid,
             "node_command": cluster.node_command,
+            "node_commands": cluster.node_commands,
+            "implementations": cluster.implementations(),  # the fault log's start
         }
         if prom is not None:
             record["prometheus"] = prom.proc.pid if prom.proc else None

@@ -48,6 +48,8 @@ class ExploreOptions:
     jobs: int = 1  # runs at once: a testnet mostly waits on block intervals
     say: Say = print
     node: str = DEFAULT_KIND  # the implementation the caller resolved, for reproduce commands
+    #: Node kinds to draw mixed testnets of (``--draw-mixes``); empty: never drawn.
+    mix_kinds: tuple[str, ...] = ()
 
 
 @dataclass
@@ -210,7 +212,7 @@ class Explorer:
         judged before this run is drawn, so the runs are the same whatever ``jobs`` is (up
         to ``STEER_LAG``)."""
         o = self.opts
-        doc = draw(o.seed, index, o.backend)
+        doc = draw(o.seed, index, o.backend, o.mix_kinds or None)
         lag = max(STEER_LAG, o.jobs)
         seen = coverage.tally(self.hits[: max(0, index - lag + 1)])
         never = coverage.summary(seen, index, self.kinds)["never"]

@@ -53,6 +53,8 @@ def drop_last_validator(doc: Doc) -> Doc | None:
     c["validators"] = n - 1
     if "stakes" in c:
         c["stakes"] = c["stakes"][: n - 1]
+    if isinstance(c.get("nodes"), list):  # a drawn mix: one kind per validator
+        c["nodes"] = c["nodes"][: n - 1]
     clp = c.get("clp", {})
     if clp.get("min_committee_size", 3) > n - 1:
         clp["min_committee_size"] = n - 1

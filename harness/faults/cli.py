@@ -41,8 +41,14 @@ class DetachedLocal(LocalBackend):
         run_file = manifest.root / RUN_FILE  # `up` records its node command: restart uses it
         recorded = json.loads(run_file.read_text()) if run_file.exists() else {}
         super().__init__(manifest, node_command=recorded.get("node_command"))
+        self.node_commands.update(recorded.get("node_commands") or {})
+        self.recorded_kinds: dict[str, str] = dict(recorded.get("implementations") or {})
         self.proxies = None  # the fault proxy belongs to `up`; reached through its API only
         self.run_file = manifest.root / RUN_FILE
+
+    def implementations(self) -> dict[str, str]:
+        """The kinds ``up`` started (it knew ``--node``; this process may not)."""
+        return {**super().implementations(), **self.recorded_kinds}
 
     def _run(self) -> dict[str, Any]:
         if not self.run_file.exists():
@@ -85,6 +91,7 @@ class DetachedLocal(LocalBackend):
         await super().restart(name)
         proc = self.procs[name]
         run["pids"][name] = proc.pid
+        run["node_commands"] = self.node_commands  # an upgraded node keeps its new kind
         self.run_file.write_text(json.dumps(run))
         self._close_log(name)  # the new process holds its own descriptor
 

@@ -35,9 +35,11 @@ Every fault appends one record (format 2) to the run's fault log (`faults.jsonl`
 testnet made by `init`; the `faults` of `history.json`): the kind and its arguments, the
 highest chain height once it had taken effect, the wall-time window `t_start`..`t_end` of
 the effect, and the **full fault state after it** — links down, toxics by link with their
-attributes, killed and paused nodes, test hooks, packet loss and netem by node. The
-checkers read that state; they never replay kind names. A log of an older version (no
-`"format": 2`) is refused with one error.
+attributes, killed and paused nodes, test hooks, packet loss and netem by node, and the
+node kind each validator runs (`implementations`, e.g. `{"v0": "python", "v1": "rust"}`:
+no fault, the record of a mixed testnet over time; an `upgrade` record's `args.from` names
+the kind it replaced). The checkers read that state; they never replay kind names. A log
+of an older version (no `"format": 2`) is refused with one error.
 
 ## Adding a kind
 

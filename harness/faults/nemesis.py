@@ -9,8 +9,8 @@ full fault state after it). The Nemesis holds the one current fault state of the
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from harness.cluster.base import Cluster

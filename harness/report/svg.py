@@ -171,6 +171,27 @@ def render_timeline(tl: Timeline) -> str:
     return "\n".join(out)
 
 
+def _kind_marks(kinds: list[tuple[float | None, str]], x: X, y: int) -> list[str]:
+    """The node kind beside the lane's name (``python→rust`` once it changed), and a tick
+    on the lane where it changed."""
+    if not kinds:
+        return []
+    names = "→".join(k for _, k in kinds)
+    out = [
+        f'<text class="node-kind" x="40" y="{y + 20}" font-size="11" fill="#666">'
+        f"{escape(names)}</text>"
+    ]
+    for t, kind in kinds[1:]:
+        if t is None:
+            continue
+        out.append(
+            f'<g class="kind-change"><line x1="{_f(x(t))}" y1="{y}" x2="{_f(x(t))}" '
+            f'y2="{y + LANE}" stroke="#7a4" stroke-width="2" stroke-dasharray="4 2"/>'
+            f"<title>runs the {escape(kind)} node from here</title></g>"
+        )
+    return out
+
+
 def _lane(tl: Timeline, i: int, node: str, x: X, max_h: int) -> str:
     y = lane_top(i)
     right = W - RIGHT
@@ -181,6 +202,7 @@ def _lane(tl: Timeline, i: int, node: str, x: X, max_h: int) -> str:
         f'<text x="8" y="{y + 20}" font-size="14" font-weight="bold" fill="#222">'
         f"{escape(node)}</text>",
     ]
+    parts += _kind_marks(tl.kinds.get(node, []), x, y)
     last = next((e for e in reversed(tl.epochs) if e.evaluated), None)
     if last is not None and node in last.rates:
         parts.append(

@@ -50,6 +50,9 @@ class Timeline:
     heights: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # per node
     fault_times: dict[int, float] = field(default_factory=dict)  # seq -> t_start
     fault_labels: dict[int, str] = field(default_factory=dict)  # seq -> "isolate v4"
+    #: The node kind each validator ran (python, rust), from the start (time None) and at
+    #: each change (an ``upgrade``'s t_start); empty when the fault log does not say.
+    kinds: dict[str, list[tuple[float | None, str]]] = field(default_factory=dict)
 
     def x_of_height(self, height: int) -> float | None:
         return self.block_times.get(height)
@@ -109,6 +112,7 @@ def build_timeline(
         merge_sampled(tl.heights, trace)
     tl.fault_times = {int(f["seq"]): float(f["t_start"]) for f in faults}
     tl.fault_labels = {int(f["seq"]): _label(f, names) for f in faults}
+    tl.kinds = kinds_over_time(faults)
     times = [t for t in tl.block_times.values()]
     times += [t for pts in tl.heights.values() for t, _ in pts]
     times += [w.start for w in windows] + [w.end for w in windows if w.end is not None]
@@ -118,6 +122,31 @@ def build_timeline(
     if tl.t1 <= tl.t0:
         tl.t1 = tl.t0 + 1.0
     return tl
+
+
+def kinds_over_time(
+    faults: Sequence[Mapping[str, Any]],
+) -> dict[str, list[tuple[float | None, str]]]:
+    """Each validator's node kind at the start and after each change, from the fault
+    states' ``implementations`` (the start's: the first record's, with the kind an
+    ``upgrade`` record says it replaced, ``args.from``)."""
+    out: dict[str, list[tuple[float | None, str]]] = {}
+    for f in faults:
+        kinds = (f.get("state") or {}).get("implementations") or {}
+        args = f.get("args") or {}
+        for node, kind in kinds.items():
+            seen = out.get(node)
+            if seen is None:
+                was = (
+                    args.get("from")
+                    if f.get("kind") == "upgrade" and args.get("node") == node
+                    else None
+                )
+                out[node] = [(None, str(was or kind))]
+                seen = out[node]
+            if seen[-1][1] != kind:
+                seen.append((float(f.get("t_start", 0.0)), str(kind)))
+    return out
 
 
 def _node_key(name: str) -> tuple[str, int]:

@@ -142,6 +142,9 @@ class ClusterSpec:
     stakes: tuple[int, ...] | None = None
     clp: Mapping[str, int] = field(default_factory=dict)
     consensus: Mapping[str, int] = field(default_factory=dict)
+    #: The node kind of each validator (``nodes``: a mixed testnet); None: every validator
+    #: runs the run's one node (``--node``) or its ``--mix``. The file wins over both.
+    nodes: tuple[str, ...] | None = None
 
     @property
     def names(self) -> list[str]:

@@ -20,6 +20,7 @@ from harness.contract.params import ClpParams as ClpConfig
 from harness.contract.params import ClpParamsError as ClpConfigError
 from harness.faults import kinds
 from harness.faults.errors import FieldError
+from harness.node_mix import MixError, mix_nodes
 from harness.scenario.feasibility import unreachable_step
 from harness.scenario.locate import KeyLocator, Path_, format_path
 from harness.scenario.model import (
@@ -46,6 +47,7 @@ MAX_DELAY_S = 3600.0
 TOP_KEYS = {"name": True, "description": False, "cluster": True, "run": True}
 TOP_KEYS |= {"steps": False, "expect": False, "quiet": False}
 CLUSTER_KEYS = {"validators": True, "stakes": False, "clp": False, "consensus": False}
+CLUSTER_KEYS |= {"nodes": False}
 EXPECT_KEYS = {
     "epoch": True,
     "slashed": False,
@@ -277,7 +279,13 @@ class _Parser:
             [f.name for f in fields(ConsensusParams)],
             lo=1,
         )
-        spec = ClusterSpec(n, stakes, clp, consensus)
+        nodes = None
+        if "nodes" in raw:
+            try:
+                nodes = tuple(mix_nodes(raw["nodes"], n))
+            except MixError as exc:
+                raise c.error((*p, "nodes"), str(exc)) from exc
+        spec = ClusterSpec(n, stakes, clp, consensus, nodes)
         try:
             self.cfg = spec.clp_config()
         except ClpConfigError as exc:

@@ -35,10 +35,14 @@ class ExpectationOutcome:
     detail: str
 
 
-def reproduce_command(file: Path | str, seed: int, backend: str, node: str = DEFAULT_KIND) -> str:
+def reproduce_command(
+    file: Path | str, seed: int, backend: str, node: str = DEFAULT_KIND, mix: str = ""
+) -> str:
     """The exact command that runs this scenario again with the same keys and randomness
-    (and node implementation: ``--node`` when it is not the default)."""
+    (and node implementation: ``--mix``, else ``--node`` when it is not the default)."""
     words = ["clp-testnet", "run", str(file), "--seed", str(seed), "--backend", backend]
+    if mix:
+        return shlex.join([*words, "--mix", mix])
     return shlex.join(words + (["--node", node] if node != DEFAULT_KIND else []))
 
 
@@ -74,10 +78,13 @@ class ScenarioResult:
     not_applicable: str | None = None  # why the node under test cannot run this scenario
     notes: list[str] = field(default_factory=list)  # what may explain it: a step that came late
     node: str = DEFAULT_KIND  # the node implementation (``--node``) the run started
+    mix: str = ""  # the run's ``--mix`` (python:3,rust:2), if any
+    #: The node kind each validator started as (a mixed testnet's differ).
+    implementations: dict[str, str] = field(default_factory=dict)
 
     @property
     def reproduce(self) -> str:
-        return reproduce_command(self.file, self.seed, self.backend, self.node)
+        return reproduce_command(self.file, self.seed, self.backend, self.node, self.mix)
 
     @property
     def passed(self) -> bool:
@@ -124,6 +131,8 @@ class ScenarioResult:
             "not_applicable": self.not_applicable,
             "notes": self.notes,
             "node": self.node,
+            "mix": self.mix,
+            "implementations": self.implementations,
             "reproduce": self.reproduce,
         }
 
@@ -145,6 +154,8 @@ class ScenarioResult:
             not_applicable=data.get("not_applicable"),
             notes=list(data.get("notes", [])),
             node=data.get("node", DEFAULT_KIND),
+            mix=str(data.get("mix", "")),
+            implementations=dict(data.get("implementations", {})),
         )
 
     def save(self, path: Path) -> None:

@@ -64,6 +64,7 @@ class RunOptions:
     # The node implementation the caller resolved (harness.cluster.node_choice.node_environment):
     # recorded in the result and its reproduce command, never resolved here.
     node: str = DEFAULT_KIND
+    mix: str = ""  # the run's --mix (python:3,rust:2), likewise only recorded
 
 
 async def start_monitor(cluster: Cluster, folder: Path, wait_targets: bool = True) -> Monitor:
@@ -124,7 +125,13 @@ class _Run:
     async def execute(self) -> ScenarioResult:
         sc, opts = self.sc, self.opts
         result = ScenarioResult(
-            sc.name, str(sc.file), opts.seed, opts.backend, out_dir=str(self.dir), node=opts.node
+            sc.name,
+            str(sc.file),
+            opts.seed,
+            opts.backend,
+            out_dir=str(self.dir),
+            node=opts.node,
+            mix=opts.mix,
         )
         started = time.monotonic()
         with contextlib.suppress(OSError):
@@ -161,9 +168,11 @@ class _Run:
             consensus=spec.consensus_params(),
             stakes=list(spec.stakes) if spec.stakes else None,
             seed=str(opts.seed),
+            nodes=spec.nodes,
         )
         cluster = make_cluster(opts.backend, manifest, self.dir / "logs")
         self.cluster = cluster
+        result.implementations = cluster.implementations()
         result.logs = {n: cluster.log_path(n) for n in cluster.names}
         nemesis: Nemesis | None = None
         monitor = None

@@ -133,7 +133,9 @@ def run_kind(root: Path, kind: FaultKind, words: list[str]) -> dict[str, Any]:
     after = log(root)
     assert len(after) == len(before) + 1
     rec = after[-1]
-    prev = FaultState.from_json(before[-1]["state"]) if before else FaultState()
+    # before the first fault: none, and the node kinds the testnet started with
+    start = FaultState(implementations=DetachedLocal(TestnetManifest.load(root)).implementations())
+    prev = FaultState.from_json(before[-1]["state"]) if before else start
     req = kind.request(rec["args"], [n.name for n in TestnetManifest.load(root).nodes], rec["seq"])
     assert rec["kind"] == kind.name and rec["seq"] == len(before)
     declared = kind.effect(prev, req)

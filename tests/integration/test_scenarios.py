@@ -2,7 +2,9 @@
 
 ``pytest tests/integration/test_scenarios.py -k minority-partition --seed 3`` runs one of
 them with another seed; a failure shows why, the ``clp-testnet run`` command that
-reproduces it, the run's report.html and the node logs.
+reproduces it, the run's report.html and the node logs. ``--mix python:3,rust:2`` runs
+them all on mixed testnets (Python and Rust validators); a scenario that names its own
+``nodes`` keeps them.
 """
 
 from __future__ import annotations

@@ -4,18 +4,21 @@ A rolling upgrade moves validators one at a time from one implementation to the 
 (docs/protocol.md is the contract both keep). The two nodes keep different stores (the
 Python node's SQLite schema, the Rust node's), so a node that changes kind starts on an
 empty data directory and re-syncs from its peers (§16.5); one that keeps its kind (a new
-build, a command or image given in the step) keeps its data. Like ``restart`` the new
-process starts with its test hooks off and, on Docker, with a fresh network namespace.
-The fault state records the kind each validator runs (``implementations``); the record
-of an upgrade also names the kind it replaced (``from``).
+build: ``node_command`` or ``node_image`` given in the step) keeps its data. Like
+``restart`` the new process starts with its test hooks off and, on Docker, with a fresh
+network namespace. The fault state records the kind each validator runs
+(``implementations``); the record of an upgrade also names the kind it replaced (``from``).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from harness.faults.kinds.base import Context, Field, FaultKind, Request
+from harness.cluster.base import WaitTimeout
+from harness.faults.errors import FaultError
+from harness.faults.kinds.base import Context, FaultKind, Field, Request
 from harness.faults.state import FaultState
 
 
@@ -30,9 +33,15 @@ class Upgrade(FaultKind):
     fields = (
         Field("node", "node", "the node", required=True, positional=True),
         Field("to", "implementation", "the node kind it runs from now on", required=True),
-        Field("command", "text", "local: this command template (with {config}) instead"),
-        Field("image", "text", "containers: this node image instead"),
+        Field(
+            "from",
+            "implementation",
+            "the kind it runs now: checked when given; the fault log always records it",
+        ),
+        Field("node_command", "text", "local: this command template (with {config}) instead"),
+        Field("node_image", "text", "containers: this node image instead"),
     )
+    backends = ("local", "docker")
     example = "v1 --to python"
 
     def effect(self, state: FaultState, req: Request) -> FaultState:
@@ -46,10 +55,40 @@ class Upgrade(FaultKind):
 
     async def inject(self, ctx: Context, req: Request) -> None:
         node, to = req.args["node"], req.args["to"]
-        keep = ctx.state.implementations.get(node) == to
+        now = ctx.state.implementations.get(node)
+        if "from" in req.args and req.args["from"] != now:
+            raise FaultError(f"{node} runs the {now} node, not {req.args['from']}")
+        keep = now == to
+        if not keep:
+            await settle_past(ctx, node)
         await ctx.cluster.upgrade(
-            node, to, keep_data=keep, command=req.args.get("command"), image=req.args.get("image")
+            node,
+            to,
+            keep_data=keep,
+            command=req.args.get("node_command"),
+            image=req.args.get("node_image"),
         )
+
+
+async def settle_past(ctx: Context, node: str) -> None:
+    """Stop ``node``, then let the others finalize two heights past the one it stopped at.
+
+    A node on an empty store has no record of what its validator signed: started at once,
+    it would sign again at the height its old self was voting in (an equivocation). Two
+    heights later that height is decided and the new node syncs past it. (It may still
+    sign at heights it passes while syncing, between sync batches: only a node that does
+    not vote before it has caught up avoids that; see docs/scenarios.md.)"""
+    c = ctx.cluster
+    others = [n for n in c.names if n != node and n not in ctx.state.killed | ctx.state.paused]
+    await c.kill(node)
+    at = max((h for h in (await c.heights(others)).values() if h is not None), default=0)
+
+    async def past() -> bool:
+        hs = await c.heights(others)
+        return max((h for h in hs.values() if h is not None), default=0) >= at + 2
+
+    with contextlib.suppress(WaitTimeout):  # a stalled chain signs nothing new either
+        await c.wait_for(past, c.clock.blocks(4), f"height {at + 2} before {node} restarts")
 
 
 KIND = Upgrade()

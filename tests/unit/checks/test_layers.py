@@ -12,7 +12,8 @@ harness, low to high:
 0. ``contract`` (the node contract), ``toxiproxy`` (the compatible server),
    ``official_toxiproxy`` (where the official one is), ``node_kinds`` (the node
    implementations), ``cache``, ``signals``: foundations that know nothing of a testnet
-1. ``images``: the Docker images of the nodes and the proxy
+1. ``images``: the Docker images of the nodes and the proxy; ``node_mix``: the node kind of
+   each validator of a mixed testnet
 2. ``cluster``: testnets, their backends, the Toxiproxy API client
 3. ``faults`` (the fault model over a cluster), ``monitor`` (Prometheus over a cluster)
 4. ``checks``: histories and the §15 checkers
@@ -64,7 +65,7 @@ LAYERS: dict[str, Sequence[frozenset[str]]] = {
                 "signals",
             }
         ),
-        frozenset({"images"}),
+        frozenset({"images", "node_mix"}),
         frozenset({"cluster"}),
         frozenset({"faults", "monitor"}),
         frozenset({"checks"}),

@@ -19,6 +19,7 @@ from harness.images import Images
 from harness.node_kinds import (
     KINDS,
     NODE_IMAGE_ENV,
+    NODE_KIND_ENV,
     TOXIPROXY_IMAGE_ENV,
     NodeKindError,
     node_kind,
@@ -91,7 +92,7 @@ def test_the_rust_command_template_runs_the_resolved_binary(fake_rust: Path) -> 
 
 def test_the_python_kind_is_the_local_backends_default(no_rust: Path) -> None:
     assert local_command("python") is None
-    assert node_variables("python", "local") == {}
+    assert node_variables("python", "local") == {NODE_KIND_ENV: "python"}  # named only
 
 
 def test_an_explicit_node_command_wins_and_nothing_is_looked_up(
@@ -120,10 +121,12 @@ def test_container_backends_get_the_rust_image_and_the_usual_toxiproxy(
     monkeypatch.setattr(images, "ensure_images", lambda progress=None: usual)
     assert node_choice.container_images("rust") == Images("rs:1", usual.toxiproxy, True)
     assert node_variables("rust", "docker") == {
+        NODE_KIND_ENV: "rust",
         NODE_IMAGE_ENV: "rs:1",
         TOXIPROXY_IMAGE_ENV: usual.toxiproxy,
     }
-    assert node_variables("python", "swarm") == {}  # the backend's own default images
+    # the backend's own default images; the kind is named for the record
+    assert node_variables("python", "swarm") == {NODE_KIND_ENV: "python"}
 
 
 def test_images_named_by_the_environment_win(

@@ -50,6 +50,9 @@ class FakeCluster:
     def client(self, name: str) -> FakeClient:
         return FakeClient(name, self)
 
+    def implementations(self) -> dict[str, str]:
+        return dict.fromkeys(NAMES, "python")
+
     def is_running(self, name: str) -> bool:
         return self.running[name]
 
@@ -220,7 +223,8 @@ async def test_reset_undoes_everything_and_records(env: Any) -> None:
     r = await nemesis.reset()
     assert api.disabled == set() and api.resets == 1
     assert cluster.running["v1"]
-    assert r.kind == "reset" and r.state == FaultState()
+    assert r.kind == "reset" and r.state.empty
+    assert r.state == FaultState(implementations=dict.fromkeys(NAMES, "python"))  # no fault
 
 
 async def test_height_is_none_when_no_node_answers(env: Any) -> None:
@@ -291,6 +295,7 @@ def test_records_serialize_in_the_agreed_format(tmp_path: Path) -> None:
             "hooks": {},
             "packet_loss": {"v2": 0.3},
             "netem": {},
+            "implementations": {},
         },
     }
     again = FaultLog.load(tmp_path / "faults.jsonl")
