@@ -21,6 +21,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "compat_only: about the compatible server itself; skipped for the official one"
     )
+    config.addinivalue_line(
+        "markers",
+        "official_bug(reason): a documented behaviour the official server gets wrong under a "
+        "race; skipped for it, with the reason",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -30,6 +35,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("compat_only") is not None:
             item.add_marker(skip)
+        bug = item.get_closest_marker("official_bug")
+        if bug is not None:
+            item.add_marker(pytest.mark.skip(reason=f"official server: {bug.args[0]}"))
 
 
 @pytest.fixture(scope="session")

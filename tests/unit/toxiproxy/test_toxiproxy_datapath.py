@@ -161,6 +161,10 @@ async def test_bandwidth_rate(api: httpx.AsyncClient, make_upstream: MakeUpstrea
     assert 0.480 - 0.010 <= elapsed <= 2 * 0.480, elapsed
 
 
+@pytest.mark.official_bug(
+    "2.12 panics (bandwidth.go:46, slice bounds out of range) when the rate is patched while "
+    "its split loop holds a chunk, a race that a loaded machine hits; the server then dies"
+)
 async def test_bandwidth_zero_stalls_until_updated(
     api: httpx.AsyncClient, echo_server: Upstream
 ) -> None:
