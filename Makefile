@@ -43,19 +43,20 @@ test: $(STAMP) debootstrap
 	@mkdir -p reports; \
 	echo "images: building in the background (log: $(IMAGES_LOG))"; \
 	$(MAKE) --no-print-directory images > $(IMAGES_LOG) 2>&1 & images=$$!; \
-	echo "the Rust node: build, rustfmt, clippy, cargo test, image in the background (log: $(RUST_LOG))"; \
-	$(MAKE) --no-print-directory rust-build rust-lint rust-unit rust-image > $(RUST_LOG) 2>&1 & rust=$$!; \
+	echo "the Rust node: build, rustfmt, clippy, cargo test, image in the background, niced (log: $(RUST_LOG))"; \
+	nice -n 10 $(MAKE) --no-print-directory rust-build rust-lint rust-unit rust-image > $(RUST_LOG) 2>&1 & rust=$$!; \
 	$(MAKE) --no-print-directory lint && \
 	echo "unit, hostile and official-toxiproxy side by side (each prints when done)" && \
-	$(MAKE) --no-print-directory -j3 -O unit hostile official-toxiproxy && \
-	$(MAKE) --no-print-directory integration; local=$$?; \
+	$(MAKE) --no-print-directory -j3 -O unit hostile official-toxiproxy; early=$$?; \
+	echo "waiting for the Rust node's build and tests (the timed local stages run alone)"; \
 	wait $$rust; rusted=$$?; \
 	echo "the Rust node: exit $$rusted"; cat $(RUST_LOG); \
-	[ $$local -eq 0 ] || { wait $$images; exit $$local; }; [ $$rusted -eq 0 ] || { wait $$images; exit $$rusted; }; \
-	$(MAKE) --no-print-directory rust-integration; rustint=$$?; \
+	[ $$early -eq 0 ] || { wait $$images; exit $$early; }; [ $$rusted -eq 0 ] || { wait $$images; exit $$rusted; }; \
+	$(MAKE) --no-print-directory integration && \
+	$(MAKE) --no-print-directory rust-integration; local=$$?; \
 	wait $$images; built=$$?; \
 	echo "images: build exit $$built"; cat $(IMAGES_LOG); \
-	[ $$rustint -eq 0 ] || exit $$rustint; [ $$built -eq 0 ] || exit $$built; \
+	[ $$local -eq 0 ] || exit $$local; [ $$built -eq 0 ] || exit $$built; \
 	echo "browser, explore-smoke, the Docker suite and the Rust node's image side by side (each prints when done)"; \
 	$(MAKE) --no-print-directory -j4 -O browser explore-smoke integration-docker rust-docker
 
