@@ -8,7 +8,7 @@ and ``CLP_TESTNET_TOXIPROXY_IMAGE``), which a user's own setting of them overrid
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from harness.images import NODE_REPO, RUST_NODE_REPO, Images, ImagesError
@@ -110,7 +110,16 @@ def node_environment(
     wanted = node_variables(name, backend, progress)
     if mix:
         wanted |= mix_variables(mix, backend, progress)
-    saved = {k: os.environ.get(k) for k in wanted}
+    with scoped_environ(wanted):
+        yield
+
+
+@contextmanager
+def scoped_environ(wanted: dict[str, str], cleared: Iterable[str] = ()) -> Iterator[None]:
+    """Set ``wanted`` and unset ``cleared`` for the body; every variable as it was after."""
+    saved = {k: os.environ.get(k) for k in (*wanted, *cleared)}
+    for k in cleared:
+        os.environ.pop(k, None)
     os.environ.update(wanted)
     try:
         yield

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.cluster.local import CONFIG_PLACEHOLDER, default_node_command, node_argv
-from harness.cluster.node_choice import container_images, local_command
+from harness.cluster.node_choice import container_images, local_command, scoped_environ
 from harness.node_kinds import NODE_COMMAND_ENV, NODE_IMAGE_ENV, TOXIPROXY_IMAGE_ENV
 
 IMAGE_ENV = NODE_IMAGE_ENV
@@ -64,15 +63,5 @@ def node_environment(target: Target, toxiproxy_image: str | None = None) -> Iter
         if toxiproxy_image is None:
             raise ValueError("a Docker target needs a Toxiproxy image")
         wanted = {IMAGE_ENV: target.value, TOXIPROXY_IMAGE_ENV: toxiproxy_image}
-    saved = {k: os.environ.get(k) for k in (NODE_COMMAND_ENV, IMAGE_ENV, TOXIPROXY_IMAGE_ENV)}
-    for k in saved:
-        os.environ.pop(k, None)
-    os.environ.update(wanted)
-    try:
+    with scoped_environ(wanted, cleared=(NODE_COMMAND_ENV, IMAGE_ENV, TOXIPROXY_IMAGE_ENV)):
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
