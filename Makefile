@@ -78,7 +78,7 @@ hostile: $(STAMP)
 # proxy is the official Toxiproxy when its binary is at hand (OFFICIAL_TOXIPROXY, below),
 # else the project's compatible server (the Docker stage runs that one in its image).
 integration: $(STAMP) monitoring
-	@$(call with_toxiproxy,$(BIN)/pytest tests/integration -q -n $(JOBS) --dist loadgroup --ignore=tests/integration/docker --ignore=tests/integration/swarm --junitxml=reports/integration.xml --basetemp=reports/runs-integration)
+	@$(call with_toxiproxy,$(BIN)/pytest tests/integration -q -n $(JOBS) --dist loadgroup --ignore=tests/integration/docker --ignore=tests/integration/swarm --ignore=tests/integration/swarm_multi --junitxml=reports/integration.xml --basetemp=reports/runs-integration)
 
 # report.html of real runs opened in Debian's chromium through its chromedriver.
 browser: $(STAMP) browser-deps
