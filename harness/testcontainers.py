@@ -74,6 +74,19 @@ def ryuk_usable() -> bool:
     )
 
 
+def reach_published_ports_on_loopback() -> str:
+    """The host testcontainers' wait strategies and URLs use: PUBLISH_HOST, as for the
+    Docker backend, unless TC_HOST / TESTCONTAINERS_HOST_OVERRIDE names another. Left to
+    itself, testcontainers takes the default gateway whenever /.dockerenv exists (a
+    sandbox or CI runner that is itself a container), an address outside this machine
+    that need not lead back to the published ports."""
+    from testcontainers.core.config import testcontainers_config
+
+    if not testcontainers_config.tc_host_override:
+        testcontainers_config.tc_host_override = PUBLISH_HOST
+    return testcontainers_config.tc_host_override
+
+
 def configure_ryuk() -> bool:
     """Turn Ryuk off unless it was asked for and can run; returns whether it is on."""
     from testcontainers.core.config import testcontainers_config
@@ -94,6 +107,7 @@ class TestcontainersCluster(ContainerCluster["DockerContainer"]):
     async def _launch(self) -> None:
         from testcontainers.core.network import Network
 
+        reach_published_ports_on_loopback()
         await asyncio.to_thread(configure_ryuk)
         self.network = Network(docker_network_kw={"labels": labels(self.run_id)})
         await asyncio.to_thread(self.network.create)
@@ -128,7 +142,7 @@ class TestcontainersCluster(ContainerCluster["DockerContainer"]):
         finally:
             if c._container is not None:
                 self._follow(c.get_container_id(), name, None)
-        return f"http://{PUBLISH_HOST}:{c.get_exposed_port(port)}"
+        return f"http://{c.get_container_host_ip()}:{c.get_exposed_port(port)}"
 
     def _node(self, name: str) -> DockerContainer:
         """Node ``name``'s container: its volume, its files, ready once it serves /health."""
