@@ -70,9 +70,11 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q -n 2 --junitxml=reports/unit.xml --cov=clp_node/clp --cov-report=term --cov-fail-under=95
 
 # What a hostile outsider can do: floods, fuzzed frames and REST requests, schemathesis
-# against a live node, bad configs and CLI input, signals. Prints its figures (-s).
+# against a live node, bad configs and CLI input, signals. Prints its figures (-s). The
+# tests that apply to any node run here on the Python node; their Rust runs (mark
+# rust_node) are rust-integration's, as this stage runs before the Rust build is done.
 hostile: $(STAMP)
-	$(BIN)/pytest tests/hostile -q -s --junitxml=reports/hostile.xml
+	$(BIN)/pytest tests/hostile -q -s -m 'not rust_node' --junitxml=reports/hostile.xml
 
 # promtool checks the node's /metrics; Prometheus itself backs the --monitor test. The
 # proxy is the official Toxiproxy when its binary is at hand (OFFICIAL_TOXIPROXY, below),
@@ -101,12 +103,13 @@ explore-long: $(STAMP)
 explore-power: $(STAMP)
 	$(BIN)/pytest tests/explore -q -s -m explore_power --junitxml=reports/explore-power.xml
 
-# The Docker backend: its own tests, the compose file, then every scenario on containers,
-# DOCKER_JOBS at a time (a restarted container whose old host port another testnet took
+# The Docker backend: its own tests, the compose file, then every scenario on containers of
+# a mixed testnet (Python and Rust nodes 3 + 2, tests/rust/test_mixed_suite.py; every
+# scenario on Python nodes alone is the local stage's), DOCKER_JOBS at a time (a restarted container whose old host port another testnet took
 # meanwhile is started again on a new one). Each suite's tmp folders (run folders with
 # report.html, testnets of failed runs) stay in reports/runs-*/ for CI to upload.
-integration-docker: $(STAMP) images
-	$(BIN)/pytest tests/integration/docker tests/integration/test_scenarios.py -q --backend docker -n $(DOCKER_JOBS) --dist loadgroup --junitxml=reports/integration-docker.xml --basetemp=reports/runs-docker
+integration-docker: $(STAMP) images rust-image
+	$(BIN)/pytest tests/integration/docker tests/rust/test_mixed_suite.py -q --backend docker -n $(DOCKER_JOBS) --dist loadgroup --junitxml=reports/integration-docker.xml --basetemp=reports/runs-docker
 
 # The official Toxiproxy in the loop: the integration stage runs every scenario through it
 # (when its binary is at hand) and this stage runs the conformance tests against its server.
@@ -128,8 +131,9 @@ official-toxiproxy: $(STAMP)
 	else echo "no official toxiproxy-server at $(OFFICIAL_TOXIPROXY): official-Toxiproxy conformance skipped"; fi
 
 # The Swarm backend on a one-node swarm (initialised here when inactive, and left as found):
-# its own tests, then every scenario as swarm services. Not part of `make test`.
-integration-swarm: $(STAMP) images
+# its own tests, then every scenario as swarm services (the mixed ones and the upgrade run
+# the Rust node's image too: rust-image). Not part of `make test`.
+integration-swarm: $(STAMP) images rust-image
 	$(BIN)/pytest tests/integration/swarm tests/integration/test_scenarios.py -q --backend swarm --junitxml=reports/integration-swarm.xml
 
 # The Swarm backend across engines: three Docker engines in containers of this one, joined
@@ -139,7 +143,7 @@ integration-swarm: $(STAMP) images
 # packet loss, clock offset, cleanup) and every scenario on a second such swarm; each
 # removed afterwards, with the registry. Nightly (.forgejo/workflows/swarm-multi.yml); not part of `make test`.
 SWARM_ENGINES = $(BIN)/python tests/integration/swarm_multi/engines.py --engines 3 --
-integration-swarm-multi: $(STAMP) images
+integration-swarm-multi: $(STAMP) images rust-image
 	$(SWARM_ENGINES) $(BIN)/clp-testnet demo --backend swarm --registry '{registry}' --out reports/runs-swarm-multi
 	$(SWARM_ENGINES) $(BIN)/pytest tests/integration/swarm_multi tests/integration/test_scenarios.py -q --backend swarm --junitxml=reports/integration-swarm-multi.xml --basetemp=reports/runs-swarm-multi-tests
 
@@ -225,6 +229,7 @@ rust-image: $(STAMP) debootstrap rust-build
 rust-integration: $(STAMP) rust-build
 	@mkdir -p reports
 	@$(call with_toxiproxy,$(BIN)/pytest tests/rust -q -n $(JOBS) --dist loadgroup --junitxml=reports/rust.xml --basetemp=reports/runs-rust)
+	$(BIN)/pytest tests/hostile -q -s -m rust_node --junitxml=reports/hostile-rust.xml --basetemp=reports/runs-hostile-rust
 	$(BIN)/clp-testnet conform --node rust --scenarios none --out reports/runs-rust-conform
 	$(BIN)/clp-testnet explore --node rust --seed 1 --runs 6 --jobs $(JOBS) --out runs --json > reports/explore-smoke-rust.json
 

@@ -4,7 +4,9 @@ It starts each height, builds our proposals and judges others' (the chain's rule
 CometBFT's proposer-based timeliness), carries out what the core asks (sends, round timers,
 decisions) and commits decided or synced blocks: the store first, then chain state, then
 metrics and the ``chain.block_committed`` log event. What it needs of the node around it
-(sending, the response pool, per-height pruning, the clock) is ``DriverHost``.
+(sending, the response pool, per-height pruning, the clock, whether a height may start) is
+``DriverHost``. A height the host does not let start yet (docs/protocol.md §16.5, sync
+before signing) is held: nothing is signed at it, and ``resume`` tries again.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ class DriverHost(Protocol):
 
     def now_ms(self) -> int:
         """Our wall clock in ms (a test hook may skew it)."""
+        ...
+
+    def may_start(self, height: int) -> bool:
+        """Whether consensus may start at ``height`` (and so sign there) now: not while
+        a peer's claim shows it finalized, nor before the peers' first claims (§16.5)."""
         ...
 
     def broadcast(self, message: Proposal | Vote) -> None:
@@ -95,6 +102,7 @@ class ConsensusDriver:
         self._stop = stop
         self._last_block_ms: int | None = None  # for the block interval gauge
         self._next_height_handle: asyncio.TimerHandle | None = None
+        self._held: int | None = None  # the next height, while the host keeps it waiting
         params = genesis.consensus
         self.timeouts = TimeoutConfig(
             propose_ms=params.timeout_propose_ms,
@@ -154,9 +162,18 @@ class ConsensusDriver:
         return {vs.proposer(height, round_ + i) for i in range(ahead)}
 
     def start_height(self) -> None:
-        """Decide the height after our head."""
+        """Decide the height after our head, unless the host holds it (then ``resume``
+        starts it later, or sync moves the head past it)."""
         self._next_height_handle = None
         height = self.state.height + 1
+        if self.core.height >= height:
+            return  # started already
+        if not self.host.may_start(height):
+            if self._held != height:
+                log_event(log, logging.INFO, "consensus.held", height=height)
+            self._held = height
+            return
+        self._held = None
         restore = self.host.height_started(height)
         actions = self.core.start_height(
             height,
@@ -166,6 +183,16 @@ class ConsensusDriver:
             restore=restore,
         )
         self._run_actions(actions)
+
+    def resume(self) -> None:
+        """The node's tick: start the next height if only the host held it."""
+        if self._held is not None and not self._stop.is_set():
+            self.start_height()
+
+    @property
+    def held(self) -> int | None:
+        """The next height while it waits to start (§16.5), else None."""
+        return self._held
 
     def restart_height(self) -> None:
         """Blocks came by sync: the height after the new head now, not after a pause."""

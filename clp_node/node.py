@@ -7,7 +7,8 @@ are the shell around it, each with one job (CometBFT's reactors are split so too
 * ``votelog.VoteLog``: what we sign is on disk before it leaves;
 * ``relay.ConsensusRelay``: which proposals and votes go to which peer;
 * ``responses.ResponsePool``: the CLP responses for the next blocks, and their gossip;
-* ``sync.BlockSync``: fetching blocks we missed, serving ours, announcing our height.
+* ``sync.BlockSync``: fetching blocks we missed, serving ours, announcing our height;
+  ``sync.StartGate``: no height started (so none signed at) that a peer shows finalized.
 
 This module builds them, routes each inbound frame to its part, runs the gossip loop and
 answers the REST API (``api.server.NodeApi``).
@@ -39,7 +40,7 @@ from clp_node.preflight import NodeError
 from clp_node.relay import STATUS_INTERVAL_S, ConsensusRelay
 from clp_node.responses import ResponsePool
 from clp_node.store.sqlite import BlockStore
-from clp_node.sync import BlockSync, PeerHeights
+from clp_node.sync import BlockSync, PeerHeights, StartGate
 from clp_node.vote_history import VoteHistory
 from clp_node.votelog import VoteLog
 from clp_node.wire import (
@@ -128,6 +129,7 @@ class ValidatorNode:
             self.driver.upcoming_proposers,
             lambda: self.faults.lazy if self.faults else False,
         )
+        self.gate = StartGate(peer_addrs, self.peer_heights)
         self.sync = BlockSync(
             self.state,
             self.store,
@@ -187,6 +189,9 @@ class ValidatorNode:
     def now_ms(self) -> int:
         offset = self.faults.clock_offset_ms if self.faults else 0
         return int(time.time() * 1000) + offset
+
+    def may_start(self, height: int) -> bool:
+        return self.gate.allows(height, time.monotonic())
 
     def broadcast(self, message: Proposal | Vote) -> None:
         self.relay.broadcast(message)
@@ -298,6 +303,7 @@ class ValidatorNode:
         self.metrics.peers_connected.set(len(self.net.connected_peers()))
         self.metrics.consensus_round.set(self.core.status().round)
         self.sync.maybe_sync()
+        self.driver.resume()  # a height held for sync or the peers' first claims (§16.5)
 
     # ---- REST API (api.server.NodeApi) -------------------------------------------------
 
@@ -328,6 +334,7 @@ class ValidatorNode:
             "peers_connected": sorted(self.net.connected_peers()),
             "peers_inbound": sorted(self.net.inbound_peers()),
             "peer_heights": self.peer_heights.to_json(),
+            "held": self.driver.held,  # the next height, while it waits for sync (§16.5)
             "pool": len(self.responses.pool),
             "net": self.net.stats(),
             "gossip": dict(self.relay.stats),

@@ -7,6 +7,10 @@ claim must not stick: each new claim replaces the last (a peer that fell back sa
 claim is capped at what a sync request could ever reach, and a peer that left a sync request
 unanswered loses its claim until it makes a new one. Our own height goes to every peer in a
 status frame once a second; each consensus message claims its height - 1 as well.
+
+The claims also say where not to sign (docs/protocol.md §16.5, "Sync before signing"):
+``StartGate`` starts no height that a counted claim shows finalized, and no first height
+before every peer has claimed (or ``STARTUP_GRACE_S`` passed).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 from clp_node.api.metrics import NodeMetrics
@@ -32,11 +36,17 @@ SYNC_RETRY_S = 1.0
 STATUS_EVERY_S = 1.0  # a status frame to every peer at most this often
 # Heights are SQLite integers; nothing above this is a height any chain reaches.
 MAX_HEIGHT = 2**62
+# At start, the first height waits this long at most for a claim from every peer: more than
+# a peer's redial backoff (2 s) plus its status period.
+STARTUP_GRACE_S = 5.0
 
 
 class PeerHeights:
     def __init__(self) -> None:
         self._claims: dict[str, int] = {}
+        # Peers that left a sync request unserved and have served nothing since: their
+        # claims still say whom to ask, but no longer keep us from signing (``reach``).
+        self._unserved: set[str] = set()
 
     def note(self, peer: str, claim: object) -> bool:
         """Record a claim; False (and nothing recorded) for one that is not a height."""
@@ -52,12 +62,59 @@ class PeerHeights:
         return {p: h for p, h in self._claims.items() if h > height}
 
     def unanswered(self, peer: str, height: int) -> None:
-        """``peer`` did not serve the blocks above ``height`` it claimed: drop the claim."""
+        """``peer`` did not serve the blocks above ``height`` it claimed: drop the claim,
+        and its claims stop counting for ``reach`` until it serves a block."""
         if self._claims.get(peer, 0) > height:
             self._claims[peer] = height
+        self._unserved.add(peer)
+
+    def served(self, peer: str) -> None:
+        """``peer`` served a block we applied: its claims count for ``reach`` again."""
+        self._unserved.discard(peer)
+
+    def reach(self) -> int:
+        """The highest claim that counts: heights up to it are finalized, we sign none."""
+        return max(
+            (h for p, h in self._claims.items() if p not in self._unserved),
+            default=0,
+        )
+
+    def heard_from(self, peers: Collection[str]) -> bool:
+        """Every one of ``peers`` has made a claim."""
+        return all(p in self._claims for p in peers)
 
     def to_json(self) -> dict[str, int]:
         return dict(self._claims)
+
+
+class StartGate:
+    """§16.5, sync before signing: may we start (and so sign at) ``height`` now?
+
+    Not while a counted claim (``PeerHeights.reach``) is ``>= height``: a node restarted
+    on an empty or older store would sign again where its old self signed (amnesia). Nor,
+    at start-up, before every peer has claimed or ``grace_s`` has passed since the first
+    ask (the node's first height, once its links listen): until the statuses come we
+    cannot know what the chain finalized.
+    """
+
+    def __init__(
+        self, peers: Collection[str], peer_heights: PeerHeights, grace_s: float = STARTUP_GRACE_S
+    ) -> None:
+        self.peers = tuple(peers)
+        self.peer_heights = peer_heights
+        self.grace_s = grace_s
+        self._grace_until: float | None = None  # set by the first ask
+        self._starting = True
+
+    def allows(self, height: int, now: float) -> bool:
+        """``now``: monotonic seconds."""
+        if self._starting:
+            if self._grace_until is None:
+                self._grace_until = now + self.grace_s
+            if now < self._grace_until and not self.peer_heights.heard_from(self.peers):
+                return False
+            self._starting = False
+        return height > self.peer_heights.reach()
 
 
 class MessageLinks(Protocol):
@@ -181,5 +238,6 @@ class BlockSync:
             advanced = True
         self._inflight_until = 0.0
         if advanced:
+            self.peer_heights.served(sender)
             self.restart()
             self.maybe_sync()

@@ -134,9 +134,9 @@ class Genesis:
             raise err("chain_id", problem)
         assert isinstance(chain_id, str)
 
-        clp_raw = data.get("clp", {})
-        if not isinstance(clp_raw, dict):
-            raise err("clp", "a table of CLP parameters is required")
+        clp_raw = data.get("clp")
+        if not isinstance(clp_raw, dict):  # absent too: §2's parameters are never defaulted
+            raise err("clp", "a table of all nine CLP parameters (§2) is required")
         try:
             clp = ClpConfig.from_dict(clp_raw)
         except (ClpConfigError, TypeError) as exc:

@@ -131,6 +131,8 @@ class ValidatorKey:
             key = cls(seed)
         except ValueError as exc:
             raise KeyFileError(f"{path}: field 'private_key' is not 32 bytes of hex") from exc
+        if "public_key" in data and data["public_key"] != key.public_key.hex():
+            raise KeyFileError(f"{path}: field 'public_key' does not match the private key")
         if "address" in data and data["address"] != key.address:
             raise KeyFileError(f"{path}: field 'address' does not match the private key")
         return key

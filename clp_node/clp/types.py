@@ -82,10 +82,15 @@ class ClpConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClpConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        """The parameters of a genesis ``clp`` table (§2): an unknown name is refused first,
+        then a missing one (never filled with a default), then the values by validate()."""
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(names))
         if unknown:
             raise ClpConfigError(f"unknown CLP parameter(s): {', '.join(unknown)}")
+        missing = [name for name in names if name not in data]
+        if missing:
+            raise ClpConfigError(f"missing CLP parameter(s): {', '.join(missing)}")
         return cls(**data)
 
     def to_dict(self) -> dict[str, int]:

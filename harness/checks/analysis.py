@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.checks.history import History
 from harness.checks.recompute import Recomputation, recompute
 from harness.contract.params import ClpParams
+
+T = TypeVar("T")
 
 
 def served_hash(entry: object) -> str | None:
@@ -22,6 +25,14 @@ class Analysis:
         self.history = history
         self.params = ClpParams.from_dict(history.params)
         self._replays: dict[tuple[str | None, ...], Recomputation] = {}
+        self._memo: dict[str, Any] = {}
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` once per history for every checker that asks by ``key`` (the
+        split's divergences serve the split check and liveness)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]  # type: ignore[no-any-return]
 
     def n(self, address: str) -> str:
         return self.history.name(address)

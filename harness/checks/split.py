@@ -296,11 +296,15 @@ def _epoch(a: Analysis, impls: Implementations) -> Divergence | None:
 def divergences(history: History, analysis: Analysis | None = None) -> list[Divergence]:
     """The first divergence of each kind found (empty on an agreeing or unmixed run)."""
     a = analysis or Analysis(history)
-    impls = Implementations.from_faults(history.faults)
-    if not impls.mixed():
-        return []
-    found = [_fork(a, impls), _stall(a, impls), _epoch(a, impls)]
-    return sorted((d for d in found if d is not None), key=lambda d: d.height)
+
+    def compute() -> list[Divergence]:
+        impls = Implementations.from_faults(history.faults)
+        if not impls.mixed():
+            return []
+        found = [_fork(a, impls), _stall(a, impls), _epoch(a, impls)]
+        return sorted((d for d in found if d is not None), key=lambda d: d.height)
+
+    return a.memo(f"{NAME}.divergences", compute)
 
 
 def split_height(history: History, analysis: Analysis | None = None) -> int | None:

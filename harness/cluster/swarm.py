@@ -15,11 +15,18 @@ links go through ``toxiproxy:<port>``), as swarm objects instead of containers:
 - placement spreads the services over the swarm's nodes (``node.id``); constraints come
   from ``SwarmOptions`` (``--constraint``, ``CLP_SWARM_CONSTRAINTS``).
 
+Images: each validator's service runs its kind's node image (a mixed testnet), named by
+local image ID on one host, or (``--registry``) pushed with every other image the run may
+start (``run_images``: both kinds' node images when the testnet names its nodes' kinds)
+and named by the registry's tag.
+
 Faults: links through Toxiproxy exactly as on Docker. ``kill``, ``pause`` and ``resume``
 act on the task's container through the Docker API of the swarm node running it (on a
 one-node swarm, the local engine; for other nodes, ``CLP_SWARM_ENGINES``). ``restart`` is a
 service update (``--force``) pinned to the node that ran the task, the only way to get a
 new task of a service whose restart policy is "none"; the pin keeps the node's volume.
+``upgrade`` is the same update to the other kind's image, with a new (empty) volume at
+``/data`` when the store changes kind; the configs and the key secret stay.
 
 Everything carries the project and run labels; ``stop`` removes the services first, then
 (once their containers are gone) the network, the volumes, the configs and the secrets, and
@@ -33,6 +40,7 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -105,28 +113,43 @@ def registry_ref(registry: str, ref: str) -> str:
     return f"{registry.rstrip('/')}/{ref}"
 
 
-def push_images(client: docker.DockerClient, images: Images, registry: str) -> Images:
-    """Tag and push both images to ``registry``; the refs every swarm node can pull. The
-    registry's tags are removed from the local engine again: the images live on there
-    under their own names, and the registry is the only place that gained something."""
+def run_images(images: Images, kind_images: Iterable[str] = ()) -> list[str]:
+    """Every local image a run may start, each once: its node and Toxiproxy images, then
+    the node image of each kind resolved for it (``ContainerCluster._resolve_mix``: both
+    kinds' when the testnet names its nodes' kinds, as a mixed one or one that may be
+    upgraded does)."""
+    return list(dict.fromkeys([images.node, images.toxiproxy, *kind_images]))
+
+
+def push_image(client: docker.DockerClient, ref: str, registry: str) -> str:
+    """Tag and push ``ref`` to ``registry``; the ref every swarm node can pull. The
+    registry's tag is removed from the local engine again: the image lives on there under
+    its own name, and the registry is the only place that gained something."""
     from docker.errors import APIError, NotFound
 
-    from harness.images import Images
+    target = registry_ref(registry, ref)
+    repo, _, tag = target.rpartition(":")
+    client.images.get(ref).tag(repo, tag)
+    try:
+        for line in client.images.push(repo, tag, stream=True, decode=True):
+            if "error" in line:
+                raise TestnetError(f"pushing {target}: {line['error']}")
+    finally:
+        with contextlib.suppress(NotFound, APIError):
+            client.images.remove(target, noprune=True)
+    return target
 
-    pushed = []
-    for ref in (images.node, images.toxiproxy):
-        target = registry_ref(registry, ref)
-        repo, _, tag = target.rpartition(":")
-        client.images.get(ref).tag(repo, tag)
-        try:
-            for line in client.images.push(repo, tag, stream=True, decode=True):
-                if "error" in line:
-                    raise TestnetError(f"pushing {target}: {line['error']}")
-        finally:
-            with contextlib.suppress(NotFound, APIError):
-                client.images.remove(target, noprune=True)
-        pushed.append(target)
-    return Images(pushed[0], pushed[1], images.toxiproxy_official)
+
+def swarm_ref(client: docker.DockerClient, ref: str, registry: str | None) -> str:
+    """What a service names the local image ``ref`` by: the tag pushed to ``registry``;
+    with none, the image's ID (a swarm task pulls an image named by tag before it runs it,
+    and waits on the registry's timeout when there is none; by ID it never pulls)."""
+    from docker.errors import ImageNotFound
+
+    try:
+        return push_image(client, ref, registry) if registry else str(client.images.get(ref).id)
+    except ImageNotFound as exc:
+        raise TestnetError(f"image {ref} is not in the local engine: {exc}") from exc
 
 
 def placement_line(placed: dict[str, list[str]]) -> str:
@@ -135,18 +158,6 @@ def placement_line(placed: dict[str, list[str]]) -> str:
     count = sum(len(names) for names in placed.values())
     parts = ", ".join(f"{host} {' '.join(names)}" for host, names in sorted(placed.items()))
     return f"placement: {count} validators on {len(placed)} engines: {parts}"
-
-
-def by_image_id(client: docker.DockerClient, images: Images) -> Images:
-    """The local images by ID: a swarm task pulls an image named by tag before it runs it
-    (and waits on the registry's timeout when there is none); by ID it never pulls."""
-    from harness.images import Images
-
-    return Images(
-        str(client.images.get(images.node).id),
-        str(client.images.get(images.toxiproxy).id),
-        images.toxiproxy_official,
-    )
 
 
 def latest_task(service: Service) -> dict[str, Any] | None:
@@ -166,12 +177,43 @@ def task_container_id(task: dict[str, Any]) -> str | None:
     return str(cid) if cid else None
 
 
+def new_task_template(
+    template: Mapping[str, Any],
+    pin: str | None = None,
+    image: str | None = None,
+    volume: str | None = None,
+) -> dict[str, Any]:
+    """The task template of ``docker service update --force`` (a new task even when
+    nothing else changed): with ``pin`` as its only ``node.id`` constraint, the container
+    of ``image``, the volume ``volume`` at the node's data directory (None: as they were)."""
+    t = dict(template)
+    if pin is not None:
+        placement = dict(t.get("Placement") or {})
+        kept = [c for c in placement.get("Constraints") or [] if not c.startswith("node.id")]
+        placement["Constraints"] = [*kept, pin]
+        t["Placement"] = placement
+    spec = dict(t.get("ContainerSpec") or {})
+    if image is not None:
+        spec["Image"] = image
+    if volume is not None:
+        spec["Mounts"] = [
+            {**m, "Source": volume} if m.get("Target") == layout.DATA_DIR else m
+            for m in spec.get("Mounts") or []
+        ]
+    t["ContainerSpec"] = spec
+    t["ForceUpdate"] = int(t.get("ForceUpdate", 0)) + 1
+    return t
+
+
 class SwarmBackend(ContainerCluster["Service"]):
     """Services of one task each; a node's container is its current task's, on the engine
-    of the swarm node running it; a restart is a new task pinned to the last one's node."""
+    of the swarm node running it; a restart is a new task pinned to the last one's node,
+    an upgrade the same with another image (and, when the store changes kind, a new
+    volume)."""
 
     unit = "service"
     start_timeout_s = START_TIMEOUT_S
+    mixed_nodes = True
 
     _leased = False  # whether this run holds a lease of the engine's swarm mode
 
@@ -179,6 +221,16 @@ class SwarmBackend(ContainerCluster["Service"]):
     def options(self) -> SwarmOptions:
         """From the environment unless set before ``start``."""
         return SwarmOptions.from_env()
+
+    @cached_property
+    def _refs(self) -> dict[str, str]:
+        """Local image ref -> what the services name it by (``swarm_ref``), once each."""
+        return {}
+
+    @cached_property
+    def _stores(self) -> dict[str, int]:
+        """Node name -> how many times an upgrade gave it a new, empty volume."""
+        return {}
 
     @cached_property
     def _engines(self) -> dict[str, docker.DockerClient]:
@@ -219,12 +271,9 @@ class SwarmBackend(ContainerCluster["Service"]):
         self._say("joining the engine's swarm (initialised here if it is inactive)")
         await asyncio.to_thread(self._join)
         if self.options.registry:
-            self._say(f"pushing the images to {self.options.registry}")
-            self.images = await asyncio.to_thread(
-                push_images, self.docker, self.images, self.options.registry
-            )
-        else:
-            self.images = await asyncio.to_thread(by_image_id, self.docker, self.images)
+            count = len(run_images(self.images, self._kind_images.values()))
+            self._say(f"pushing {count} images to {self.options.registry}")
+        await asyncio.to_thread(self._publish_images)
         await asyncio.to_thread(self._create_shared)
         if self.manifest.proxied:
             # The proxy first: a node's first dials then reach it, instead of backing off
@@ -240,6 +289,35 @@ class SwarmBackend(ContainerCluster["Service"]):
             self._say(line)
             if self.progress is None:
                 print(line, file=sys.stderr, flush=True)
+
+    # ---- images ------------------------------------------------------------------------
+
+    def _swarm_ref(self, ref: str) -> str:
+        """The ref a service names the local image ``ref`` by (pushed once, when pushed)."""
+        if ref not in self._refs:
+            self._refs[ref] = swarm_ref(self.docker, ref, self.options.registry)
+        return self._refs[ref]
+
+    def _publish_images(self) -> None:
+        """Every image the run may start (``run_images``) as the services name it; the
+        run's images and each node's from now on by those names."""
+        from harness.images import Images
+
+        assert self.images is not None
+        for ref in run_images(self.images, self._kind_images.values()):
+            self._swarm_ref(ref)
+        self.images = Images(
+            self._refs[self.images.node],
+            self._refs[self.images.toxiproxy],
+            self.images.toxiproxy_official,
+        )
+        self.node_images = {n: self._refs[ref] for n, ref in self.node_images.items()}
+
+    def volume_name(self, name: str) -> str:
+        """The node's volume; an upgrade to another kind gives it a new one (``-2``, ...)."""
+        base = super().volume_name(name)
+        stores = self._stores.get(name, 0)
+        return f"{base}-{stores + 1}" if stores else base
 
     # ---- creation ----------------------------------------------------------------------
 
@@ -279,9 +357,6 @@ class SwarmBackend(ContainerCluster["Service"]):
         }
 
     def _create_node(self, name: str) -> None:
-        from docker.types import ConfigReference, Mount, SecretReference
-
-        assert self.images is not None
         lab = labels(self.run_id)
         toml = self.swarm.configs.create(
             name=f"clp-{self.run_id}-{name}-toml",
@@ -293,18 +368,33 @@ class SwarmBackend(ContainerCluster["Service"]):
             data=(self.manifest.node_dir(name) / "key.json").read_bytes(),
             labels=lab,
         )
-        self.units[name] = self.swarm.services.create(
-            self.images.node,
-            command=layout.NODE_ENTRYPOINT,
-            args=layout.node_command(name),
-            mounts=[Mount(layout.DATA_DIR, self.volume_name(name), type="volume", labels=lab)],
-            configs=[
+        self.units[name] = self.swarm.services.create(**self._node_service(name, toml, key))
+
+    def _node_service(self, name: str, toml: Any, key: Any) -> dict[str, Any]:
+        """The ``services.create`` arguments of node ``name``: its image (its kind's), its
+        volume at the data directory, its ``node.toml`` (the config ``toml``) and the
+        genesis as configs, its key as the secret ``key``."""
+        from docker.types import ConfigReference, Mount, SecretReference
+
+        return {
+            "image": self.node_image(name),
+            "command": layout.NODE_ENTRYPOINT,
+            "args": layout.node_command(name),
+            "mounts": [
+                Mount(
+                    layout.DATA_DIR,
+                    self.volume_name(name),
+                    type="volume",
+                    labels=labels(self.run_id),
+                )
+            ],
+            "configs": [
                 ConfigReference(
                     self._genesis.id, self._genesis.name, f"{layout.CONTAINER_ROOT}/genesis.json"
                 ),
                 ConfigReference(toml.id, toml.name, f"{layout.CONTAINER_ROOT}/{name}/node.toml"),
             ],
-            secrets=[
+            "secrets": [
                 SecretReference(
                     key.id,
                     key.name,
@@ -314,10 +404,10 @@ class SwarmBackend(ContainerCluster["Service"]):
                     mode=0o400,
                 )
             ],
-            stop_grace_period=10 * 10**9,
-            cap_add=["NET_ADMIN"],  # packet loss acts on the node's interface (node_exec)
+            "stop_grace_period": 10 * 10**9,
+            "cap_add": ["NET_ADMIN"],  # packet loss acts on the node's interface (node_exec)
             **self._service_kwargs(name, layout.API_PORT),
-        )
+        }
 
     def _create_toxiproxy(self) -> None:
         assert self.images is not None
@@ -369,16 +459,11 @@ class SwarmBackend(ContainerCluster["Service"]):
             interval=0.25,
         )
 
-    def _force_new_task(self, service: Service, pin: str | None) -> None:
-        """``docker service update --force`` (with ``pin`` as its only node.id constraint)."""
+    def _force_new_task(self, service: Service, pin: str | None, **change: str) -> None:
+        """``docker service update --force`` (``new_task_template``: ``pin``, and the
+        ``image`` and ``volume`` of ``change``)."""
         service.reload()
-        template = dict(service.attrs["Spec"]["TaskTemplate"])
-        if pin is not None:
-            placement = dict(template.get("Placement") or {})
-            kept = [c for c in placement.get("Constraints") or [] if not c.startswith("node.id")]
-            placement["Constraints"] = [*kept, pin]
-            template["Placement"] = placement
-        template["ForceUpdate"] = int(template.get("ForceUpdate", 0)) + 1
+        template = new_task_template(service.attrs["Spec"]["TaskTemplate"], pin, **change)
         self.swarm.api.update_service(
             service.id, service.version, task_template=template, fetch_current_spec=True
         )
@@ -408,13 +493,33 @@ class SwarmBackend(ContainerCluster["Service"]):
         await self._serve(name, await self._serve_task(name, after))
 
     async def _start_again(self, name: str) -> None:
-        """A new task of the service on the node of the last one, so it finds its volume."""
+        """A new task of the service on the node of the last one, so it finds its volume;
+        of the node's image and volume as they are now (an upgrade changed them)."""
         service = self.unit_of(name)
         last = await asyncio.to_thread(latest_task, service)
         assert last is not None, f"{name} never had a task"
         pin = f"node.id=={last['NodeID']}"
-        await asyncio.to_thread(self._force_new_task, service, pin)
+        change = {"image": self.node_image(name), "volume": self.volume_name(name)}
+        await asyncio.to_thread(self._force_new_task, service, pin, **change)
         await self._serve_node(name, after=last.get("CreatedAt", ""))
+
+    async def upgrade(
+        self,
+        name: str,
+        kind: str,
+        keep_data: bool,
+        command: str | None = None,
+        image: str | None = None,
+    ) -> None:
+        """The service updated to kind ``kind``'s image (or ``image``), started like a
+        restart; on a new, empty volume unless ``keep_data``. Its configs and key stay."""
+        local = image if image else await asyncio.to_thread(self.kind_image, kind)
+        new_image = await asyncio.to_thread(self._swarm_ref, local)
+        await self.kill(name)
+        self.node_images[name] = new_image
+        if not keep_data:
+            self._stores[name] = self._stores.get(name, 0) + 1
+        await self.restart(name)
 
     # ---- the engines of the swarm's nodes ----------------------------------------------
 

@@ -11,10 +11,59 @@ import asyncio
 import contextlib
 import json
 import random
+import re
+import shlex
 import struct
+import sys
+from collections import Counter
 from typing import Any
 
+import pytest
+
+from harness.node_kinds import PYTHON, NodeKindError, rust_binary
+
 FRAME = struct.Struct(">I")
+
+# ---- the node under attack ------------------------------------------------------------------
+
+
+def node_argv(kind: str) -> list[str]:
+    """The node's command line before its arguments (``check-config``, ``--config PATH``)."""
+    if kind == PYTHON:
+        return [sys.executable, "-m", "clp_node.cli"]
+    try:
+        return [str(rust_binary())]
+    except NodeKindError as exc:
+        pytest.fail(f"--node {kind}: {exc}", pytrace=False)
+
+
+def node_command(kind: str) -> str:
+    """The local backend's command template (``{config}``) that starts a node of ``kind``."""
+    return shlex.join(node_argv(kind)) + " --config {config}"
+
+
+def metric_by_reason(text: str, name: str) -> dict[str, float]:
+    """The series ``name{reason=...}`` of a /metrics text, by reason."""
+    pattern = rf'^{name}\{{reason="([a-z_:]+)"\}} ([0-9.e+]+)$'
+    return {m[1]: float(m[2]) for m in re.finditer(pattern, text, re.M)}
+
+
+def p2p_refusals(metrics_text: str) -> Counter[str]:
+    """Connections and frames refused by §16.1's reasons, before and after the handshake:
+    ``alphaos_p2p_frames_rejected_total`` (docs/metrics.md: frames or handshakes), plus the
+    reference's ``…_handshakes_rejected_total``, where it counts the handshakes apart."""
+    refused: Counter[str] = Counter()
+    for name in ("alphaos_p2p_frames_rejected_total", "alphaos_p2p_handshakes_rejected_total"):
+        for reason, value in metric_by_reason(metrics_text, name).items():
+            refused[reason] += int(value)
+    return refused
+
+
+def peers_connected(metrics_text: str) -> int | None:
+    """``alphaos_p2p_peers_connected``: peers with an authenticated outbound link."""
+    m = re.search(r"^alphaos_p2p_peers_connected ([0-9.e+]+)$", metrics_text, re.M)
+    return int(float(m[1])) if m else None
+
 
 # ---- the flood ------------------------------------------------------------------------------
 

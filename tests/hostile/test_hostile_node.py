@@ -1,9 +1,10 @@
 """Hostile input against a running testnet: raw P2P bytes and forged REST responses.
 
-Each hostile P2P connection must be closed by the node and counted in
-``/alpha/consensus/status`` (``net.handshake_failures`` before authentication,
-``net.rejected_frames`` after it), and the node must keep finalizing. Each bad REST
-response must be refused with 400 and the §5 reason code and must change nothing on chain.
+Each hostile P2P connection must be closed by the node and counted by its §16.1 reason in
+``/metrics`` (``alphaos_p2p_frames_rejected_total``, or the reference's
+``…_handshakes_rejected_total`` before authentication), and the node must keep finalizing.
+Each bad REST response must be refused with 400 and the §5 reason code and must change
+nothing on chain. Every test runs against both implementations (``node_kind``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import json
 import random
 import re
 import struct
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from hostile_tools import node_command, p2p_refusals, peers_connected
 from integration_helpers import (
     challenge_heights,
     clp_config,
@@ -34,6 +37,7 @@ from clp_node.clp.challenge import ChallengeGenerator
 from clp_node.clp.response import response_message
 from clp_node.net.handshake import sign_bytes
 from harness.cluster.local import LocalBackend
+from harness.node_kinds import PYTHON
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -46,8 +50,11 @@ CLOSE_WITHIN_S = 5.0  # > the node's 3 s handshake timeout
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def c(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalBackend]:
-    async with running_cluster(tmp_path_factory.mktemp("hostile") / "net", seed="hostile") as c:
+async def c(
+    tmp_path_factory: pytest.TempPathFactory, node_kind: str
+) -> AsyncIterator[LocalBackend]:
+    root = tmp_path_factory.mktemp(f"hostile-{node_kind}") / "net"
+    async with running_cluster(root, seed="hostile", node_command=node_command(node_kind)) as c:
         await c.wait_for_height(4)
         yield c
 
@@ -79,9 +86,16 @@ async def closed_by_node(reader: asyncio.StreamReader) -> bytes:
     return received
 
 
-async def net_stats(c: LocalBackend) -> dict[str, Any]:
-    stats: dict[str, Any] = (await c.client(TARGET).consensus_status())["net"]
-    return stats
+async def refusals(c: LocalBackend) -> Counter[str]:
+    return p2p_refusals(await c.client(TARGET).metrics())
+
+
+async def callback_errors(c: LocalBackend, kind: str) -> int:
+    """Frames whose handler raised: a diagnostic of the reference's status (§11 leaves
+    ``/alpha/consensus/status`` free-form), 0 for another node."""
+    if kind != PYTHON:
+        return 0
+    return int((await c.client(TARGET).consensus_status())["net"]["callback_errors"])
 
 
 async def open_p2p(c: LocalBackend) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -181,39 +195,25 @@ async def attack_garbage_after_auth(c: LocalBackend) -> bytes:
 
 Attack = Callable[[LocalBackend], Awaitable[bytes]]
 
-# (attack, counter group, reason labels any of which may count it, node may send bytes first)
-P2P_ATTACKS: dict[str, tuple[Attack, str, set[str], bool]] = {
-    "random_bytes": (
-        attack_random_bytes,
-        "handshake_failures",
-        {"oversized", "not_json", "not_object"},
-        False,
-    ),
-    "oversized_prefix": (attack_oversized_prefix, "handshake_failures", {"oversized"}, False),
-    "bad_auth_signature": (
-        attack_bad_auth_signature,
-        "handshake_failures",
-        {"bad_signature"},
-        True,
-    ),
-    "wrong_chain_id": (attack_wrong_chain, "handshake_failures", {"wrong_chain"}, False),
-    "unknown_key": (attack_unknown_key, "handshake_failures", {"unknown_peer"}, False),
-    "oversized_after_auth": (attack_oversized_after_auth, "rejected_frames", {"oversized"}, True),
-    "garbage_after_auth": (
-        attack_garbage_after_auth,
-        "rejected_frames",
-        {"not_json", "not_object"},
-        True,
-    ),
+# (attack, reason labels any of which may count it, node may send bytes first)
+P2P_ATTACKS: dict[str, tuple[Attack, set[str], bool]] = {
+    "random_bytes": (attack_random_bytes, {"oversized", "not_json", "not_object"}, False),
+    "oversized_prefix": (attack_oversized_prefix, {"oversized"}, False),
+    "bad_auth_signature": (attack_bad_auth_signature, {"bad_signature"}, True),
+    "wrong_chain_id": (attack_wrong_chain, {"wrong_chain"}, False),
+    "unknown_key": (attack_unknown_key, {"unknown_peer"}, False),
+    "oversized_after_auth": (attack_oversized_after_auth, {"oversized"}, True),
+    "garbage_after_auth": (attack_garbage_after_auth, {"not_json", "not_object"}, True),
 }
 
 
 @pytest.mark.parametrize("attack_name", list(P2P_ATTACKS))
 async def test_p2p_hostile_connection_refused_and_counted(
-    c: LocalBackend, attack_name: str
+    c: LocalBackend, node_kind: str, attack_name: str
 ) -> None:
-    attack, group, reasons, node_speaks = P2P_ATTACKS[attack_name]
-    before = await net_stats(c)
+    attack, reasons, node_speaks = P2P_ATTACKS[attack_name]
+    before = await refusals(c)
+    errors_before = await callback_errors(c, node_kind)
     height_before = await c.client(TARGET).height()
     received = await attack(c)
     hint = logs_hint(c, [TARGET])
@@ -223,24 +223,22 @@ async def test_p2p_hostile_connection_refused_and_counted(
     assert c.is_running(TARGET), f"{TARGET} died after {attack_name}{hint}"
 
     async def counted() -> dict[str, int] | None:
-        after = (await net_stats(c))[group]
-        grew = {r: after.get(r, 0) - before[group].get(r, 0) for r in reasons}
+        after = await refusals(c)
+        grew = {r: after[r] - before[r] for r in reasons}
         return grew if sum(grew.values()) >= 1 else None
 
-    grew = await c.wait_for(counted, timeout=2.0, what=f"{group} {reasons} to grow")
+    grew = await c.wait_for(counted, timeout=2.0, what=f"refusals {reasons} to grow")
     assert sum(grew.values()) == 1, f"{attack_name}: {grew}{hint}"
     # Still finalizing, and no frame of ours reached the application layer.
     await c.wait_for_height(height_before + 2, names=[TARGET])
-    after = await net_stats(c)
-    assert after["callback_errors"] == before["callback_errors"], f"{after}{hint}"
+    assert await callback_errors(c, node_kind) == errors_before, hint
 
 
 async def test_p2p_links_recover_after_attacks(c: LocalBackend) -> None:
     """The impersonated validator's real link replaced ours again; the whole net is up."""
 
     async def full_mesh() -> bool:
-        st = await c.client(TARGET).consensus_status()
-        return len(st["peers_inbound"]) == 4 and len(st["peers_connected"]) == 4
+        return peers_connected(await c.client(TARGET).metrics()) == 4
 
     await c.wait_for(full_mesh, timeout=c.clock.blocks(10), what=f"{TARGET}'s links")
     head = max(h for h in (await c.heights()).values() if h is not None)
@@ -502,3 +500,73 @@ async def test_rest_known_validator_is_served(c: LocalBackend) -> None:
         "governance_weight_bps",
     }
     assert keys <= set(view) and view["address"] == address and view["in_committee"], view
+
+
+# ---- REST: bad requests of any kind ------------------------------------------------------------
+
+HUGE = b"7" * 5000  # more digits than the reference's int parser takes
+OVER_CAP = 1024 * 1024 + 1  # §11: a body over 1 MiB gets a 4xx (the reference's cap is lower)
+
+
+RESPONSE, FAULTS = "/alpha/clp/response", "/admin/faults"
+JSON, TEXT = "application/json", "text/plain"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content_type", "token", "body", "status", "code"),
+    [
+        ("POST", RESPONSE, JSON, False, b'{"challenge_height": 4,', 400, "MALFORMED"),
+        ("POST", RESPONSE, TEXT, False, b"not json", 400, "MALFORMED"),
+        ("POST", RESPONSE, JSON, False, b"NaN", 400, "MALFORMED"),
+        ("POST", RESPONSE, JSON, False, b"\xff\xfe", 400, "MALFORMED"),
+        ("POST", RESPONSE, JSON, False, b"", 400, "MALFORMED"),
+        ("POST", RESPONSE, JSON, False, b'{"challenge_height": ' + HUGE + b"}", 400, "MALFORMED"),
+        ("POST", RESPONSE, JSON, False, b"x" * OVER_CAP, 413, None),
+        ("POST", FAULTS, TEXT, True, b'{"lazy": true}', 415, None),
+        ("POST", FAULTS, JSON, False, b'{"lazy": true}', 401, None),
+        ("POST", FAULTS, JSON, True, b'{"lazy": "yes"}', 400, None),
+        ("POST", FAULTS, JSON, True, b'{"lazy": true,', 400, None),
+        ("POST", FAULTS, JSON, True, b'{"sleepy": true}', 400, None),
+        ("POST", FAULTS, JSON, True, b'{"clock_offset_ms": ' + HUGE + b"}", 400, None),
+        ("GET", "/alpha/chain/block/9223372036854775808", None, False, b"", 400, "BAD_REQUEST"),
+        ("GET", "/alpha/chain/block/-1", None, False, b"", 400, "BAD_REQUEST"),
+        ("GET", "/alpha/clp/epoch/9223372036854775808", None, False, b"", 400, "BAD_REQUEST"),
+        ("GET", "/alpha/consensus/votes?from=9&to=8", None, False, b"", 400, "BAD_REQUEST"),
+        ("GET", "/alpha/consensus/votes?from=%C2%B2", None, False, b"", 400, "BAD_REQUEST"),
+        ("GET", "/alpha/consensus/votes?from=1&to=100000", None, False, b"", 400, "BAD_REQUEST"),
+        ("GET", "/alpha/clp/answers?from=x", None, False, b"", 400, "BAD_REQUEST"),
+        ("GET", "/alpha/clp/answers?to=-1", None, False, b"", 400, "BAD_REQUEST"),
+        ("GET", "/alpha/committee?epoch=-1", None, False, b"", 400, "BAD_REQUEST"),
+        ("DELETE", "/alpha/chain/head", None, False, b"", 405, "METHOD_NOT_ALLOWED"),
+        ("GET", RESPONSE, None, False, b"", 405, "METHOD_NOT_ALLOWED"),
+    ],
+)  # fmt: skip
+async def test_rest_bad_requests_get_the_contracts_4xx(
+    c: LocalBackend,
+    method: str,
+    path: str,
+    content_type: str | None,
+    token: bool,
+    body: bytes,
+    status: int,
+    code: str | None,
+) -> None:
+    """Each a 4xx in §11's error shape (the code where the contract names one), and none
+    changes the hooks: the node still answers, lazy off."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    if token:
+        headers["X-CLP-Hooks-Token"] = c.manifest.hooks_token
+    client = c.client(TARGET)
+    resp = await client.request(method, path, headers=headers, content=body)
+    got = f"{method} {path} {body[:40]!r}: {resp.status_code} {resp.text[:200]}"
+    assert resp.status_code == status, got
+    assert resp.headers.get("content-type", "").startswith("application/json"), got
+    answer = resp.json()
+    assert isinstance(answer.get("error"), str) and answer["error"], got
+    assert isinstance(answer.get("detail"), str) and "\n" not in answer["detail"], got
+    if code is not None:
+        assert answer["error"] == code, got
+    if status == 405:
+        assert resp.headers.get("Allow"), f"{got}: 405 without Allow"
+    faults = await client.set_faults()
+    assert faults.get("lazy") is False and faults.get("clock_offset_ms") == 0, faults

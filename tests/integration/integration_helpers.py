@@ -31,12 +31,17 @@ from harness.contract.params import ClpParams
 
 @asynccontextmanager
 async def running_cluster(
-    root: Path, validators: int = 5, clp: ClpConfig | None = None, seed: str = "it"
+    root: Path,
+    validators: int = 5,
+    clp: ClpConfig | None = None,
+    seed: str = "it",
+    node_command: str | None = None,
 ) -> AsyncIterator[LocalBackend]:
-    """A direct-link (unproxied) testnet of ``validators`` nodes, torn down on any exit."""
+    """A direct-link (unproxied) testnet of ``validators`` nodes, torn down on any exit;
+    ``node_command`` (a ``{config}`` template) starts another implementation."""
     params = ClpParams.from_dict(clp.to_dict()) if clp is not None else None
     manifest = init_testnet(root, validators=validators, clp=params, proxied=False, seed=seed)
-    cluster = LocalBackend(manifest)
+    cluster = LocalBackend(manifest, node_command=node_command)
     try:
         async with cluster:
             yield cluster

@@ -1,7 +1,8 @@
 """The shipped mixed scenarios: Python and Rust validators in one testnet, on the local
 backend (each names its own nodes, so ``--node`` and ``--mix`` do not change them).
-``scenarios/pending/rolling-upgrade.toml`` joins them once a node started on an empty store
-stops signing before it has synced (see that file).
+``rolling-upgrade`` starts on one kind and moves every validator to the other (``upgrade``
+steps): each upgraded node starts on an empty store and syncs before it signs
+(docs/protocol.md §16.5).
 
 An unbuilt Rust node fails every case with one line naming ``make rust``; it never skips.
 
@@ -21,7 +22,7 @@ from harness.pytest_plugin import display_path
 from harness.scenario.parse import parse_file
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
-MIXED = ("mixed-happy-path", "mixed-partition", "mixed-crash-restart")
+MIXED = ("mixed-happy-path", "mixed-partition", "mixed-crash-restart", "rolling-upgrade")
 
 
 @pytest.mark.parametrize("name", MIXED)
@@ -36,7 +37,8 @@ async def test_mixed_scenario(name: str, clp_run_scenario: Any) -> None:
     scenario = parse_file(display_path(SCENARIO_DIR / f"{name}.toml"))
     kinds = scenario.cluster.nodes
     assert kinds is not None, f"{name} names no nodes"
-    assert is_mixed(kinds), f"{name} is not mixed: {kinds}"
+    upgrades = [s for s in scenario.steps if s.action.kind == "upgrade"]
+    assert is_mixed(kinds) or upgrades, f"{name} neither mixes nor upgrades: {kinds}"
     result = await clp_run_scenario(scenario)
     assert result.implementations == dict(zip(scenario.cluster.names, kinds, strict=True))
     assert result.passed, "\n" + result.failure_report()

@@ -21,7 +21,7 @@ from harness.node_kinds import RUST
 SHARED = Path(__file__).resolve().parents[1] / "integration" / "test_scenarios.py"
 
 
-def _shared() -> ModuleType:
+def shared_scenario_tests() -> ModuleType:
     """The Python node's scenario tests, loaded by path (the test folders are no packages)."""
     spec = importlib.util.spec_from_file_location("shipped_scenario_tests", SHARED)
     assert spec is not None and spec.loader is not None, f"cannot load {SHARED}"
@@ -31,7 +31,7 @@ def _shared() -> ModuleType:
 
 
 # Collected here as this module's own test: parametrised over every scenarios/*.toml.
-test_scenario = _shared().test_scenario
+test_scenario = shared_scenario_tests().test_scenario
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ A rolling upgrade moves validators one at a time from one implementation to the 
 Python node's SQLite schema, the Rust node's), so a node that changes kind starts on an
 empty data directory and re-syncs from its peers (§16.5); one that keeps its kind (a new
 build: ``node_command`` or ``node_image`` given in the step) keeps its data. Like
-``restart`` the new process starts with its test hooks off and, on Docker, with a fresh
+``restart`` the new process starts with its test hooks off and, in containers, with a fresh
 network namespace. The fault state records the kind each validator runs
 (``implementations``); the record of an upgrade also names the kind it replaced (``from``).
 """
@@ -41,7 +41,6 @@ class Upgrade(FaultKind):
         Field("node_command", "text", "local: this command template (with {config}) instead"),
         Field("node_image", "text", "containers: this node image instead"),
     )
-    backends = ("local", "docker")
     example = "v1 --to python"
 
     def effect(self, state: FaultState, req: Request) -> FaultState:
@@ -75,9 +74,9 @@ async def settle_past(ctx: Context, node: str) -> None:
 
     A node on an empty store has no record of what its validator signed: started at once,
     it would sign again at the height its old self was voting in (an equivocation). Two
-    heights later that height is decided and the new node syncs past it. (It may still
-    sign at heights it passes while syncing, between sync batches: only a node that does
-    not vote before it has caught up avoids that; see docs/scenarios.md.)"""
+    heights later that height is decided and the new node syncs past it; it starts no
+    height a peer shows finalized, so it signs nothing before it has caught up
+    (docs/protocol.md §16.5, sync before signing)."""
     c = ctx.cluster
     others = [n for n in c.names if n != node and n not in ctx.state.killed | ctx.state.paused]
     await c.kill(node)

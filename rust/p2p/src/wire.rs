@@ -125,7 +125,16 @@ pub fn encode(message: &Message) -> Vec<u8> {
 
 /// A frame's payload as a message (§16.1, §16.4).
 pub fn decode(payload: &[u8]) -> Result<Message, DecodeError> {
-    let mut object = decode_object(payload)?;
+    let mut object = match decode_object(payload) {
+        Ok(object) => object,
+        // Valid JSON (RFC 8259 bounds no number) with a number past f64's range: no message
+        // has such a field, so an object this node cannot use, ignored like any other
+        // (§16.1: any valid JSON is accepted; §16.4). The connection stays.
+        Err(FrameError::NotJson(detail)) if is_json_object(payload) => {
+            return Err(bad("(object)", detail));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let kind = match object.remove("type") {
         Some(Value::String(kind)) => kind,
         Some(other) => return Err(MessageError::UnknownType(Some(other.to_string())).into()),
@@ -209,6 +218,16 @@ struct SyncResponseFields {
     blocks: Vec<SyncEntry>,
 }
 
+/// Whether `payload` is one JSON object by the grammar alone: serde_json's `IgnoredAny`
+/// skips numbers without converting them (a `Value` refuses one beyond f64).
+fn is_json_object(payload: &[u8]) -> bool {
+    let starts_as_object = payload
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    starts_as_object && serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_ok()
+}
+
 fn bad(kind: &'static str, detail: String) -> DecodeError {
     MessageError::BadMessage { kind, detail }.into()
 }
@@ -275,6 +294,26 @@ mod tests {
 
     fn address(k: &SigningKey) -> Address {
         Address::from_public_key(&PublicKey(k.verifying_key().to_bytes()))
+    }
+
+    #[test]
+    fn a_number_past_f64_is_an_unusable_object_not_a_broken_frame() {
+        let huge = "9".repeat(400);
+        for payload in [
+            format!(r#"{{"type":"status","height":{huge}}}"#),
+            format!(r#" {{"type":"hello","x":[1,{{"y":-{huge}e5}}]}}"#),
+        ] {
+            match decode(payload.as_bytes()) {
+                Err(DecodeError::Message(e)) => assert_eq!(e.reason(), "bad_message"),
+                other => panic!("{payload}: {other:?}"),
+            }
+        }
+        for not_an_object in [format!("[{huge}]"), format!(r#"{{"a":{huge}"#), huge] {
+            match decode(not_an_object.as_bytes()) {
+                Err(DecodeError::Frame(FrameError::NotJson(_))) => {}
+                other => panic!("{not_an_object}: {other:?}"),
+            }
+        }
     }
 
     #[test]

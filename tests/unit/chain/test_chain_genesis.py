@@ -51,11 +51,10 @@ def test_parse_ok(doc: dict[str, Any], kit: SimpleNamespace) -> None:
 
 
 def test_defaults(doc: dict[str, Any], kit: SimpleNamespace) -> None:
-    del doc["clp"], doc["consensus"]
+    del doc["consensus"]
     for v in doc["validators"]:
         del v["name"], v["address"]
     g = parse(doc)
-    assert g.clp == ClpConfig.production()
     assert g.consensus == ConsensusParams()
     assert g.validators[0].name == kit.addrs[0][:8]
     assert g.validators[0].address == kit.addrs[0]
@@ -108,6 +107,31 @@ def test_bad_clp_param(doc: dict[str, Any], patch: dict[str, Any], needle: str) 
 def test_clp_not_a_table(doc: dict[str, Any]) -> None:
     doc["clp"] = [1]
     expect(doc, "clp")
+
+
+def test_no_clp_table_is_refused(doc: dict[str, Any]) -> None:
+    """§2: the parameters are never defaulted, not even all nine at once."""
+    del doc["clp"]
+    expect(doc, "g.json: clp: ", "all nine CLP parameters")
+
+
+@pytest.mark.parametrize("name", ["epoch_length", "min_stake", "systemic_fault_bps"])
+def test_a_missing_clp_parameter_is_refused(doc: dict[str, Any], name: str) -> None:
+    """One line naming the file, the table and the parameter (the Rust node: the same)."""
+    del doc["clp"][name]
+    with pytest.raises(GenesisError) as exc:
+        parse(doc)
+    assert str(exc.value) == f"g.json: clp: missing CLP parameter(s): {name}"
+
+
+def test_a_missing_clp_parameter_is_refused_from_the_file(
+    doc: dict[str, Any], tmp_path: Path
+) -> None:
+    del doc["clp"]["response_window"]
+    path = tmp_path / "genesis.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(GenesisError, match=r"genesis\.json: clp: missing .*response_window$"):
+        Genesis.load(path)
 
 
 @pytest.mark.parametrize(

@@ -144,6 +144,18 @@ def test_load_address_mismatch(tmp_path: Path) -> None:
         ValidatorKey.load(p)
 
 
+def test_load_public_key_mismatch(tmp_path: Path) -> None:
+    """§12.2: the public key derives from the seed; another one is refused, not ignored."""
+    key = ValidatorKey.from_seed_text("a")
+    other = ValidatorKey.from_seed_text("b")
+    p = tmp_path / "k.json"
+    p.write_text(json.dumps(key.to_json() | {"public_key": other.public_key.hex()}))
+    with pytest.raises(KeyFileError, match=r"k\.json: field 'public_key' does not match"):
+        ValidatorKey.load(p)
+    p.write_text(json.dumps({"private_key": key.seed.hex()}))  # both derived ones optional
+    assert ValidatorKey.load(p).address == key.address
+
+
 def test_load_missing_and_unreadable(tmp_path: Path) -> None:
     with pytest.raises(KeyFileError, match="not found"):
         ValidatorKey.load(tmp_path / "missing.json")

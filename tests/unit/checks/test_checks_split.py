@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from harness.checks import liveness, run_checks, split
+from harness.checks.analysis import Analysis
 
 from .history_builder import (
     Built,
@@ -192,3 +193,16 @@ def test_a_stall_before_the_divergence_is_still_a_liveness_failure(net: Net) -> 
     r = liveness.check(forked)
     assert r.verdict == "fail", r.evidence
     assert "the chain stalled 60.2 s after height 29" in r.evidence[0], r.evidence
+
+
+def test_the_split_and_liveness_share_one_search_for_divergences(
+    chain40: Built, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mixed = with_implementations(doctored(chain40.history, lambda d: _stalled(d, RUST, 30)), MIX)
+    searched: list[int] = []
+    fork = split._fork
+    monkeypatch.setattr(split, "_fork", lambda a, i: searched.append(1) or fork(a, i))
+    a = Analysis(mixed)
+    assert split.check(mixed, a).verdict == "fail"
+    assert liveness.check(mixed, a).verdict == "pass"
+    assert searched == [1]

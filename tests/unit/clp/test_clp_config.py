@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, fields
 
 import pytest
 
@@ -117,21 +117,41 @@ def test_non_int_and_bool_rejected(name: str, bad: object) -> None:
 def test_from_dict_and_to_dict_round_trip() -> None:
     c = ClpConfig.test_profile()
     assert ClpConfig.from_dict(c.to_dict()) == c
-    assert ClpConfig.from_dict({}) == ClpConfig.production()
-    assert ClpConfig.from_dict({"epoch_length": 40}).epoch_length == 40
+    production = ClpConfig.production().to_dict()
+    assert ClpConfig.from_dict({**production, "epoch_length": 40}).epoch_length == 40
 
 
 def test_from_dict_unknown_key_named() -> None:
     with pytest.raises(ClpConfigError, match="epoch_lenght"):
-        ClpConfig.from_dict({"epoch_lenght": 20})
+        ClpConfig.from_dict({**ClpConfig.production().to_dict(), "epoch_lenght": 20})
     with pytest.raises(ClpConfigError, match="unknown") as exc:
-        ClpConfig.from_dict({"zzz": 1, "aaa": 2, "epoch_length": 360})
+        ClpConfig.from_dict({"zzz": 1, "aaa": 2, "epoch_length": 360})  # before the missing
     assert "aaa, zzz" in str(exc.value)
+
+
+@pytest.mark.parametrize("name", [f.name for f in fields(ClpConfig)])
+def test_from_dict_refuses_a_missing_parameter(name: str) -> None:
+    """§2: a genesis without one of the nine is refused, never filled with a default."""
+    raw = ClpConfig.test_profile().to_dict()
+    del raw[name]
+    with pytest.raises(ClpConfigError) as exc:
+        ClpConfig.from_dict(raw)
+    assert str(exc.value) == f"missing CLP parameter(s): {name}"
+
+
+def test_from_dict_names_every_missing_parameter_in_table_order() -> None:
+    with pytest.raises(ClpConfigError) as exc:
+        ClpConfig.from_dict({"response_window": 1, "epoch_length": 40})
+    text = str(exc.value)  # the missing names before the value rules (W >= 2)
+    assert text.startswith("missing CLP parameter(s): challenge_interval, min_response_rate_bps")
+    assert text.endswith("min_committee_size, systemic_fault_bps") and "\n" not in text
+    with pytest.raises(ClpConfigError, match="missing CLP parameter"):
+        ClpConfig.from_dict({})
 
 
 def test_from_dict_validates() -> None:
     with pytest.raises(ClpConfigError, match="response_window"):
-        ClpConfig.from_dict({"response_window": 1})
+        ClpConfig.from_dict({**ClpConfig.production().to_dict(), "response_window": 1})
 
 
 def test_epoch_of_edges() -> None:

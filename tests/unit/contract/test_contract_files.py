@@ -83,6 +83,25 @@ def test_write_genesis_applies_the_cross_field_rule(tmp_path: Path) -> None:
     assert not (tmp_path / "genesis.json").exists()
 
 
+@pytest.mark.parametrize("section", ["clp", "consensus"])
+def test_write_genesis_never_writes_a_missing_parameter(tmp_path: Path, section: str) -> None:
+    """The nodes refuse a genesis missing a §2 parameter: the harness never writes one."""
+    doc = genesis_document("c", ClpParams.test_profile(), ConsensusParams.test_profile(), [])
+    doc["validators"] = [{"name": "v0", "address": "0" * 40, "public_key": "0" * 64, "stake": 1}]
+    first = next(iter(doc[section]))
+    del doc[section][first]
+    with pytest.raises(ValueError, match=first):
+        write_genesis(tmp_path / "genesis.json", doc)
+    assert not (tmp_path / "genesis.json").exists()
+
+
+def test_the_shipped_genesis_has_every_parameter() -> None:
+    shipped = Path(__file__).resolve().parents[3] / "compose" / "testnet" / "genesis.json"
+    doc = json.loads(shipped.read_text())
+    assert problems("genesis", doc) == []
+    assert Genesis.load(shipped).clp.to_dict() == doc["clp"]
+
+
 def test_a_bad_key_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "key.json"
     path.write_text('{"address": "00", "public_key": "00", "private_key": "zz"}')

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from clp_node.chain.genesis import Genesis
 from clp_node.chain.keys import ValidatorKey, verify_signature
+from clp_node.clp.types import ClpConfig
 from clp_node.consensus.types import Vote, VoteType, proposal_sign_bytes
 from clp_node.net.framing import KEEPALIVE_FRAME, decode_frame, encode_frame
 from clp_node.net.handshake import auth_message, hello_message, sign_bytes
@@ -85,6 +86,7 @@ def test_proposal_sign_bytes_example() -> None:
 def test_genesis_hash_example() -> None:
     document = {
         "chain_id": CHAIN_ID,
+        "clp": ClpConfig.production().to_dict(),
         "validators": [{"name": "v0", "public_key": DIALER.public_key.hex(), "stake": 100000}],
     }
     genesis = Genesis.from_json(document)

@@ -46,9 +46,13 @@ class FakeHost:
         self.restore: dict[int, list[Proposal | Vote]] = {}
         self.double_sign = False  # the §14 hook
         self.conflicting: list[Vote] = []  # what double_signed let out
+        self.finalized_elsewhere = 0  # the peers' claims: no height up to it may start
 
     def now_ms(self) -> int:
         return self.clock_ms
+
+    def may_start(self, height: int) -> bool:
+        return height > self.finalized_elsewhere
 
     def broadcast(self, message: Proposal | Vote) -> None:
         self.sent.append(message)
@@ -255,6 +259,67 @@ async def test_synced_blocks_restart_the_height_at_once(
     n.driver.restart_height()
     assert n.host.started == [1, 3] and n.driver.core.height == 3
     assert [a.height for a in n.host.applied] == [1, 2]
+
+
+def _decided_elsewhere(n: Node, kit: SimpleNamespace) -> Block:
+    """The next block, committed here as if it came by sync with its certificate."""
+    proposer = _proposer(kit, n, n.state.next_height)
+    block = _block(n, proposer)
+    votes = tuple(
+        Vote.create(CHAIN, VoteType.PRECOMMIT, block.height, 0, block.hash, k.address, k.sign)
+        for k in _keys(kit)[:3]
+    )
+    n.driver.commit(block, CommitCertificate(block.height, 0, block.hash, votes))
+    return block
+
+
+async def test_a_height_a_peer_shows_finalized_is_held_and_nothing_is_signed_at_it(
+    kit: SimpleNamespace, make: Callable[..., Node]
+) -> None:
+    probe = make(kit.keys[0], "probe")
+    n = make(_proposer(kit, probe, 1))  # it would propose at once
+    n.host.finalized_elsewhere = 2  # a peer claims height 2: our store is behind (§16.5)
+    n.driver.start_height()
+    assert (n.host.started, n.host.sent, n.driver.core.height, n.driver.held) == ([], [], 0, 1)
+    n.driver.resume()  # the tick: still held
+    assert n.host.sent == [] and n.driver.held == 1
+    _decided_elsewhere(n, kit)  # sync brings height 1; 2 is still finalized elsewhere
+    n.driver.restart_height()
+    assert (n.host.started, n.host.sent, n.driver.held) == ([], [], 2)
+    _decided_elsewhere(n, kit)
+    n.driver.restart_height()  # past every claim: height 3 starts
+    assert n.host.started == [3] and n.driver.core.height == 3 and n.driver.held is None
+    assert {m.height for m in n.host.sent} <= {3}
+
+
+async def test_a_held_height_starts_on_the_tick_once_the_claims_allow(
+    kit: SimpleNamespace, make: Callable[..., Node]
+) -> None:
+    n = _not_proposer(kit, make)
+    n.host.finalized_elsewhere = 1  # e.g. a claim that went unserved, and no longer counts
+    n.driver.start_height()
+    assert n.host.started == [] and n.driver.held == 1
+    n.host.finalized_elsewhere = 0
+    n.driver.resume()
+    assert n.host.started == [1] and n.driver.held is None
+    n.driver.resume()  # started already: nothing again
+    assert n.host.started == [1]
+    await _until(lambda: bool(n.host.votes(VoteType.PREVOTE)))  # it signs at 1 now
+
+
+async def test_resume_does_not_cut_the_block_interval_short(
+    kit: SimpleNamespace, make: Callable[..., Node]
+) -> None:
+    n = _not_proposer(kit, make)
+    n.driver.start_height()
+    block = _block(n, _proposer(kit, n, 1))
+    _propose(n, _proposer(kit, n, 1), block)
+    _votes(n, kit, VoteType.PREVOTE, block)
+    _votes(n, kit, VoteType.PRECOMMIT, block)
+    assert n.state.height == 1
+    n.driver.resume()  # nothing was held: height 2 waits for the block interval
+    assert n.host.started == [1]
+    await _until(lambda: n.host.started == [1, 2])
 
 
 async def test_a_restart_replays_the_store_without_answering_again(

@@ -20,12 +20,20 @@ from clp_node.wire import Consensus, Duplicate, decode_inbound, encode_consensus
 
 
 @pytest.fixture
-def node(tmp_path: Path, kit: SimpleNamespace) -> ValidatorNode:
+def fresh(tmp_path: Path, kit: SimpleNamespace) -> ValidatorNode:
     """KEYS[0] of a 4-validator genesis with KEYS[1..3] as peers; nothing is started."""
     config = kit.node_config(tmp_path, kit.genesis([100_000] * 4), peers=3)
     n = ValidatorNode(config)
     n.replay()
     return n
+
+
+@pytest.fixture
+def node(fresh: ValidatorNode, kit: SimpleNamespace) -> ValidatorNode:
+    """``fresh``, and every peer's first status has come (height 0): a height may start."""
+    for k in kit.keys[1:4]:
+        fresh._on_message(k.address, {"type": "status", "height": 0})
+    return fresh
 
 
 def _queued(node: ValidatorNode) -> dict[str, int]:
@@ -100,6 +108,24 @@ async def test_each_other_frame_reaches_its_part(node: ValidatorNode, kit: Simpl
     assert _rejected(node, "bad_message") == 1  # a response is judged by the pool, not here
     node._on_message(peer, {"type": "gossip_of_the_day"})
     assert _rejected(node, "unknown_type") == 1
+
+
+async def test_a_node_signs_nothing_before_its_peers_claim_then_syncs_first(
+    fresh: ValidatorNode, kit: SimpleNamespace
+) -> None:
+    """§16.5: on an empty store, height 1 waits for the peers' claims; they show it (and
+    more) finalized, so the node asks for blocks instead of signing at 1."""
+    node = fresh
+    node.driver.start_height()
+    assert node.core.height == 0 and node.consensus_status()["held"] == 1
+    before = _queued(node)
+    for i, k in enumerate(kit.keys[1:4]):
+        node._on_message(k.address, {"type": "status", "height": 5 + i})
+    node._gossip_tick(time.monotonic())
+    assert node.core.height == 0 and node.consensus_status()["held"] == 1
+    assert node.store.signed_messages(1) == []  # nothing signed, nothing logged
+    sent = sorted(n - before[p] for p, n in _queued(node).items())
+    assert sent == [1, 1, 2]  # a status to each peer and one sync request: no vote
 
 
 async def test_the_consensus_status_shows_every_part(node: ValidatorNode) -> None:

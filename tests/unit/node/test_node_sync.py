@@ -22,11 +22,13 @@ from clp_node.consensus.types import (
 from clp_node.store.sqlite import StoredBlock
 from clp_node.sync import (
     MAX_HEIGHT,
+    STARTUP_GRACE_S,
     STATUS_EVERY_S,
     SYNC_BATCH,
     SYNC_RETRY_S,
     BlockSync,
     PeerHeights,
+    StartGate,
 )
 
 CHAIN = "t"
@@ -44,6 +46,53 @@ def test_a_claim_must_be_a_height_and_each_replaces_the_last() -> None:
     h.unanswered("p", 5)
     assert h.claim("p") == 2  # never raised
     assert h.to_json() == {"p": 2}
+
+
+def test_reach_is_the_highest_claim_of_a_peer_that_left_nothing_unserved() -> None:
+    h = PeerHeights()
+    assert h.reach() == 0
+    h.note("a", 40)
+    h.note("b", 7)
+    assert h.reach() == 40
+    h.unanswered("a", 3)  # it did not serve what it claimed
+    h.note("a", 90)  # and claims again: whom to ask, but it no longer counts
+    assert h.ahead_of(3) == {"a": 90, "b": 7} and h.reach() == 7
+    h.served("a")  # it served a block we applied
+    assert h.reach() == 90
+
+
+def test_no_height_starts_that_a_counted_claim_shows_finalized() -> None:
+    h = PeerHeights()
+    gate = StartGate([], h)  # no peers: nothing to wait for at start
+    assert gate.allows(1, 0.0)
+    h.note("a", 5)
+    assert not gate.allows(5, 0.0) and gate.allows(6, 0.0)
+    h.unanswered("a", 0)
+    assert gate.allows(1, 0.0)
+
+
+def test_the_first_height_waits_for_every_peers_claim() -> None:
+    h = PeerHeights()
+    gate = StartGate(["a", "b"], h)
+    assert not gate.allows(1, 100.0)  # the grace starts with the first ask
+    h.note("a", 0)
+    assert not gate.allows(1, 100.0 + STARTUP_GRACE_S / 2)
+    h.note("b", 0)  # every peer has claimed: nobody finalized height 1
+    assert gate.allows(1, 100.0 + STARTUP_GRACE_S / 2)
+    h.note("b", 3)
+    assert not gate.allows(1, 101.0)  # the claims still count after start-up
+    h.note("b", 0)
+    assert gate.allows(1, 101.0)
+
+
+def test_a_silent_peer_holds_the_first_height_only_for_the_grace() -> None:
+    h = PeerHeights()
+    gate = StartGate(["a", "b"], h)
+    h.note("a", 0)
+    assert not gate.allows(1, 10.0)
+    assert not gate.allows(1, 10.0 + STARTUP_GRACE_S - 0.01)
+    assert gate.allows(1, 10.0 + STARTUP_GRACE_S)
+    assert gate.allows(1, 10.0 + STARTUP_GRACE_S + 1)  # start-up is over for good
 
 
 class Chain:
@@ -198,6 +247,18 @@ def test_verified_blocks_are_committed_in_order_then_consensus_restarts(
     assert _asks(s) == []  # nobody claims more: the sync is done
     s.sync.on_response(peer, {"blocks": [s.chain.entry(2), s.chain.entry(5)]})
     assert s.committed == [1, 2, 3] and s.restarts == [3]  # old, then a gap: nothing
+
+
+def test_a_peer_that_serves_a_block_counts_again(s: Sync, clock: list[float]) -> None:
+    peer = s.links.peers[0]
+    s.sync.note_peer_height(peer, 3)
+    _asks(s)
+    clock[0] += SYNC_RETRY_S
+    s.sync.maybe_sync()  # unanswered: its claims stop counting
+    s.sync.note_peer_height(peer, 3)
+    assert s.sync.peer_heights.reach() == 0
+    s.sync.on_response(peer, {"blocks": [s.chain.entry(1)]})
+    assert s.committed == [1] and s.sync.peer_heights.reach() == 3
 
 
 def test_after_a_batch_the_next_is_asked_at_once(s: Sync, clock: list[float]) -> None:

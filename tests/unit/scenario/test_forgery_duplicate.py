@@ -64,3 +64,21 @@ async def test_the_forgery_itself_on_chain_is_no_genuine_response() -> None:
     by_what = {o.what: o for o in ex.outcomes}
     assert not by_what["steps[3] post_response forge=bad_signature via v1"].passed
     assert not by_what["steps[3] forged response never on chain"].passed
+
+
+class HeadClient(FakeClient):
+    def __init__(self, head: int) -> None:
+        super().__init__({})
+        self.head = head
+
+    async def height(self) -> int:
+        return self.head
+
+
+async def test_expired_for_a_duplicate_passes_only_once_the_window_had_closed() -> None:
+    # challenge 6, window 4: block 11 is the first past it, so a head of 10 closed it
+    ex = ActionExecutor(FakeCluster({}), nemesis=None, seed=1)  # type: ignore[arg-type]
+    closed, why = await ex._closed_in_flight(HeadClient(10), GENUINE, "want DUPLICATE")
+    assert closed and "EXPIRED (§5 rule 3) rightly comes before DUPLICATE" in why
+    open_, why = await ex._closed_in_flight(HeadClient(9), GENUINE, "want DUPLICATE")
+    assert not open_ and "block 10 <= 10" in why

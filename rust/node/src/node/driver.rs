@@ -3,7 +3,10 @@
 //! answered; responses pooled; gossip and sync scheduled. No sockets and no sleeping:
 //! every handler takes the time and returns the messages to send ([`Out`]), which the
 //! shell ([`super::run`]) hands to the network. Own votes and proposals are recorded in
-//! the store inside the handler, so they are durable BEFORE the shell sends them.
+//! the store inside the handler, so they are durable BEFORE the shell sends them. A height
+//! starts (and so anything is signed at it) only when the peers' claims allow it
+//! ([`super::sync::StartGate`], §16.5 "sync before signing"); until then it is held and
+//! the node syncs, trying again on each tick.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -21,7 +24,7 @@ use serde_json::json;
 use super::chain::{check_block, validator_set, ChainHead};
 use super::gossip::{peer_needs_height, resend_response, Gossip};
 use super::pool::{Offer, Pool};
-use super::sync::{self, Sync};
+use super::sync::{self, StartGate, Sync};
 use super::timers::{TimerEvent, Timers};
 use crate::files::ConsensusTiming;
 use crate::store::{self, Store};
@@ -59,6 +62,8 @@ pub struct Setup {
     pub key: SigningKey,
     pub store: Arc<Store>,
     pub view: Arc<View>,
+    /// The configured peers (the first height waits for a claim from each, §16.5).
+    pub peers: Vec<Address>,
 }
 
 /// A failure that stops the node (the store failed, or the chain contradicts itself).
@@ -77,6 +82,9 @@ pub struct Node {
     timers: Timers,
     gossip: Gossip,
     sync: Sync,
+    gate: StartGate,
+    /// The next height while the gate holds it (nothing is signed at it).
+    held: Option<u64>,
     /// Challenge heights this node has answered (or found answered).
     answered: BTreeSet<u64>,
     /// Peers with a link up at the last tick (diagnostics).
@@ -158,6 +166,7 @@ impl Node {
             key,
             store,
             view,
+            peers,
         } = setup;
         let mut head = ChainHead::genesis(genesis_hash);
         let stored = store.head_height().map_err(|e| e.to_string())?;
@@ -194,6 +203,8 @@ impl Node {
             timers: Timers::default(),
             gossip: Gossip::default(),
             sync: Sync::default(),
+            gate: StartGate::new(peers, sync::STARTUP_GRACE),
+            held: None,
             answered: BTreeSet::new(),
             connected: Vec::new(),
             store,
@@ -224,11 +235,25 @@ impl Node {
         self.timers.next_deadline()
     }
 
-    /// Starts deciding `h` if it is the next height and not started yet.
+    /// Starts deciding `h` if it is the next height, not started yet, and the gate lets
+    /// it start; else holds it (the tick tries again, sync may move the head past it).
     fn enter_height(&mut self, h: u64, now: Instant, out: &mut Vec<Out>) -> Result<(), Fatal> {
         if h != self.head.height + 1 || self.core.height() == h {
             return Ok(());
         }
+        if !self.gate.allows(h, now, &self.sync) {
+            if self.held != Some(h) {
+                tracing::info!(
+                    event = "consensus.held",
+                    height = h,
+                    reach = self.sync.reach()
+                );
+            }
+            self.held = Some(h);
+            self.publish_status();
+            return Ok(());
+        }
+        self.held = None;
         let set = validator_set(&self.manager, h).map_err(|e| format!("height {h}: {e}"))?;
         let mut recorded = Recorded::default();
         let own: Vec<ConsensusMessage> = self.store.own_messages(h).map_err(|e| e.to_string())?;
@@ -590,9 +615,9 @@ impl Node {
         Ok(out)
     }
 
-    /// The periodic duties (§16.7): status, sync, answering open challenges, and the
-    /// re-sends each peer is due.
-    pub fn on_tick(&mut self, now: Instant, links: &dyn Links) -> Vec<Out> {
+    /// The periodic duties (§16.7): status, sync, a held height started once the claims
+    /// allow it, answering open challenges, and the re-sends each peer is due.
+    pub fn on_tick(&mut self, now: Instant, links: &dyn Links) -> Result<Vec<Out>, Fatal> {
         let mut out = Vec::new();
         if self.gossip.status_due(now) {
             out.push(Out::All(Message::Status {
@@ -600,6 +625,14 @@ impl Node {
             }));
         }
         self.maybe_sync(now, &mut out);
+        if let Some(held) = self.held {
+            // The next height now: sync may have moved the head past the held one.
+            let next = self.head.height + 1;
+            if next != held {
+                self.held = None;
+            }
+            self.enter_height(next, now, &mut out)?;
+        }
         self.answer_open(&mut out);
         let height = self.core.height();
         let lazy = self.view.hooks.lazy();
@@ -624,7 +657,12 @@ impl Node {
             }
         }
         self.publish_status();
-        out
+        Ok(out)
+    }
+
+    /// The next height while it waits for sync or the peers' first claims (§16.5).
+    pub fn held(&self) -> Option<u64> {
+        self.held
     }
 
     /// The `double_sign` hook's second prevote (§14): same height and round as `first`,
@@ -684,6 +722,7 @@ impl Node {
             "head": self.head.height,
             "peers": self.connected.iter().map(Address::to_hex).collect::<Vec<_>>(),
             "best_claim": self.sync.best_claim(),
+            "held": self.held,
             "pool": pooled,
             "parked": parked,
             "timers": self.timers.len(),

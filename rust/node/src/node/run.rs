@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use clp::Address;
-use clp_p2p::{Message, NetConfig, Network, PeerSpec};
+use clp_p2p::{Message, NetConfig, Network, PeerSpec, StatsSnapshot};
 
 use super::driver::{Links, Node, Out, Setup};
 use crate::shell::Services;
@@ -59,20 +59,31 @@ impl NetMetrics {
         view.metrics
             .peers_connected
             .set(crate::metrics::as_i64(stats.connected_peers as u64));
-        for (reason, total) in stats
-            .rejected_frames
-            .iter()
-            .chain(stats.handshake_failures.iter())
-        {
+        for (reason, total) in refusals_by_reason(&stats) {
             let seen = self.rejected.entry(reason.clone()).or_default();
-            if *total > *seen {
-                for _ in *seen..*total {
-                    view.metrics.frame_rejected(reason);
+            if total > *seen {
+                for _ in *seen..total {
+                    view.metrics.frame_rejected(&reason);
                 }
-                *seen = *total;
+                *seen = total;
             }
         }
     }
+}
+
+/// Connections and frames refused, before and after the handshake together, by reason:
+/// the one series `alphaos_p2p_frames_rejected_total{reason}` counts both, and a reason
+/// such as `oversized` occurs in both (compared apart, the smaller total was never counted).
+fn refusals_by_reason(stats: &StatsSnapshot) -> BTreeMap<String, u64> {
+    let mut totals = BTreeMap::new();
+    for (reason, n) in stats
+        .rejected_frames
+        .iter()
+        .chain(stats.handshake_failures.iter())
+    {
+        *totals.entry(reason.clone()).or_default() += n;
+    }
+    totals
 }
 
 /// The consensus loop [`crate::shell::run_node`] runs.
@@ -96,6 +107,7 @@ pub async fn run(services: Services) -> Result<(), String> {
         key: files.key.signing_key.clone(),
         store: store.clone(),
         view: view.clone(),
+        peers: files.config.peers.iter().map(|p| p.address).collect(),
     };
     let (mut node, first) = Node::start(setup, Instant::now())?;
     let _ = ready.send(());
@@ -147,7 +159,7 @@ pub async fn run(services: Services) -> Result<(), String> {
             _ = tokio::time::sleep_until(deadline.into()) => node.on_timers(Instant::now()),
             _ = tick.tick() => {
                 net_metrics.update(&net, &view);
-                Ok(node.on_tick(Instant::now(), &NetLinks(&net)))
+                node.on_tick(Instant::now(), &NetLinks(&net))
             }
             s = submissions.recv() => match s {
                 Some(s) => {
@@ -169,4 +181,24 @@ pub async fn run(services: Services) -> Result<(), String> {
     };
     net.shutdown();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_refused_before_and_after_the_handshake_counts_both() {
+        let mut stats = StatsSnapshot::default();
+        stats.handshake_failures.insert("oversized".into(), 2);
+        stats.handshake_failures.insert("timeout".into(), 1);
+        stats.rejected_frames.insert("oversized".into(), 1);
+        stats.rejected_frames.insert("not_json".into(), 3);
+        let totals = refusals_by_reason(&stats);
+        let want = [("not_json", 3), ("oversized", 3), ("timeout", 1)];
+        assert_eq!(
+            totals,
+            want.map(|(r, n)| (r.to_string(), n)).into_iter().collect()
+        );
+    }
 }

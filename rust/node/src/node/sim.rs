@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clp::{Address, ClpManager};
+use clp_consensus::ConsensusMessage;
 use clp_p2p::Message;
 
 use super::driver::{Links, Node, Out, Setup};
@@ -46,6 +47,8 @@ pub struct Sim {
     /// Link generations, bumped when a cut link is healed.
     generation: Vec<Vec<u64>>,
     pub delivered: u64,
+    /// (node, height) of every consensus message a node sent that it signed itself.
+    pub signed: Vec<(usize, u64)>,
 }
 
 struct SimLinks<'a> {
@@ -85,6 +88,7 @@ impl Sim {
             cut: BTreeSet::new(),
             generation: vec![vec![0; n as usize]; n as usize],
             delivered: 0,
+            signed: Vec::new(),
         };
         for (i, key) in chain.keys.into_iter().enumerate() {
             let dir = TempDir::new("sim");
@@ -118,6 +122,10 @@ impl Sim {
             key: n.key.signing_key(),
             store: n.store.clone(),
             view: n.view.clone(),
+            peers: (0..self.addrs.len())
+                .filter(|j| *j != i)
+                .map(|j| self.addrs[j])
+                .collect(),
         };
         let (node, out) = Node::start(setup, self.now).unwrap();
         self.nodes[i].node = Some(node);
@@ -128,6 +136,22 @@ impl Sim {
     pub fn kill(&mut self, i: usize) {
         self.nodes[i].node = None;
         self.queue.retain(|(_, to, _)| *to != i);
+    }
+
+    /// Gives the stopped node `i` an empty store and view, as an upgrade to the other
+    /// implementation does: it forgets what it signed.
+    pub fn wipe(&mut self, i: usize) {
+        assert!(self.nodes[i].node.is_none(), "wipe a stopped node");
+        let dir = TempDir::new("sim");
+        let n = &mut self.nodes[i];
+        n.store = Arc::new(Store::open(&Store::path_in(&dir.0)).unwrap());
+        n.view = Arc::new(View::new(
+            &self.genesis,
+            clp::Hash32([7; 32]),
+            Hooks::new(true),
+            Metrics::new(),
+        ));
+        n._dir = dir;
     }
 
     pub fn index(&self, a: &Address) -> usize {
@@ -163,6 +187,19 @@ impl Sim {
     }
 
     fn route(&mut self, from: usize, out: Vec<Out>) {
+        for o in &out {
+            let (Out::To(_, Message::Consensus { msg }) | Out::All(Message::Consensus { msg })) = o
+            else {
+                continue;
+            };
+            let (signer, height) = match msg {
+                ConsensusMessage::Vote(v) => (v.validator, v.height),
+                ConsensusMessage::Proposal(p) => (p.proposer, p.height),
+            };
+            if signer == self.addrs[from] {
+                self.signed.push((from, height));
+            }
+        }
         for o in out {
             match o {
                 Out::To(peer, m) => {
@@ -221,7 +258,9 @@ impl Sim {
                 let Some(mut node) = self.nodes[i].node.take() else {
                     continue;
                 };
-                let out = node.on_tick(self.now, &SimLinks { sim: self, from: i });
+                let out = node
+                    .on_tick(self.now, &SimLinks { sim: self, from: i })
+                    .unwrap();
                 self.nodes[i].node = Some(node);
                 self.route(i, out);
             }
@@ -345,6 +384,45 @@ mod tests {
             (0..4).all(|i| s.height(i) >= target)
         });
         agree(&sim, target);
+    }
+
+    #[test]
+    fn a_validator_on_an_empty_store_signs_nothing_the_others_finalized() {
+        // Node 1 proposes height 1, round 0 (addresses sorted, (h + r) mod n): without
+        // the rule it would sign a new block 1 the moment it starts.
+        let mut sim = Sim::new(4);
+        sim.run_until(Duration::from_secs(30), |s| s.height(1) >= 5);
+        sim.kill(1);
+        sim.run_until(Duration::from_secs(60), |s| s.height(0) >= 40);
+        sim.wipe(1);
+        let finalized = sim.height(0);
+        sim.signed.clear();
+        sim.boot(1);
+        assert_eq!(sim.height(1), 0, "an empty store");
+        assert_eq!(
+            sim.node(1).held(),
+            Some(1),
+            "nothing starts before the peers claim"
+        );
+        let target = finalized + 5;
+        sim.run_until(Duration::from_secs(60), |s| {
+            (0..4).all(|i| s.height(i) >= target)
+        });
+        agree(&sim, target);
+        let early: Vec<u64> = sim
+            .signed
+            .iter()
+            .filter(|(i, h)| *i == 1 && *h <= finalized)
+            .map(|(_, h)| *h)
+            .collect();
+        assert!(
+            early.is_empty(),
+            "signed again at finalized heights {early:?}"
+        );
+        assert!(
+            sim.signed.iter().any(|(i, h)| *i == 1 && *h > finalized),
+            "it takes part again once synced"
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Block sync decisions (§16.5): whom to ask for which heights, what to serve, and which
-//! entries of an answer to apply. Pure: the caller passes the clock and a random number.
+//! entries of an answer to apply; and, from the same claims, which height may start
+//! ([`StartGate`], "sync before signing"). Pure: the caller passes the clock and a random
+//! number.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use clp::Address;
@@ -10,6 +12,9 @@ use clp::Address;
 pub const BATCH: u64 = 32;
 /// An unanswered request is given up after this long and another peer may be asked.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// At start, the first height waits this long at most for a claim from every peer: more
+/// than a peer's redial backoff (2 s) plus its status period (§16.5).
+pub const STARTUP_GRACE: Duration = Duration::from_secs(5);
 
 /// A `sync_request` to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +35,9 @@ struct InFlight {
 pub struct Sync {
     claims: BTreeMap<Address, u64>,
     in_flight: Option<InFlight>,
+    /// Peers that left a request unserved and have served nothing since: their claims
+    /// still say whom to ask, but no longer keep us from signing ([`Sync::reach`]).
+    unserved: BTreeSet<Address>,
 }
 
 impl Sync {
@@ -48,6 +56,22 @@ impl Sync {
         self.claims.values().copied().max().unwrap_or(0)
     }
 
+    /// The highest claim that counts (§16.5): heights up to it are finalized, so we sign
+    /// at none of them.
+    pub fn reach(&self) -> u64 {
+        self.claims
+            .iter()
+            .filter(|(p, _)| !self.unserved.contains(p))
+            .map(|(_, c)| *c)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether `peer` has made a claim (one it lost by leaving a request unserved too).
+    pub fn heard_from(&self, peer: &Address) -> bool {
+        self.claims.contains_key(peer) || self.unserved.contains(peer)
+    }
+
     /// The request to send now, if any: with our head below some claim and no request in
     /// flight (or the last one older than [`RETRY_AFTER`], whose peer then loses its claim),
     /// ask one of the peers claiming more (`random` picks which) for the next batch.
@@ -57,6 +81,7 @@ impl Sync {
                 return None;
             }
             self.claims.remove(&f.request.peer);
+            self.unserved.insert(f.request.peer);
             self.in_flight = None;
         }
         let ahead: Vec<(Address, u64)> = self
@@ -79,14 +104,55 @@ impl Sync {
     }
 
     /// A `sync_response` from `peer` was handled and `applied` blocks of it were new. An
-    /// answer to our request ends it; one that brought nothing costs the peer its claim.
+    /// answer to our request ends it; one that brought nothing costs the peer its claim
+    /// (and its claims stop counting for [`Sync::reach`] until it serves a block).
     pub fn answered(&mut self, peer: Address, applied: usize) {
+        if applied > 0 {
+            self.unserved.remove(&peer);
+        }
         if self.in_flight.is_some_and(|f| f.request.peer == peer) {
             self.in_flight = None;
             if applied == 0 {
                 self.claims.remove(&peer);
+                self.unserved.insert(peer);
             }
         }
+    }
+}
+
+/// §16.5, sync before signing: whether consensus may start (and so sign) at a height.
+/// Not while a counted claim ([`Sync::reach`]) is `>= height`: a node restarted on an
+/// empty or older store would sign again where its old self signed (amnesia). Nor, at
+/// start-up, before every peer has claimed or [`STARTUP_GRACE`] has passed since the
+/// first ask: until the statuses come the node cannot know what the chain finalized.
+#[derive(Debug, Clone)]
+pub struct StartGate {
+    peers: Vec<Address>,
+    grace: Duration,
+    /// The end of the start-up grace, set by the first ask.
+    grace_until: Option<Instant>,
+    starting: bool,
+}
+
+impl StartGate {
+    pub fn new(peers: Vec<Address>, grace: Duration) -> Self {
+        StartGate {
+            peers,
+            grace,
+            grace_until: None,
+            starting: true,
+        }
+    }
+
+    pub fn allows(&mut self, height: u64, now: Instant, sync: &Sync) -> bool {
+        if self.starting {
+            let until = *self.grace_until.get_or_insert(now + self.grace);
+            if now < until && !self.peers.iter().all(|p| sync.heard_from(p)) {
+                return false;
+            }
+            self.starting = false;
+        }
+        height > sync.reach()
     }
 }
 
@@ -195,6 +261,59 @@ mod tests {
         s.next_request(5, now, 0).unwrap();
         s.answered(peer(2), 0);
         assert_eq!(s.next_request(5, now, 0), None);
+    }
+
+    #[test]
+    fn reach_leaves_out_a_peer_that_left_a_request_unserved_until_it_serves() {
+        let mut s = Sync::default();
+        let now = Instant::now();
+        assert_eq!(s.reach(), 0);
+        s.claim(peer(1), 40);
+        s.claim(peer(2), 7);
+        assert_eq!(s.reach(), 40);
+        assert_eq!(s.next_request(5, now, 0).unwrap().peer, peer(1));
+        s.next_request(5, now + RETRY_AFTER, 1); // unanswered: peer 1 loses its claim
+        s.claim(peer(1), 90); // and claims again: whom to ask, but it does not count
+        assert_eq!((s.best_claim(), s.reach()), (90, 7));
+        assert!(s.heard_from(&peer(1)));
+        s.answered(peer(1), 3); // it served blocks we applied
+        assert_eq!(s.reach(), 90);
+        s.claim(peer(2), 95);
+        s.answered(peer(2), 0); // the request in flight (to peer 2) brought nothing
+        assert_eq!(s.reach(), 90);
+    }
+
+    #[test]
+    fn no_height_starts_that_a_counted_claim_shows_finalized() {
+        let mut s = Sync::default();
+        let mut gate = StartGate::new(Vec::new(), STARTUP_GRACE);
+        let now = Instant::now();
+        assert!(gate.allows(1, now, &s));
+        s.claim(peer(1), 5);
+        assert!(!gate.allows(5, now, &s));
+        assert!(gate.allows(6, now, &s));
+    }
+
+    #[test]
+    fn the_first_height_waits_for_every_peers_claim_or_the_grace() {
+        let peers = vec![peer(1), peer(2)];
+        let t0 = Instant::now();
+        let mut s = Sync::default();
+        let mut gate = StartGate::new(peers.clone(), STARTUP_GRACE);
+        assert!(!gate.allows(1, t0, &s)); // the grace starts with the first ask
+        s.claim(peer(1), 0);
+        assert!(!gate.allows(1, t0 + STARTUP_GRACE / 2, &s));
+        s.claim(peer(2), 0);
+        assert!(gate.allows(1, t0 + STARTUP_GRACE / 2, &s));
+
+        let mut s = Sync::default();
+        let mut gate = StartGate::new(peers, STARTUP_GRACE);
+        s.claim(peer(1), 0); // peer 2 stays silent
+        assert!(!gate.allows(1, t0, &s));
+        assert!(!gate.allows(1, t0 + STARTUP_GRACE - Duration::from_millis(1), &s));
+        assert!(gate.allows(1, t0 + STARTUP_GRACE, &s));
+        s.claim(peer(1), 3);
+        assert!(!gate.allows(1, t0 + STARTUP_GRACE, &s)); // claims count after start-up
     }
 
     #[test]
