@@ -1,21 +1,26 @@
-"""Throughput, finality latency, memory and CPU of a testnet (direct links, test profile).
+"""Throughput, finality latency, memory and CPU of a testnet (test profile).
 
     .venv/bin/python benchmarks/node_bench.py                     # 5 then 16 validators
     .venv/bin/python benchmarks/node_bench.py --sizes 5,16,32,64
+    .venv/bin/python benchmarks/node_bench.py --node rust --sizes 5,32,64,128
+    .venv/bin/python benchmarks/node_bench.py --links direct      # no proxies
     .venv/bin/python benchmarks/node_bench.py --sizes 32 --backend docker
     .venv/bin/python benchmarks/node_bench.py --sizes 16 --profile   # cProfile every node
 
-For each size it starts that many nodes (``--backend local``: ``clp-node`` processes;
-``docker``: one container each, images built when missing), lets them run to ``--blocks``
+For each size it starts that many nodes of kind ``--node`` (``python``, the reference node,
+or ``rust``, ``clp-node-rs``; ``--backend local``: processes; ``docker``: one container
+each, images built when missing), every directed link through the Toxiproxy server as the
+harness's testnets run them (``--links proxied``, the default: N·(N-1) proxies) or straight
+from node to node (``--links direct``), lets them run to ``--blocks``
 finalized blocks after ``--warmup`` or for ``--max-seconds``, whichever comes first, then
 reports:
 
-* blocks/s — finalized blocks over wall time, from the first to the last
-  ``chain.block_committed`` log event of the measured window, per node (median given). A
-  size that cannot keep up is a row like any other: its rate, the height it reached and a
-  note, never a traceback;
-* finality latency p50/p99 — per (node, height): the node's ``chain.block_committed`` log
-  time minus the block's ``time_ms``, which the proposer stamps when it builds the proposal
+* blocks/s — finalized blocks over wall time, from the first to the last commit log
+  event (``chain.block_committed``; the Rust node's ``block.committed``) of the measured
+  window, per node (median given). A size that cannot keep up is a row like any other:
+  its rate, the height it reached and a note, never a traceback;
+* finality latency p50/p99 — per (node, height): the node's commit log event's time
+  minus the block's ``time_ms``, which the proposer stamps when it builds the proposal
   (``ConsensusDriver._get_value``). So this is *proposal creation -> commit on that node*
   (propose + prevote + precommit + gossip), for the round that finally committed; all
   processes share one clock. The interval between consecutive commits (which adds the
@@ -54,6 +59,10 @@ from harness.cluster.backends import init_for_backend, make_cluster
 from harness.cluster.base import Cluster
 from harness.cluster.client import NodeUnavailable
 from harness.cluster.local import LocalBackend
+from harness.cluster.node_choice import node_environment
+from harness.node_kinds import PYTHON, NodeKindError, add_node_option
+
+LINKS = ("proxied", "direct")
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROFILE_COMMAND = f"{shlex.quote(sys.executable)} {Path(__file__).with_name('profile_node.py')}"
@@ -96,8 +105,13 @@ def node_pid(c: Cluster, name: str) -> int | None:
     return int(pid) if pid else None
 
 
+#: The log event of a commit: the Python node's, then the Rust node's (the contract leaves
+#: log events to each implementation; both carry ``height`` and ``time``).
+COMMIT_EVENTS = frozenset({"chain.block_committed", "block.committed"})
+
+
 def commit_times(log_path: str) -> dict[int, float]:
-    """height -> wall time of the node's chain.block_committed event."""
+    """height -> wall time of the node's commit event (COMMIT_EVENTS)."""
     out: dict[int, float] = {}
     try:
         text = Path(log_path).read_text(errors="replace")
@@ -108,7 +122,7 @@ def commit_times(log_path: str) -> dict[int, float]:
             rec = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(rec, dict) and rec.get("event") == "chain.block_committed":
+        if isinstance(rec, dict) and rec.get("event") in COMMIT_EVENTS:
             out[int(rec["height"])] = float(rec["time"])
     return out
 
@@ -120,7 +134,13 @@ def load1() -> float:
 async def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     """One size's row; anything that goes wrong is the row's error, not a traceback."""
     root = Path(tempfile.mkdtemp(prefix=f"clp-bench-{n}-"))
-    row: dict[str, Any] = {"validators": n, "backend": args.backend, "load_start": load1()}
+    row: dict[str, Any] = {
+        "validators": n,
+        "node": args.node,
+        "links": args.links,
+        "backend": args.backend,
+        "load_start": load1(),
+    }
     try:
         row.update(await _run_size(n, args, root))
     except Exception as exc:  # a benchmark reports a failure as its figure
@@ -153,7 +173,11 @@ async def _fetch_blocks(c: Cluster, heights: range) -> dict[int, dict[str, Any]]
 
 async def _run_size(n: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     manifest = init_for_backend(
-        args.backend, root / "net", validators=n, proxied=False, seed=f"bench{n}"
+        args.backend,
+        root / "net",
+        validators=n,
+        proxied=args.links == "proxied",
+        seed=f"bench{n}",
     )
     if args.profile:
         c: Cluster = LocalBackend(manifest, node_command=f"{PROFILE_COMMAND} --config {{config}}")
@@ -194,7 +218,9 @@ async def _run_size(n: int, args: argparse.Namespace, root: Path) -> dict[str, A
             notes.append(f"{len(down)} node(s) did not answer at the end: {', '.join(down[:5])}")
         top = min(min(known, default=0), target)
         blocks = await _fetch_blocks(c, range(args.warmup + 1, top + 1))
+    proxies = c.proxies if isinstance(c, LocalBackend) else None
     return {
+        **({"proxy_server": proxies.kind} if proxies is not None else {}),
         "start_s": round(started_s, 1),
         "run_s": round(run_s, 1),
         "lowest_height": min(known, default=0),
@@ -292,6 +318,8 @@ def _profile(c: Cluster, top: int = 30) -> list[dict[str, Any]]:
 
 COLUMNS = [
     ("validators", "n"),
+    ("node", "node"),
+    ("links", "links"),
     ("measured_blocks", "blocks"),
     ("blocks_per_s", "blk/s"),
     ("latency_p50_ms", "lat p50 ms"),
@@ -336,7 +364,8 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-async def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; a combination that cannot run is a one-line error (SystemExit)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="5,16", help="comma-separated validator counts")
     ap.add_argument("--backend", choices=("local", "docker"), default="local")
@@ -345,14 +374,40 @@ async def main() -> int:
     ap.add_argument("--max-seconds", type=float, default=120.0, help="time limit per size")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--keep", action="store_true", help="keep each testnet dir (logs, data)")
-    ap.add_argument("--profile", action="store_true", help="cProfile every node (local only)")
-    args = ap.parse_args()
+    ap.add_argument(
+        "--profile", action="store_true", help="cProfile every node (local, Python node only)"
+    )
+    add_node_option(ap)
+    ap.add_argument(
+        "--links",
+        choices=LINKS,
+        default="proxied",
+        help="proxied (default): every directed link through the Toxiproxy server, the full "
+        "proxy matrix of N*(N-1) proxies the harness's testnets run; direct: node to node",
+    )
+    args = ap.parse_args(argv)
+    args.size_list = parse_sizes(args.sizes)
     if args.profile and args.backend != "local":
         raise SystemExit("node_bench: --profile runs node processes here: --backend local")
-    rows = []
-    for n in parse_sizes(args.sizes):
-        print(f"running {n} validators ({args.backend}) ...", file=sys.stderr, flush=True)
-        rows.append(await run_size(n, args))
+    if args.profile and args.node != PYTHON:
+        raise SystemExit("node_bench: --profile runs the Python node under cProfile: --node python")
+    return args
+
+
+async def main() -> int:
+    args = parse_args()
+    try:
+        with node_environment(args.node, args.backend):
+            rows = []
+            for n in args.size_list:
+                print(
+                    f"running {n} validators ({args.node}, {args.links} links, {args.backend}) ...",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                rows.append(await run_size(n, args))
+    except NodeKindError as exc:
+        raise SystemExit(f"node_bench: {exc}") from None
     print_table(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

@@ -7,6 +7,7 @@ TOXIPROXY_SERVER environment variable; otherwise the project's compatible server
 from __future__ import annotations
 
 import asyncio
+import resource
 import subprocess
 import sys
 import time
@@ -16,9 +17,47 @@ from typing import IO
 import httpx
 
 from harness.cluster.process import terminate
-from harness.cluster.testnet import TestnetManifest
+from harness.cluster.testnet import TestnetError, TestnetManifest
 from harness.cluster.toxiproxy_api import ToxiproxyApi
 from harness.official_toxiproxy import find_official_server
+
+#: Proxies created per ``POST /populate``: each call answers well within the API client's
+#: timeout, whatever the testnet's size (128 validators are 16,256 proxies).
+POPULATE_CHUNK = 500
+#: Open files the server holds besides its links: the API, its log, the runtime's own.
+FILES_SPARE = 256
+
+
+def open_files_needed(links: int) -> int:
+    """Open files a server with ``links`` proxies holds when every link is connected: the
+    listener, the accepted connection and the one to the upstream."""
+    return 3 * links + FILES_SPARE
+
+
+def chunks(items: list[dict[str, object]], size: int) -> list[list[dict[str, object]]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def raise_open_files(pid: int, need: int) -> None:
+    """Let process ``pid`` hold ``need`` open files; a limit that cannot be raised that far
+    (the hard limit, without the privilege to raise it) is a one-line TestnetError."""
+    try:
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    except ProcessLookupError:
+        return  # it exited at once: the wait for its API below says so
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    new_hard = hard if hard == resource.RLIM_INFINITY or hard >= need else need
+    try:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (need, new_hard))
+    except ProcessLookupError:
+        return
+    except (PermissionError, ValueError) as exc:
+        raise TestnetError(
+            f"the proxy server needs about {need} open files for this testnet's links but "
+            f"may hold only {hard} (ulimit -Hn) and cannot raise that ({exc}): raise the "
+            "hard limit, or use fewer validators or direct links"
+        ) from None
 
 
 class ProxyLayer:
@@ -58,6 +97,12 @@ class ProxyLayer:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+        specs = self.proxy_specs()
+        try:
+            raise_open_files(self.proc.pid, open_files_needed(len(specs)))
+        except TestnetError:
+            self.stop_sync()
+            raise
         deadline = time.monotonic() + 15
         while True:
             if self.proc.poll() is not None:
@@ -72,7 +117,8 @@ class ProxyLayer:
                 if time.monotonic() > deadline:
                     raise RuntimeError("toxiproxy server did not answer within 15 s") from None
                 await asyncio.sleep(0.05)
-        await asyncio.to_thread(self.api.populate, self.proxy_specs())
+        for chunk in chunks(specs, POPULATE_CHUNK):
+            await asyncio.to_thread(self.api.populate, chunk)
 
     def proxy_specs(self) -> list[dict[str, object]]:
         by_name = {n.name: n for n in self.manifest.nodes}

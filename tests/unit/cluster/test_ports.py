@@ -80,3 +80,14 @@ def test_a_port_handed_out_is_not_handed_out_again_by_this_process(
     first = set(ports.free_ports(25))
     second = set(ports.free_ports(25))
     assert not first & second
+
+
+def test_a_testnet_needing_most_of_the_range_gets_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """128 proxied validators need 16,513 of the 22,768 ports below the ephemeral range:
+    more than a quarter of a range is served while the ports are free, not refused."""
+    monkeypatch.setenv(ports.PORT_RANGE_ENV, "22000-22099")
+    picked = ports.free_ports(90)
+    assert len(set(picked)) == 90
+    assert all(22000 <= p <= 22099 for p in picked)
+    with pytest.raises(ports.PortsExhausted, match="needs 513 ports; 100 lie in the range"):
+        ports.free_ports(ports.MAX_HELD + 1)
