@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from harness.node_kinds import cargo_target_dirs
 
 
 def rust_binary(name: str, env_var: str) -> Path:
-    """The built binary ``name``: $env_var, else the release then debug build of the cargo
-    target directory ($CARGO_TARGET_DIR as `make rust` exports it, then rust/target).
+    """The built binary ``name``: $env_var, else the release then debug build in each cargo
+    target directory the harness looks in for the Rust node (``cargo_target_dirs``).
     Fails (never skips) when none exists: an unbuilt binary is not a passing test."""
     explicit = os.environ.get(env_var)
     if explicit:
@@ -20,9 +20,7 @@ def rust_binary(name: str, env_var: str) -> Path:
         if not path.is_file():
             pytest.fail(f"{env_var}={explicit} does not exist; `make rust` builds {name}")
         return path
-    targets = [Path(d) for d in (os.environ.get("CARGO_TARGET_DIR"),) if d]
-    targets.append(ROOT / "rust" / "target")
-    for target in targets:
+    for target in cargo_target_dirs():
         for profile in ("release", "debug"):
             path = target / profile / name
             if path.is_file():

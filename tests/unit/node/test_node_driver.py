@@ -249,13 +249,7 @@ async def test_synced_blocks_restart_the_height_at_once(
     n = _not_proposer(kit, make)
     n.driver.start_height()
     for _ in range(2):  # two blocks decided elsewhere, with their certificates
-        proposer = _proposer(kit, n, n.state.next_height)
-        block = _block(n, proposer)
-        votes = tuple(
-            Vote.create(CHAIN, VoteType.PRECOMMIT, block.height, 0, block.hash, k.address, k.sign)
-            for k in _keys(kit)[:3]
-        )
-        n.driver.commit(block, CommitCertificate(block.height, 0, block.hash, votes))
+        _decided_elsewhere(n, kit)
     n.driver.restart_height()
     assert n.host.started == [1, 3] and n.driver.core.height == 3
     assert [a.height for a in n.host.applied] == [1, 2]

@@ -162,6 +162,18 @@ impl Sim {
         self.nodes[i].node.as_ref().unwrap()
     }
 
+    /// Node `i` answers no challenge from now on (the `lazy` test hook).
+    pub fn make_lazy(&mut self, i: usize) {
+        self.nodes[i]
+            .view
+            .hooks
+            .set(crate::view::FaultsChange {
+                lazy: Some(true),
+                ..Default::default()
+            })
+            .unwrap();
+    }
+
     pub fn height(&self, i: usize) -> u64 {
         self.nodes[i].node.as_ref().map_or(0, |n| n.head().height)
     }
@@ -428,14 +440,7 @@ mod tests {
     #[test]
     fn a_lazy_validator_is_slashed_and_the_rest_are_not() {
         let mut sim = Sim::new(4);
-        sim.nodes[3]
-            .view
-            .hooks
-            .set(crate::view::FaultsChange {
-                lazy: Some(true),
-                ..Default::default()
-            })
-            .unwrap();
+        sim.make_lazy(3);
         sim.run_until(Duration::from_secs(60), |s| {
             (0..4).all(|i| s.height(i) >= 20)
         });
@@ -452,14 +457,7 @@ mod tests {
     #[test]
     fn posted_responses_are_judged_pooled_and_relayed() {
         let mut sim = Sim::new(4);
-        sim.nodes[3]
-            .view
-            .hooks
-            .set(crate::view::FaultsChange {
-                lazy: Some(true),
-                ..Default::default()
-            })
-            .unwrap();
+        sim.make_lazy(3);
         sim.run_until(Duration::from_secs(30), |s| s.height(0) >= 2);
         let challenge = sim.node(0).manager().challenge(2).unwrap().clone();
         let key = sim.nodes[3].key.clone();
@@ -488,14 +486,7 @@ mod tests {
         use clp_consensus::VoteType;
         let before = crate::view::unix_now_ms();
         let mut sim = Sim::new(4);
-        sim.nodes[3]
-            .view
-            .hooks
-            .set(crate::view::FaultsChange {
-                lazy: Some(true),
-                ..Default::default()
-            })
-            .unwrap();
+        sim.make_lazy(3);
         sim.run_until(Duration::from_secs(30), |s| {
             (0..4).all(|i| s.height(i) >= 6)
         });
