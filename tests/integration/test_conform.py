@@ -3,14 +3,27 @@ and on a node without the optional test hooks."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from harness.cluster.ports import PORT_RANGE_ENV
+
 STUB = Path(__file__).with_name("conform_stub_node.py")
 CLI = Path(sys.executable).with_name("clp-testnet")
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def conform_env() -> dict[str, str]:
+    """A clean environment (no node command or image of the harness's choosing), but this
+    xdist worker's port slice: a conform run picking from the whole range took ports of
+    other workers' testnets ("address already in use")."""
+    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+    if PORT_RANGE_ENV in os.environ:
+        env[PORT_RANGE_ENV] = os.environ[PORT_RANGE_ENV]
+    return env
 
 
 def conform(tmp_path: Path, *args: str) -> tuple[int, str]:
@@ -20,7 +33,7 @@ def conform(tmp_path: Path, *args: str) -> tuple[int, str]:
         text=True,
         timeout=600,
         cwd=ROOT,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        env=conform_env(),
     )
     return proc.returncode, proc.stdout + proc.stderr
 
