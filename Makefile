@@ -21,7 +21,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint unit hostile integration browser integration-docker official-toxiproxy integration-swarm integration-swarm-multi clean
-.PHONY: explore-smoke explore-long explore-power rust rust-build rust-lint rust-unit rust-image rust-integration rust-docker
+.PHONY: explore-smoke explore-long explore-power rust rust-build rust-lint rust-unit rust-image rust-integration rust-scenarios rust-checks rust-docker
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,19 @@ demo: $(STAMP)
 
 IMAGES_LOG := reports/images.log
 
-# Stages that would leave a core idle run side by side (make -j -O: each prints its output
-# when it is done): unit (CPU-bound) beside hostile (mostly a 25 s flood) and the official-
-# Toxiproxy conformance tests; the browser tests and explore-smoke beside the Docker suite.
-# The image build (CPU-light: debootstrap, wheels, docker build) overlaps the local stages;
-# its log is printed when the Docker stage needs it, and a failed build fails `make test`.
+# Stages that would leave a core idle run side by side (make -j -O, or a background job whose
+# log is printed when it is done). In order:
+#   1. lint; then unit (CPU-bound) beside hostile (mostly a 25 s flood) and the official-
+#      Toxiproxy conformance tests;
+#   2. the Python integration suite, the browser tests and explore-smoke (log printed when
+#      done) beside the Rust node's scenarios, which start once its build is done (Rust nodes
+#      use little CPU: that suite mostly waits on protocol time);
+#   3. the Docker suite and the Rust image's conformance beside the Rust node's hostile
+#      tests, conform and explore smoke.
+# The images and the Rust node (build, rustfmt, clippy, cargo test, image; niced) build in
+# the background from the start; each log is printed when a stage needs it, and a failed
+# build fails `make test`.
+STAGE2_LOG := reports/stage2-python.log
 test: $(STAMP) debootstrap
 	@mkdir -p reports; \
 	echo "images: building in the background (log: $(IMAGES_LOG))"; \
@@ -48,17 +56,19 @@ test: $(STAMP) debootstrap
 	$(MAKE) --no-print-directory lint && \
 	echo "unit, hostile and official-toxiproxy side by side (each prints when done)" && \
 	$(MAKE) --no-print-directory -j3 -O unit hostile official-toxiproxy; early=$$?; \
-	echo "waiting for the Rust node's build and tests (the timed local stages run alone)"; \
+	[ $$early -eq 0 ] || { wait $$rust $$images; exit $$early; }; \
+	echo "integration, browser and explore-smoke in the background (printed when done; log: $(STAGE2_LOG)); waiting for the Rust node's build"; \
+	$(MAKE) --no-print-directory -j3 -O integration browser explore-smoke > $(STAGE2_LOG) 2>&1 & python=$$!; \
 	wait $$rust; rusted=$$?; \
 	echo "the Rust node: exit $$rusted"; cat $(RUST_LOG); \
-	[ $$early -eq 0 ] || { wait $$images; exit $$early; }; [ $$rusted -eq 0 ] || { wait $$images; exit $$rusted; }; \
-	$(MAKE) --no-print-directory integration && \
-	$(MAKE) --no-print-directory rust-integration; local=$$?; \
+	if [ $$rusted -eq 0 ]; then $(MAKE) --no-print-directory rust-scenarios; rusted=$$?; fi; \
+	wait $$python; local=$$?; \
+	echo "integration, browser and explore-smoke: exit $$local"; cat $(STAGE2_LOG); \
 	wait $$images; built=$$?; \
 	echo "images: build exit $$built"; cat $(IMAGES_LOG); \
-	[ $$local -eq 0 ] || exit $$local; [ $$built -eq 0 ] || exit $$built; \
-	echo "browser, explore-smoke, the Docker suite and the Rust node's image side by side (each prints when done)"; \
-	$(MAKE) --no-print-directory -j4 -O browser explore-smoke integration-docker rust-docker
+	[ $$local -eq 0 ] || exit $$local; [ $$rusted -eq 0 ] || exit $$rusted; [ $$built -eq 0 ] || exit $$built; \
+	echo "the Docker suite, the Rust image's conformance and the Rust node's hostile tests, conform and explore smoke side by side (each prints when done)"; \
+	$(MAKE) --no-print-directory -j3 -O integration-docker rust-docker rust-checks
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -72,7 +82,7 @@ unit: $(STAMP)
 # What a hostile outsider can do: floods, fuzzed frames and REST requests, schemathesis
 # against a live node, bad configs and CLI input, signals. Prints its figures (-s). The
 # tests that apply to any node run here on the Python node; their Rust runs (mark
-# rust_node) are rust-integration's, as this stage runs before the Rust build is done.
+# rust_node) are rust-checks', as this stage runs before the Rust build is done.
 hostile: $(STAMP)
 	$(BIN)/pytest tests/hostile -q -s -m 'not rust_node' --junitxml=reports/hostile.xml
 
@@ -92,9 +102,11 @@ browser: $(STAMP) browser-deps
 EXPLORE_SEED ?= 1
 EXPLORE_BUDGET ?= 60m
 
+# In `make test` it runs beside the integration suite: a few testnets at a time.
+SMOKE_JOBS ?= $(call per_core,1,4)
 explore-smoke: $(STAMP)
 	@mkdir -p reports
-	$(BIN)/clp-testnet explore --seed 1 --runs 8 --jobs $(JOBS) --out runs --json > reports/explore-smoke.json
+	$(BIN)/clp-testnet explore --seed 1 --runs 8 --jobs $(SMOKE_JOBS) --out runs --json > reports/explore-smoke.json
 
 explore-long: $(STAMP)
 	@mkdir -p reports
@@ -191,9 +203,10 @@ monitoring:
 # stages run; rust-lint is rustfmt and clippy; rust-unit the workspace's own tests in the
 # release profile (they share the release build's dependencies, and the property tests and
 # the crypto run fast there); rust-image its Docker image (the debootstrap base + the
-# binary). rust-integration: the differential test of the two CLP cores, every scenario on
-# a testnet of Rust nodes, the mixed-implementation scenarios, `conform` of the Rust node's
-# command and image, the hostile tests that apply to any node, and an explore smoke. The
+# binary). rust-integration is rust-scenarios (tests/rust: the differential test of the two
+# CLP cores, every scenario on a testnet of Rust nodes and on a mixed one, the planted
+# divergences) and rust-checks (the hostile tests that apply to any node, `conform` of the
+# Rust node's command, an explore smoke); rust-docker is `conform` of its image. The
 # build goes to CARGO_TARGET_DIR, by default in the harness's cache folder (outside the
 # clone, like the image build cache): a new clone rebuilds only the workspace's own crates.
 # A machine without cargo fails here, loudly.
@@ -226,9 +239,16 @@ rust-unit:
 rust-image: $(STAMP) debootstrap rust-build
 	$(BIN)/clp-testnet images build --node rust
 
-rust-integration: $(STAMP) rust-build
+rust-integration: rust-scenarios rust-checks
+
+# Rust nodes wait on protocol time far more than they compute: more testnets at once.
+RUST_JOBS ?= $(call per_core,4,16)
+rust-scenarios: $(STAMP) rust-build
 	@mkdir -p reports
-	@$(call with_toxiproxy,$(BIN)/pytest tests/rust -q -n $(JOBS) --dist loadgroup --junitxml=reports/rust.xml --basetemp=reports/runs-rust)
+	@$(call with_toxiproxy,$(BIN)/pytest tests/rust -q -n $(RUST_JOBS) --dist loadgroup --junitxml=reports/rust.xml --basetemp=reports/runs-rust)
+
+rust-checks: $(STAMP) rust-build
+	@mkdir -p reports
 	$(BIN)/pytest tests/hostile -q -s -m rust_node --junitxml=reports/hostile-rust.xml --basetemp=reports/runs-hostile-rust
 	$(BIN)/clp-testnet conform --node rust --scenarios none --out reports/runs-rust-conform
 	$(BIN)/clp-testnet explore --node rust --seed 1 --runs 6 --jobs $(JOBS) --out runs --json > reports/explore-smoke-rust.json

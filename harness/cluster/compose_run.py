@@ -85,7 +85,7 @@ def find_project(client: docker.DockerClient, manifest: TestnetManifest) -> Comp
     root = manifest.root.resolve()
     parts = {n.name for n in manifest.nodes} | {POPULATE_FILE}
     found: dict[str, ComposeProject] = {}
-    for c in client.containers.list(all=True, filters={"label": PROJECT_LABEL}):
+    for c in client.containers.list(all=True, ignore_removed=True, filters={"label": PROJECT_LABEL}):
         part = part_of(c, root, parts)
         if part is not None:
             name = c.labels[PROJECT_LABEL]
@@ -199,7 +199,7 @@ class ComposeTestnet(Cluster):
         from docker.errors import NotFound
 
         flt = {"label": f"{PROJECT_LABEL}={self.project.name}"}
-        for c in self.docker.containers.list(all=True, filters=flt):
+        for c in self.docker.containers.list(all=True, ignore_removed=True, filters=flt):
             with contextlib.suppress(NotFound):  # one that went meanwhile is fine
                 c.stop(timeout=STOP_TIMEOUT_S)
                 c.remove(force=True)

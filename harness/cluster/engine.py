@@ -175,8 +175,10 @@ class Labelled(ObjectSet):
     ) -> Labelled:
         """The project's objects: all, one run's, or those made under ``SESSION_ENV=session``."""
         flt = label_filter(run_id, session)
+        # ignore_removed: a container another run removes between the list and its inspect
+        # is gone, not an error (seen with testnets torn down beside this one)
         return cls(
-            client.containers.list(all=True, filters=flt),
+            client.containers.list(all=True, ignore_removed=True, filters=flt),
             client.networks.list(filters=flt),
             client.volumes.list(filters=flt),
         )

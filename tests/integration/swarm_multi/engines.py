@@ -267,7 +267,7 @@ class TestSwarm:
             with contextlib.suppress(DockerException, OSError):
                 client = engine.client()
                 try:
-                    for c in client.containers.list(all=True):
+                    for c in client.containers.list(all=True, ignore_removed=True):
                         with contextlib.suppress(DockerException):
                             c.remove(force=True, v=True)
                 finally:
