@@ -85,7 +85,9 @@ def find_project(client: docker.DockerClient, manifest: TestnetManifest) -> Comp
     root = manifest.root.resolve()
     parts = {n.name for n in manifest.nodes} | {POPULATE_FILE}
     found: dict[str, ComposeProject] = {}
-    for c in client.containers.list(all=True, ignore_removed=True, filters={"label": PROJECT_LABEL}):
+    for c in client.containers.list(
+        all=True, ignore_removed=True, filters={"label": PROJECT_LABEL}
+    ):
         part = part_of(c, root, parts)
         if part is not None:
             name = c.labels[PROJECT_LABEL]

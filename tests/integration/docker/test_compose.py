@@ -83,7 +83,10 @@ class Compose:
 def leftovers(api: Any, project: str) -> list[str]:
     flt = {"label": f"com.docker.compose.project={project}"}
     return [
-        *(f"container {c.name}" for c in api.containers.list(all=True, ignore_removed=True, filters=flt)),
+        *(
+            f"container {c.name}"
+            for c in api.containers.list(all=True, ignore_removed=True, filters=flt)
+        ),
         *(f"network {n.name}" for n in api.networks.list(filters=flt)),
         *(f"volume {v.name}" for v in api.volumes.list(filters=flt)),
     ]
