@@ -1,10 +1,10 @@
 """§10.7 Liveness: while more than 2/3 of the stake was connected, the chain kept finalizing.
 
 The fault log says when which nodes could talk to each other; the blocks' times say when
-the chain advanced. Within each stretch where a strongly connected group of running nodes
-held > 2/3 of the committee's stake and no toxic, packet loss or clock fault was active, no
-gap between blocks may exceed a budget of a few consensus rounds (plus a redial after the
-stretch began).
+the chain advanced. Within each stretch where a connected group of running nodes (every two
+linked both ways: ``NetState.linked_groups``) held > 2/3 of the committee's stake and no
+toxic, packet loss or clock fault was active, no gap between blocks may exceed a budget of
+a few consensus rounds (plus a redial after the stretch began).
 
 The stake is the one in force for the next block: the committee of that block's epoch with
 its stakes after the previous epoch's slashes (a member slashed to 0 holds no vote). A
@@ -70,7 +70,7 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
                 "liveness not decidable"
             )
             continue
-        best = max(st.components(), key=lambda c: sum(stake.get(x, 0) for x in c), default=set())
+        best = max(st.linked_groups(), key=lambda c: sum(stake.get(x, 0) for x in c), default=set())
         power = sum(stake.get(x, 0) for x in best)
         if not 3 * power > 2 * total:
             where = f" epoch {epoch}" if split else ""

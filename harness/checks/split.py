@@ -213,7 +213,11 @@ def _connected_since(
         if seg.end_lo <= t_h or seg.start_hi >= stop:
             continue
         st = seg.state
-        group = next((c for c in st.components() if node in c), set())
+        group = max(
+            (c for c in st.linked_groups() if node in c),
+            key=lambda c: sum(stake.get(x, 0) for x in c),
+            default=set(),
+        )
         power = sum(stake.get(x, 0) for x in group)
         ok = (
             total > 0

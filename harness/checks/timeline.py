@@ -68,6 +68,38 @@ class NetState:
                     todo.append(b)
         return seen
 
+    def linked(self, a: str, b: str) -> bool:
+        """Both running, and both directed links between them up."""
+        return (
+            self.running(a)
+            and self.running(b)
+            and (a, b) not in self.down
+            and (b, a) not in self.down
+        )
+
+    def linked_groups(self) -> list[set[str]]:
+        """The maximal groups of running nodes every two of which are linked both ways: the
+        contract's "connected" (§15.7). Gossip (§16.7) relays only a polka's prevotes and a
+        decided height's certificate, so a group that reaches itself only around a one-way
+        cut may rightly stall a round (every node short of the quorum of votes it waits for).
+        Bron-Kerbosch with a pivot: few groups when few links are down."""
+        up = [n for n in self.nodes if self.running(n)]
+        nbrs = {a: {b for b in up if b != a and self.linked(a, b)} for a in up}
+        out: list[set[str]] = []
+
+        def grow(r: set[str], p: set[str], x: set[str]) -> None:
+            if not p and not x:
+                out.append(r)
+                return
+            pivot = max(p | x, key=lambda u: len(nbrs[u] & p))
+            for v in sorted(p - nbrs[pivot]):
+                grow(r | {v}, p & nbrs[v], x & nbrs[v])
+                p = p - {v}
+                x = x | {v}
+
+        grow(set(), set(up), set())
+        return out
+
     def components(self) -> list[set[str]]:
         """Strongly connected groups of running nodes: who can talk to whom both ways."""
         reach = {a: self.reachable_from(a) for a in self.nodes if self.running(a)}

@@ -34,7 +34,7 @@ PROPERTIES: dict[str, str] = {
     "miss_network_explained": "a validator answered, and the fault log shows its response "
     "could not reach a proposer of the window in time",
     "equivocation": "an equivocation detected (two votes of one validator for one step)",
-    "lock_released": "a lock released by a newer polka",
+    "lock_released": "a lock released by a newer polka (a later vote for another value)",
     **{f"forged_{r}": f"a forged response refused with {r}" for r in REASONS},
     **{f"fault_{k}": f"fault kind {k} injected" for k in KINDS},
 }
@@ -110,18 +110,19 @@ def _votes(served: Mapping[str, Any], genesis: list[Mapping[str, Any]]) -> set[s
     def polka(h: int, r: int, b: str) -> bool:
         return 3 * sum(stakes.get(a, 0) for a in prevoters.get((h, r, b), ())) > 2 * total
 
-    prevotes: dict[tuple[Any, ...], list[tuple[int, set[Any]]]] = {}
+    # A lock on a value precommitted at (h, r) is released when the validator later votes
+    # another value with a newer polka behind it: a prevote at r2 after a polka in r..r2-1
+    # (Tendermint's unlock), or a precommit at r2 on that round's own polka (a relock).
+    votes_of: dict[tuple[Any, ...], list[tuple[int, str, set[Any]]]] = {}
     for (h, r, kind, who), values in steps.items():
-        if kind == "prevote":
-            prevotes.setdefault((h, who), []).append((r, values))
+        votes_of.setdefault((h, who), []).append((r, kind, values))
     for (h, r, kind, who), values in steps.items():
         if kind != "precommit":
             continue
         for locked in values - {None}:
-            for r2, later in prevotes.get((h, who), []):
-                if r2 > r and any(
-                    polka(h, x, b) for b in later - {None, locked} for x in range(r, r2)
-                ):
+            for r2, kind2, later in votes_of.get((h, who), []):
+                newer = range(r, r2) if kind2 == "prevote" else range(r2, r2 + 1)
+                if r2 > r and any(polka(h, x, b) for b in later - {None, locked} for x in newer):
                     hit.add("lock_released")
     return hit
 

@@ -50,12 +50,24 @@ SIGNATURE_FORGES = ("bad_signature", "replay")
 # Forgeries the forger builds on a challenge (or response) with two blocks of its window
 # left: a 2-block window has that only at its own height, if at all.
 WIDE_WINDOW_FORGES = ("duplicate", "not_in_committee", *SIGNATURE_FORGES)
-UNDO_ONLY = frozenset(k.name for k in KINDS.values() if k.undone_by is None)
+# Kinds that only take faults away (some kind's undo, or every fault's): a schedule reaches
+# them as undo steps. A setting kind undoes itself (back to neutral: ``clock_offset``); a
+# kind with no undo that is no undo either (``double_sign``) is a one-shot step.
+UNDO_ONLY = frozenset(
+    k.undone_by for k in KINDS.values() if k.undone_by and k.undone_by != k.name
+) | frozenset(k.name for k in KINDS.values() if k.group == "all")
 
 
 def kinds_for(backend: str) -> list[FaultKind]:
-    """The registry's fault kinds the backend can inject and the generator can undo."""
-    return [k for k in KINDS.values() if backend in k.backends and k.name not in UNDO_ONLY]
+    """The registry's fault kinds the generator draws on ``backend``: not the undo-only
+    ones, nor those that name a node implementation (``upgrade``: a mixed run's)."""
+    return [
+        k
+        for k in KINDS.values()
+        if backend in k.backends
+        and k.name not in UNDO_ONLY
+        and not any(f.type == "implementation" and f.required for f in k.fields)
+    ]
 
 
 def _edge_or(rng: random.Random, edges: Sequence[int], lo: int, hi: int, p: float = 0.6) -> int:
@@ -129,6 +141,21 @@ def minority(rng: random.Random, names: list[str], stakes: list[int]) -> list[st
         if stakes[small] * 3 < total:
             chosen = [small]
     return sorted(names[i] for i in chosen)
+
+
+def still_live(lazy: list[str], faulty: list[str], names: list[str], stakes: list[int]) -> list[str]:
+    """The lazy validators to keep so that ``faulty`` stays under 1/3 of the stake in force.
+
+    A lazy validator keeps voting but may be slashed to nothing (slash 100 %) or ejected at
+    the first epoch's end; counted with no stake, the faulty set must still hold less than
+    a third, or faulting it stalls the chain where the schedule expects it to go on. The
+    last lazy validators are dropped until it holds."""
+    stake = dict(zip(names, stakes, strict=True))
+    held = sum(stake[n] for n in faulty)
+    kept = list(lazy)
+    while kept and 3 * held >= sum(stakes) - sum(stake[n] for n in kept if n not in faulty):
+        kept.pop()
+    return kept
 
 
 def draw_args(
@@ -289,7 +316,8 @@ def draw_steps(
         n = len(names)
         cap = max(0, min((n - 1) // 3, n - clp["min_committee_size"]))
         k = rng.choice([max(2, cap + 1), max(2, cap + 1), rng.randint(2, n - 1)])
-        for node in sorted(rng.sample(names, min(k, n - 1))):
+        chosen = sorted(rng.sample(names, min(k, n - 1)))
+        for node in still_live(chosen, faulty, names, stakes):
             timed.append((1, -2, {"at": {"height": 1}, "do": "lazy", "node": node}))
     lazy: str | None = None  # claimed by signature forgeries, so no genuine answer races them
     for _ in range(rng.choice([0, 0, 1, 2])):

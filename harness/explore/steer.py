@@ -187,6 +187,7 @@ def _recipes(backend: str) -> dict[str, Recipe]:
     }
     for kind in kinds_for(backend):
         out[f"fault_{kind.name}"] = _fault(kind.name)
+    out["equivocation"] = _fault("double_sign")  # its validator equivocates at once
     by_reason: dict[str, str] = {}
     for forge, reason in DEFAULT_REASON.items():
         by_reason.setdefault(reason, forge)

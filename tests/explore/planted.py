@@ -123,6 +123,18 @@ PLANTED_FOR_CHECKS = [
         check="equivocation",
         evidence=("v4 (", "signed 2 different", "held by"),
     ),
+    PlantedForCheck(
+        name="lock-forgotten-on-a-fresh-proposal",
+        why="Tendermint's amnesia: a validator prevotes a fresh proposal (no proof-of-lock "
+        "round) whatever it is locked on. The honest others still hold the chain safe and "
+        "live, so no block shows it; its own prevote against its lock does",
+        file="clp_node/consensus/core.py",
+        before="self._locked_round == -1 or self._locked_hash == p.block_hash",
+        after="True",
+        scenario="tests/explore/lock-split-round.toml",
+        check="lock_discipline",
+        evidence=("v1 precommitted", "then prevoted", "with no polka for it in rounds 0..0"),
+    ),
 ]
 
 

@@ -103,3 +103,29 @@ def test_an_epoch_end_does_not_excuse_a_connected_committee(net: Net) -> None:
     r = liveness.check(build(net, 40, delays_ms={21: STALL_MS}).history)
     assert r.verdict == "fail", r.evidence
     assert any("stalled 60.2 s after height 20" in e for e in r.evidence), r.evidence
+
+
+def test_a_group_that_reaches_itself_only_around_a_one_way_cut_owes_nothing(net: Net) -> None:
+    """Found by the lock-split scenario: v1 muted and v4 -> v2 cut leave v0, v2, v3, v4
+    strongly connected (400000 of 500000), but §16.7 relays only a polka's prevotes and a
+    decided height's precommits: v2 waited for v4's prevote, the rest for v2's precommit.
+    Connected means linked both ways (§15.7): the largest such group holds 3 of 5."""
+    plain = build(net, 40, delays_ms={STALL_AT: STALL_MS})
+    t29, t30 = time_s(plain, STALL_AT - 1), time_s(plain, STALL_AT)
+    faults = [
+        record("mute", t29 + 0.1, STALL_AT - 1, node="v1"),
+        record("cut", t29 + 0.2, STALL_AT - 1, **{"from": "v4", "to": "v2"}),
+        record("heal", t30 - 1.0, STALL_AT - 1),
+    ]
+    r = liveness.check(build(net, 40, delays_ms={STALL_AT: STALL_MS}, faults=faults).history)
+    assert r.verdict == "pass", r.evidence
+    assert any("holds 300000 of 500000: no progress owed" in e for e in r.evidence), r.evidence
+
+
+def test_a_one_way_cut_beside_a_linked_quorum_still_owes_blocks(net: Net) -> None:
+    plain = build(net, 40, delays_ms={STALL_AT: STALL_MS})
+    t29 = time_s(plain, STALL_AT - 1)
+    faults = [record("cut", t29 + 0.1, STALL_AT - 1, **{"from": "v4", "to": "v0"})]
+    r = liveness.check(build(net, 40, delays_ms={STALL_AT: STALL_MS}, faults=faults).history)
+    assert r.verdict == "fail", r.evidence  # v0..v3 (or v1..v4) are linked: 4 of 5
+    assert any("400000/500000" in e and "stalled" in e for e in r.evidence), r.evidence

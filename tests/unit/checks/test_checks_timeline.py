@@ -48,6 +48,17 @@ def test_one_way_cut_is_bridged_by_relays() -> None:
     assert s.touched("v4", EQUAL) is None
 
 
+def test_linked_groups_are_the_pairs_linked_both_ways() -> None:
+    s = _after(("mute", {"node": "v1"}), ("cut", {"from": "v4", "to": "v2"}))
+    groups = sorted(sorted(g) for g in s.linked_groups())
+    assert groups == [["v0", "v2", "v3"], ["v0", "v3", "v4"], ["v1"]]
+    assert sorted(sorted(c) for c in s.components()) == [["v0", "v2", "v3", "v4"], ["v1"]]
+    whole = _after(("cut", {"from": "v4", "to": "v0"}), ("heal", {}))
+    assert [sorted(g) for g in whole.linked_groups()] == [list(NODES)]
+    stopped = _after(("kill", {"node": "v3"}), ("partition", {"groups": [["v0", "v1"]]}))
+    assert sorted(sorted(g) for g in stopped.linked_groups()) == [["v0", "v1"], ["v2", "v4"]]
+
+
 def test_process_faults_and_lazy_exclude_until_undone() -> None:
     steps = [("kill", {"node": "v1"}), ("pause", {"node": "v2"}), ("lazy", {"node": "v3"})]
     s = _after(*steps)

@@ -138,6 +138,13 @@ def test_votes_give_equivocation_and_a_lock_released_by_a_newer_polka() -> None:
     assert "lock_released" in hit and "equivocation" not in hit
     hit = coverage.observe({"steps": []}, _history(votes={"v0": {"votes": relock + polka[:2]}}))
     assert "lock_released" not in hit  # 2 of 4 is no polka
+    # a relock: a0 precommits bb at round 1 on round 1's polka for bb
+    moved = [_v("precommit", 3, 0, 0, "aa"), _v("precommit", 3, 1, 0, "bb")]
+    hit = coverage.observe({"steps": []}, _history(votes={"v0": {"votes": moved + polka}}))
+    assert "lock_released" in hit
+    early = [_v("prevote", 3, 0, i, "bb") for i in (1, 2, 3)]  # bb's polka is not newer
+    hit = coverage.observe({"steps": []}, _history(votes={"v0": {"votes": moved + early}}))
+    assert "lock_released" not in hit
 
 
 def _cut(height: int, t: float, *down: str) -> dict[str, Any]:
