@@ -91,6 +91,8 @@ class PlantedForCheck:
     check: str
     # what the failing check's evidence must say (empty: the check's own test asserts it)
     evidence: tuple[str, ...] = ()
+    # other checks the bug may fail as well, and why (none: this check alone catches it)
+    also: tuple[str, ...] = ()
 
 
 PLANTED_FOR_CHECKS = [
@@ -107,6 +109,9 @@ PLANTED_FOR_CHECKS = [
         "                    writer.write(len(status).to_bytes(4, 'big') + status)\n",
         scenario="scenarios/happy-path.toml",
         check="link_discipline",
+        # the churn slows the chain below the liveness budget; liveness names no link,
+        # only link_discipline names the direction and the bytes
+        also=("liveness",),
     ),
     PlantedForCheck(
         name="signed-vote-log-lost-on-restart",

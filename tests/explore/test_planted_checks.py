@@ -26,6 +26,11 @@ def verdict(bug: PlantedForCheck, out: Path) -> dict[str, object]:
     return dict(found)
 
 
+def checks_of(out: Path) -> list[dict[str, object]]:
+    (result,) = out.glob("*/result.json")
+    return list(json.loads(result.read_text())["checks"])
+
+
 @pytest.mark.parametrize("bug", PLANTED_FOR_CHECKS, ids=[b.name for b in PLANTED_FOR_CHECKS])
 def test_the_check_fails_on_the_planted_bug_and_passes_the_real_node(
     bug: PlantedForCheck, tmp_path: Path
@@ -37,6 +42,8 @@ def test_the_check_fails_on_the_planted_bug_and_passes_the_real_node(
     assert on_bug.returncode == 1, on_bug.stdout[-3000:]
     failed = verdict(bug, tmp_path / "bug")
     assert failed["verdict"] == "fail", failed
+    others = [c for c in checks_of(tmp_path / "bug") if c["name"] not in (bug.check, *bug.also)]
+    assert not [c["name"] for c in others if c["verdict"] == "fail"], others  # only these
     evidence = [str(e) for e in failed["evidence"]]  # type: ignore[attr-defined]
     if bug.check == "link_discipline":
         flagged = {e.split(":")[0] for e in evidence}
