@@ -219,7 +219,8 @@ class Explorer:
         aim = aim_for(index, seen, never) if index >= lag else None
         if aim is None:
             return doc
-        aimed = steer(doc, aim, random.Random(f"clp-explore:{o.seed}:{index}:aim"), o.backend)
+        rng = random.Random(f"clp-explore:{o.seed}:{index}:aim")
+        aimed = steer(doc, aim, rng, o.backend, seed=o.seed)
         if aimed is not doc:
             self.summary.aims[index] = aim
         return aimed

@@ -143,7 +143,9 @@ def minority(rng: random.Random, names: list[str], stakes: list[int]) -> list[st
     return sorted(names[i] for i in chosen)
 
 
-def still_live(lazy: list[str], faulty: list[str], names: list[str], stakes: list[int]) -> list[str]:
+def still_live(
+    lazy: list[str], faulty: list[str], names: list[str], stakes: list[int]
+) -> list[str]:
     """The lazy validators to keep so that ``faulty`` stays under 1/3 of the stake in force.
 
     A lazy validator keeps voting but may be slashed to nothing (slash 100 %) or ejected at

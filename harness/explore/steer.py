@@ -16,6 +16,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from harness.contract.keys import ValidatorKey
 from harness.explore.generate import (
     SIGNATURE_FORGES,
     WIDE_WINDOW_FORGES,
@@ -33,6 +34,9 @@ STEER_LAG = 12  # the most testnets explore runs at once (--jobs): aims see no l
 STEER_EVERY = 2  # every second run (after the lag) is aimed; the rest stay random
 
 Recipe = Callable[[Doc, random.Random, str], list[dict[str, Any]] | None]
+# Recipes whose timing any other fault would spoil: the aimed run keeps none of the drawn
+# steps (the rest keep those that do not name the recipe's target).
+ALONE = frozenset({"lock_released"})
 
 
 def aim_for(index: int, counts_before: Mapping[str, int], never: Iterable[str]) -> str | None:
@@ -49,17 +53,18 @@ def aim_for(index: int, counts_before: Mapping[str, int], never: Iterable[str]) 
     return missing[(index // STEER_EVERY) % len(missing)]
 
 
-def steer(doc: Doc, aim: str, rng: random.Random, backend: str) -> Doc:
+def steer(doc: Doc, aim: str, rng: random.Random, backend: str, seed: int | None = None) -> Doc:
     """``doc`` with the steps of ``aim``'s recipe on its weakest validator (the others'
-    steps left as drawn); unchanged when the recipe does not fit this testnet."""
-    recipe = _recipe(aim, backend)
+    steps left as drawn); unchanged when the recipe does not fit this testnet. ``seed``:
+    the testnet's key seed, for recipes that need to know who proposes when."""
+    recipe = _recipe(aim, backend, seed)
     target = _weakest(doc)
     if recipe is None or target is None:
         return doc
     added = recipe(doc, rng, target)
     if not added:
         return doc
-    kept = [s for s in doc["steps"] if target not in _nodes(s)]
+    kept = [] if aim in ALONE else [s for s in doc["steps"] if target not in _nodes(s)]
     out = dict(doc)
     out["steps"] = runnable(_in_protocol_order([*kept, *added], doc["cluster"]["clp"]))
     out["description"] = f"{doc['description']} Aimed at: {aim}."
@@ -180,10 +185,62 @@ def _restart_across_epoch(doc: Doc, rng: random.Random, target: str) -> list[dic
     ]
 
 
-def _recipes(backend: str) -> dict[str, Recipe]:
+def proposers(seed: int, names: list[str]) -> list[str]:
+    """The epoch-0 validators in proposer order (§16.6: addresses sorted ascending), with
+    the keys a testnet of this seed gets (``ValidatorKey.from_seed_text``)."""
+    return sorted(names, key=lambda n: ValidatorKey.from_seed_text(f"{seed}/{n}").address)
+
+
+LOCK_LATE_MS = 900  # past the test profile's 600 ms propose timeout
+
+
+def _lock_split(seed: int | None) -> Recipe:
+    """One validator locked on a block its round does not decide, the next round deciding
+    another (tests/explore/lock-split-round.toml, generalised): at a height h of epoch 0
+    with proposers P (round 0) and Q (round 1), X (neither) is muted and P -> Z is late past
+    the propose timeout. Z prevotes nil; X alone sees the polka for P's block and locks on
+    it; the others see a quorum of prevotes but no polka and precommit nil; in round 1 Q
+    proposes a new block, and its polka moves X's lock. It needs X + Z to hold at least a
+    third of the stake, and X and Z each less."""
+
+    def recipe(doc: Doc, rng: random.Random, target: str) -> list[dict[str, Any]] | None:
+        n, e = int(doc["cluster"]["validators"]), int(doc["cluster"]["clp"]["epoch_length"])
+        if seed is None or n < 4 or e < 6:
+            return None
+        names = [f"v{i}" for i in range(n)]
+        stakes = dict(zip(names, doc["cluster"].get("stakes") or [1] * n, strict=True))
+        total = sum(stakes.values())
+        order = proposers(seed, names)
+        for h in rng.sample(range(4, e), e - 4):
+            p, q = order[h % n], order[(h + 1) % n]
+            pairs = [
+                (x, z)
+                for x in names
+                for z in names
+                if len({x, z, p}) == 3
+                and x != q
+                and 3 * (total - stakes[x] - stakes[z]) <= 2 * total
+                and 3 * (total - stakes[z]) > 2 * total
+                and 3 * (total - stakes[x]) > 2 * total
+            ]
+            if pairs:
+                x, z = rng.choice(pairs)
+                return [
+                    {"at": {"height": h - 2}, "do": "mute", "node": x},
+                    {"at": {"height": h - 1}, "do": "latency", "link": [p, z], "ms": LOCK_LATE_MS},
+                    {"at": {"height": h + 2}, "do": "heal"},
+                    {"at": {"after_s": 0}, "do": "clear"},
+                ]
+        return None
+
+    return recipe
+
+
+def _recipes(backend: str, seed: int | None = None) -> dict[str, Recipe]:
     out: dict[str, Recipe] = {
         "response_in_last_block": _last_block,
         "restart_across_epoch": _restart_across_epoch,
+        "lock_released": _lock_split(seed),
     }
     for kind in kinds_for(backend):
         out[f"fault_{kind.name}"] = _fault(kind.name)
@@ -196,8 +253,8 @@ def _recipes(backend: str) -> dict[str, Recipe]:
     return out
 
 
-def _recipe(aim: str, backend: str) -> Recipe | None:
-    return _recipes(backend).get(aim)
+def _recipe(aim: str, backend: str, seed: int | None = None) -> Recipe | None:
+    return _recipes(backend, seed).get(aim)
 
 
 def _recipe_names() -> set[str]:
