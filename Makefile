@@ -34,17 +34,18 @@ demo: $(STAMP)
 
 IMAGES_LOG := reports/images.log
 
-# Stages that would leave a core idle run side by side (make -j -O: each prints its output
-# when it is done). In order:
-#   1. lint; then unit (CPU-bound) beside hostile (mostly a 25 s flood) and the official-
-#      Toxiproxy conformance tests;
-#   2. the Python integration suite beside the Rust node's scenarios (Rust nodes use little
-#      CPU: that suite mostly waits on protocol time), the browser tests and explore-smoke;
-#   3. the Docker suite and the Rust image's conformance beside the Rust node's hostile
-#      tests, conform and explore smoke.
-# In the background: the images from the start, the Rust node's release binary from the
-# start (stage 2 needs it), then rustfmt, clippy and cargo test (niced, during stage 2).
-# Each log is printed when a stage needs it, and a failed build fails `make test`.
+# Stages that would leave a core idle run side by side (make -j -O, or a background job
+# whose log is printed when it is done). In order:
+#   1. lint; then unit (CPU-bound), with hostile (mostly a 25 s flood) and the official-
+#      Toxiproxy conformance tests beside it and on into stage 2;
+#   2. the Python integration suite, the browser tests and explore-smoke;
+#   3. the Docker suite and the Rust image's conformance beside the Rust node's suites (its
+#      scenarios use little CPU: Rust nodes mostly wait on protocol time; then its hostile
+#      tests, conform and explore smoke).
+# In the background: the images and the Rust node's release binary from the start, then
+# rustfmt, clippy and cargo test (niced). Each log is printed when a stage needs it, and a
+# failed build fails `make test`. More at once only slows every testnet down.
+HOSTILE_LOG := reports/hostile.log
 RUST_BUILD_LOG := reports/rust-build.log
 test: $(STAMP) debootstrap
 	@mkdir -p reports; \
@@ -52,23 +53,26 @@ test: $(STAMP) debootstrap
 	$(MAKE) --no-print-directory images > $(IMAGES_LOG) 2>&1 & images=$$!; \
 	echo "the Rust node's release build in the background (log: $(RUST_BUILD_LOG))"; \
 	$(MAKE) --no-print-directory rust-build > $(RUST_BUILD_LOG) 2>&1 & rustbin=$$!; \
-	$(MAKE) --no-print-directory lint && \
-	echo "unit, hostile and official-toxiproxy side by side (each prints when done)" && \
-	$(MAKE) --no-print-directory -j3 -O unit hostile official-toxiproxy; early=$$?; \
+	$(MAKE) --no-print-directory lint || { wait $$images $$rustbin; exit 2; }; \
+	echo "hostile and official-toxiproxy in the background (printed when done; log: $(HOSTILE_LOG))"; \
+	$(MAKE) --no-print-directory -j2 -O hostile official-toxiproxy > $(HOSTILE_LOG) 2>&1 & hostile=$$!; \
+	$(MAKE) --no-print-directory unit; early=$$?; \
 	wait $$rustbin; rusted=$$?; \
 	echo "the Rust node's release build: exit $$rusted"; cat $(RUST_BUILD_LOG); \
-	[ $$early -eq 0 ] && [ $$rusted -eq 0 ] || { wait $$images; exit 2; }; \
+	[ $$early -eq 0 ] && [ $$rusted -eq 0 ] || { wait $$images $$hostile; exit 2; }; \
 	echo "rustfmt, clippy and cargo test in the background, niced (log: $(RUST_LOG))"; \
 	nice -n 10 $(MAKE) --no-print-directory rust-lint rust-unit > $(RUST_LOG) 2>&1 & rustchk=$$!; \
-	echo "integration, the Rust node's scenarios, browser and explore-smoke side by side (each prints when done)"; \
-	$(MAKE) --no-print-directory -j4 -O integration rust-scenarios browser explore-smoke; local=$$?; \
+	echo "integration, browser and explore-smoke side by side (each prints when done)"; \
+	$(MAKE) --no-print-directory -j3 -O integration browser explore-smoke; local=$$?; \
+	wait $$hostile; hostiled=$$?; \
+	echo "hostile and official-toxiproxy: exit $$hostiled"; cat $(HOSTILE_LOG); \
 	wait $$rustchk; linted=$$?; \
 	echo "rustfmt, clippy, cargo test: exit $$linted"; cat $(RUST_LOG); \
 	wait $$images; built=$$?; \
 	echo "images: build exit $$built"; cat $(IMAGES_LOG); \
-	[ $$local -eq 0 ] || exit $$local; [ $$linted -eq 0 ] || exit $$linted; [ $$built -eq 0 ] || exit $$built; \
-	echo "the Docker suite, the Rust image's conformance and the Rust node's hostile tests, conform and explore smoke side by side (each prints when done)"; \
-	$(MAKE) --no-print-directory -j3 -O integration-docker rust-docker rust-checks
+	for rc in $$local $$hostiled $$linted $$built; do [ $$rc -eq 0 ] || exit $$rc; done; \
+	echo "the Docker suite, the Rust image's conformance and the Rust node's suites side by side (each prints when done)"; \
+	$(MAKE) --no-print-directory -j3 -O integration-docker rust-docker rust-integration
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -243,7 +247,9 @@ rust-unit:
 rust-image: $(STAMP) debootstrap rust-build
 	$(BIN)/clp-testnet images build --node rust
 
-rust-integration: rust-scenarios rust-checks
+# One after the other: the checks' flood and explore need the CPU the scenarios leave.
+rust-integration: $(STAMP) rust-build
+	@$(MAKE) --no-print-directory rust-scenarios && $(MAKE) --no-print-directory rust-checks
 
 # Rust nodes wait on protocol time far more than they compute: more testnets at once.
 RUST_JOBS ?= $(call per_core,4,16)
