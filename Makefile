@@ -38,13 +38,15 @@ IMAGES_LOG := reports/images.log
 # whose log is printed when it is done). In order:
 #   1. lint; then unit (CPU-bound), with hostile (mostly a 25 s flood) and the official-
 #      Toxiproxy conformance tests beside it and on into stage 2;
-#   2. the Python integration suite, the browser tests and explore-smoke;
-#   3. the Docker suite and the Rust image's conformance beside the Rust node's suites (its
-#      scenarios use little CPU: Rust nodes mostly wait on protocol time; then its hostile
-#      tests, conform and explore smoke).
+#   2. the Python integration suite and explore-smoke;
+#   3. the Rust node's scenarios (Rust nodes mostly wait on protocol time) and the browser
+#      tests;
+#   4. the Docker suite and the Rust image's conformance beside the Rust node's hostile
+#      tests, conform and explore smoke.
 # In the background: the images and the Rust node's release binary from the start, then
 # rustfmt, clippy and cargo test (niced). Each log is printed when a stage needs it, and a
-# failed build fails `make test`. More at once only slows every testnet down.
+# failed build fails `make test`. More at once only slows every testnet down: faults land
+# late and scenarios fail (the harness says so, with the load average).
 HOSTILE_LOG := reports/hostile.log
 RUST_BUILD_LOG := reports/rust-build.log
 test: $(STAMP) debootstrap
@@ -62,8 +64,10 @@ test: $(STAMP) debootstrap
 	[ $$early -eq 0 ] && [ $$rusted -eq 0 ] || { wait $$images $$hostile; exit 2; }; \
 	echo "rustfmt, clippy and cargo test in the background, niced (log: $(RUST_LOG))"; \
 	nice -n 10 $(MAKE) --no-print-directory rust-lint rust-unit > $(RUST_LOG) 2>&1 & rustchk=$$!; \
-	echo "integration, browser and explore-smoke side by side (each prints when done)"; \
-	$(MAKE) --no-print-directory -j3 -O integration browser explore-smoke; local=$$?; \
+	echo "integration and explore-smoke side by side (each prints when done)"; \
+	$(MAKE) --no-print-directory -j2 -O integration explore-smoke; local=$$?; \
+	echo "the Rust node's scenarios and browser side by side (each prints when done)"; \
+	[ $$local -eq 0 ] && $(MAKE) --no-print-directory -j2 -O rust-scenarios browser; local=$$?; \
 	wait $$hostile; hostiled=$$?; \
 	echo "hostile and official-toxiproxy: exit $$hostiled"; cat $(HOSTILE_LOG); \
 	wait $$rustchk; linted=$$?; \
@@ -71,8 +75,8 @@ test: $(STAMP) debootstrap
 	wait $$images; built=$$?; \
 	echo "images: build exit $$built"; cat $(IMAGES_LOG); \
 	for rc in $$local $$hostiled $$linted $$built; do [ $$rc -eq 0 ] || exit $$rc; done; \
-	echo "the Docker suite, the Rust image's conformance and the Rust node's suites side by side (each prints when done)"; \
-	$(MAKE) --no-print-directory -j3 -O integration-docker rust-docker rust-integration
+	echo "the Docker suite, the Rust image's conformance and the Rust node's hostile tests, conform and explore smoke side by side (each prints when done)"; \
+	$(MAKE) --no-print-directory -j3 -O integration-docker rust-docker rust-checks
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
