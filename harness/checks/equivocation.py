@@ -72,6 +72,13 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
                     f"{fault.node}: a double_sign fault at height {fault.height}, but "
                     f"{fault.node} had no vote then (not a member with stake): nothing to sign"
                 )
+            elif voting is not None and no_vote_after(voting, validator, fault.height, hi):
+                unknowns.append(
+                    f"{fault.node}: a double_sign fault at height {fault.height}, but "
+                    f"{fault.node} had no vote at heights {fault.height + 1}..{hi} (not a "
+                    "member with stake: ejected or slashed to 0 at an epoch's end): its next "
+                    "prevote may never have come"
+                )
             elif view.covers(validator, lo, hi):
                 fails.append(
                     f"{fault.node}: a double_sign fault at height {fault.height}, but no "
@@ -92,6 +99,16 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
     )
     passes += view.read_notes()
     return combine(NAME, fails, unknowns, passes)
+
+
+def no_vote_after(
+    voting: Callable[[str, int], bool | None], validator: str, height: int, hi: int
+) -> bool:
+    """Whether ``validator`` surely had no vote at any height ``height + 1 .. hi``: a hook
+    set after its prevote at ``height`` then waits for a prevote that never comes (found by
+    exploring: a lazy validator ejected at the end of the epoch whose last block was
+    ``height``)."""
+    return hi > height and all(voting(validator, h) is False for h in range(height + 1, hi + 1))
 
 
 def _voting(history: History, analysis: Analysis | None) -> Callable[[str, int], bool | None]:

@@ -245,3 +245,19 @@ def test_a_double_sign_lost_with_its_process_is_unknown(chain: Built) -> None:
     r = equivocation.check(with_votes(chain, faults=faults))
     assert r.verdict == "unknown", r.evidence
     assert "v2 was killed or paused later" in r.evidence[0]
+
+
+def test_a_double_sign_with_no_vote_left_after_it_is_unknown_not_a_failure() -> None:
+    """Explore seed 1, run 164: v2, lazy through epoch 0 (E = 5), got the hook at height 5
+    after its last prevote there and was ejected at that epoch's end: no vote at 6..7."""
+    member = {5: True, 6: False, 7: False}
+
+    def voting(validator: str, height: int) -> bool | None:
+        return member.get(height)
+
+    assert equivocation.no_vote_after(voting, "v2", 5, 7)
+    member[7] = True  # a vote left at 7: the hook must fire there
+    assert not equivocation.no_vote_after(voting, "v2", 5, 7)
+    member[7] = None  # the chain never reached 7: not surely without a vote
+    assert not equivocation.no_vote_after(voting, "v2", 5, 7)
+    assert not equivocation.no_vote_after(voting, "v2", 7, 7)  # no height after it
