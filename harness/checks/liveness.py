@@ -70,7 +70,7 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
                 "liveness not decidable"
             )
             continue
-        best = max(st.linked_groups(), key=lambda c: sum(stake.get(x, 0) for x in c), default=set())
+        best = st.heaviest_linked_group(stake)
         power = sum(stake.get(x, 0) for x in best)
         if not 3 * power > 2 * total:
             where = f" epoch {epoch}" if split else ""

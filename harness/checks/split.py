@@ -213,11 +213,7 @@ def _connected_since(
         if seg.end_lo <= t_h or seg.start_hi >= stop:
             continue
         st = seg.state
-        group = max(
-            (c for c in st.linked_groups() if node in c),
-            key=lambda c: sum(stake.get(x, 0) for x in c),
-            default=set(),
-        )
+        group = st.heaviest_linked_group(stake, containing=node)
         power = sum(stake.get(x, 0) for x in group)
         ok = (
             total > 0

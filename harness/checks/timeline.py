@@ -100,6 +100,14 @@ class NetState:
         grow(set(), set(up), set())
         return out
 
+    def heaviest_linked_group(
+        self, stake: Mapping[str, int], containing: str | None = None
+    ) -> set[str]:
+        """The linked group (``linked_groups``) holding the most stake, among those that
+        contain ``containing`` when given; empty when there is none."""
+        groups = [g for g in self.linked_groups() if containing is None or containing in g]
+        return max(groups, key=lambda g: sum(stake.get(x, 0) for x in g), default=set())
+
     def components(self) -> list[set[str]]:
         """Strongly connected groups of running nodes: who can talk to whom both ways."""
         reach = {a: self.reachable_from(a) for a in self.nodes if self.running(a)}

@@ -212,7 +212,7 @@ def new_validators(
         raise TestnetError(f"{root} already holds a testnet (remove it or choose another dir)")
     names = [f"v{i}" for i in range(validators)]
     keys = {
-        name: ValidatorKey.from_seed_text(f"{seed}/{name}") if seed else ValidatorKey.generate()
+        name: ValidatorKey.of_testnet(seed, name) if seed else ValidatorKey.generate()
         for name in names
     }
     stake_of = dict(zip(names, stakes or [DEFAULT_STAKE] * validators, strict=True))

@@ -45,6 +45,11 @@ class ValidatorKey:
         """A deterministic key: the seed is BLAKE2b-256 of ``text`` (reproducible testnets)."""
         return cls(hashlib.blake2b(text.encode(), digest_size=SEED_BYTES).digest())
 
+    @classmethod
+    def of_testnet(cls, seed: object, name: str) -> ValidatorKey:
+        """Validator ``name``'s key in a testnet made with ``seed`` (``init --seed``)."""
+        return cls.from_seed_text(f"{seed}/{name}")
+
     @property
     def public_key(self) -> bytes:
         return bytes(SigningKey(self.seed).verify_key)

@@ -16,6 +16,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from harness.contract.genesis import ConsensusParams
 from harness.contract.keys import ValidatorKey
 from harness.explore.generate import (
     SIGNATURE_FORGES,
@@ -187,11 +188,12 @@ def _restart_across_epoch(doc: Doc, rng: random.Random, target: str) -> list[dic
 
 def proposers(seed: int, names: list[str]) -> list[str]:
     """The epoch-0 validators in proposer order (§16.6: addresses sorted ascending), with
-    the keys a testnet of this seed gets (``ValidatorKey.from_seed_text``)."""
-    return sorted(names, key=lambda n: ValidatorKey.from_seed_text(f"{seed}/{n}").address)
+    the keys a testnet of this seed gets."""
+    return sorted(names, key=lambda n: ValidatorKey.of_testnet(seed, n).address)
 
 
-LOCK_LATE_MS = 900  # past the test profile's 600 ms propose timeout
+# Late enough that the proposal lands after the test profile's propose timeout.
+LOCK_LATE_MS = ConsensusParams.test_profile().timeout_propose_ms * 3 // 2
 
 
 def _lock_split(seed: int | None) -> Recipe:

@@ -18,17 +18,16 @@ pytestmark = pytest.mark.explore_power
 ALL_LINKS = {f"v{i}_to_v{j}" for i in range(5) for j in range(5) if i != j}
 
 
-def verdict(bug: PlantedForCheck, out: Path) -> dict[str, object]:
-    """The bug's check in the one result.json under ``out``."""
-    (result,) = out.glob("*/result.json")
-    checks = json.loads(result.read_text())["checks"]
-    (found,) = [c for c in checks if c["name"] == bug.check]
-    return dict(found)
-
-
 def checks_of(out: Path) -> list[dict[str, object]]:
+    """Every check's outcome in the one result.json under ``out``."""
     (result,) = out.glob("*/result.json")
     return list(json.loads(result.read_text())["checks"])
+
+
+def verdict(bug: PlantedForCheck, out: Path) -> dict[str, object]:
+    """The bug's check in the one result.json under ``out``."""
+    (found,) = [c for c in checks_of(out) if c["name"] == bug.check]
+    return dict(found)
 
 
 @pytest.mark.parametrize("bug", PLANTED_FOR_CHECKS, ids=[b.name for b in PLANTED_FOR_CHECKS])

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.contract.genesis import ConsensusParams
 from harness.explore import steer
 from harness.explore.generate import draw
 from harness.explore.steer import STEER_EVERY, STEER_LAG, aim_for
@@ -105,7 +106,7 @@ def test_lock_split_recipe_mutes_one_that_proposes_neither_round_and_delays_anot
     assert 3 * (total - stake[x] - stake[z]) <= 2 * total  # the others see no polka
     assert 3 * (total - stake[z]) > 2 * total  # X sees one
     assert 3 * (total - stake[x]) > 2 * total  # the others decide round 1 without X
-    assert steps[1]["ms"] > 600  # past the test profile's propose timeout
+    assert steps[1]["ms"] > ConsensusParams.test_profile().timeout_propose_ms
     assert h <= aimed["cluster"]["clp"]["epoch_length"]  # epoch 0: the genesis proposers
 
 
