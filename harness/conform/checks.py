@@ -17,11 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from harness.checks.recompute import compare_result, recompute
 from harness.cluster.base import Cluster
-from harness.cluster.client import NodeClient, NodeUnavailable
+from harness.cluster.client import NodeClient, NodeUnavailable, Reply
 from harness.contract import formats as fmt
 from harness.contract.keys import ValidatorKey
 from harness.contract.params import ClpParams
@@ -103,9 +101,9 @@ Problems = list[str]
 Check = Callable[[Context], Awaitable[Problems]]
 
 
-def error_shape(resp: httpx.Response, status: int, code: str | None = None) -> Problems:
+def error_shape(resp: Reply, status: int, code: str | None = None) -> Problems:
     """§9: errors are ``{"error": CODE, "detail": text}`` with the right 4xx status."""
-    where = f"{resp.request.method} {resp.request.url.path}"
+    where = f"{resp.method} {resp.path}"
     if resp.status_code != status:
         return [f"{where}: status {resp.status_code}, want {status}"]
     try:

@@ -18,7 +18,7 @@ import httpx
 from rich.console import Console
 
 from harness.cluster.base import Cluster
-from harness.cluster.client import NodeUnavailable
+from harness.cluster.client import NodeHTTPError, NodeUnavailable
 from harness.cluster.compose_run import ComposeTestnet, is_compose_layout
 from harness.cluster.leftovers import cmdline
 from harness.cluster.local import LocalBackend
@@ -119,7 +119,7 @@ async def run_fault(
     except (FaultError, OldLog) as exc:
         console.print(f"[red]clp-testnet fault: error:[/] {kind.cli_name}: {exc}")
         return 2
-    except (httpx.HTTPError, ToxiproxyError, NodeUnavailable) as exc:
+    except (httpx.HTTPError, ToxiproxyError, NodeUnavailable, NodeHTTPError) as exc:
         where = api.base_url if api is not None else "the nodes"
         console.print(
             f"[red]clp-testnet fault: error:[/] {kind.cli_name} failed talking to {where}: "

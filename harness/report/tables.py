@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from rich.table import Table
 
 from harness.cluster.base import Cluster
-from harness.cluster.client import NodeUnavailable
+from harness.cluster.client import NodeHTTPError, NodeUnavailable
 
 
 async def gather_rows(cluster: Cluster, observer: str | None = None) -> list[dict[str, Any]]:
@@ -31,7 +30,7 @@ async def gather_rows(cluster: Cluster, observer: str | None = None) -> list[dic
                 in_committee=v["in_committee"],
                 slashed=v["slashed_total"],
             )
-        except (NodeUnavailable, httpx.HTTPStatusError, KeyError, ValueError):
+        except (NodeUnavailable, NodeHTTPError, KeyError, ValueError):
             # An error status (e.g. a node not serving its own validator) is a row, not a crash.
             row["down"] = True
         rows.append(row)
