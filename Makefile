@@ -20,7 +20,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit hostile integration browser integration-docker official-toxiproxy integration-swarm integration-swarm-multi clean
+.PHONY: demo test test-stages lint unit hostile integration browser integration-docker official-toxiproxy integration-swarm integration-swarm-multi clean
 .PHONY: explore-smoke explore-long explore-power rust rust-build rust-lint rust-unit rust-image rust-integration rust-scenarios rust-checks rust-docker
 
 $(STAMP): pyproject.toml
@@ -39,18 +39,28 @@ IMAGES_LOG := reports/images.log
 #   1. lint; then unit (CPU-bound), with hostile (mostly a 25 s flood) and the official-
 #      Toxiproxy conformance tests beside it and on into stage 2;
 #   2. the Python integration suite and explore-smoke;
-#   3. the Rust node's scenarios (Rust nodes mostly wait on protocol time) and the browser
-#      tests;
-#   4. the Docker suite and the Rust image's conformance beside the Rust node's hostile
-#      tests, conform and explore smoke.
-# In the background: the images and the Rust node's release binary from the start, then
-# rustfmt, clippy and cargo test (niced). Each log is printed when a stage needs it, and a
-# failed build fails `make test`. More at once only slows every testnet down: faults land
+#   3. the Rust node's scenarios (Rust nodes mostly wait on protocol time) beside the
+#      browser tests, then the Rust node's hostile tests, conform and explore smoke;
+#   4. the Docker suite and the Rust image's conformance.
+# In the background: the images and the Rust node's release binary from the start (the
+# testnets wait for both: a first image build makes the base image, minutes of CPU that
+# would make every fault land late), then rustfmt, clippy and cargo test (niced). Each
+# log is printed when a stage needs it, and a failed build fails `make test`. More at once only slows every testnet down: faults land
 # late and scenarios fail (the harness says so, with the load average).
 HOSTILE_LOG := reports/hostile.log
 RUST_BUILD_LOG := reports/rust-build.log
+# The failed tests are printed once more at the very end (tests/failures.py): with the
+# suites side by side, a failure can sit minutes of output above it.
 test: $(STAMP) debootstrap
-	@mkdir -p reports; \
+	@mkdir -p reports; rm -f reports/*.xml; \
+	$(MAKE) --no-print-directory test-stages; rc=$$?; \
+	$(BIN)/python tests/failures.py reports; \
+	echo "make test: exit $$rc"; exit $$rc
+
+# Python modules compiled once up front: where PYTHONDONTWRITEBYTECODE is set (CI images
+# often set it) every node, worker and CLI would compile them again as it starts.
+test-stages: $(STAMP)
+	@$(BIN)/python -m compileall -q -j 0 clp_node harness; \
 	echo "images: building in the background (log: $(IMAGES_LOG))"; \
 	$(MAKE) --no-print-directory images > $(IMAGES_LOG) 2>&1 & images=$$!; \
 	echo "the Rust node's release build in the background (log: $(RUST_BUILD_LOG))"; \
@@ -62,21 +72,28 @@ test: $(STAMP) debootstrap
 	wait $$rustbin; rusted=$$?; \
 	echo "the Rust node's release build: exit $$rusted"; cat $(RUST_BUILD_LOG); \
 	[ $$early -eq 0 ] && [ $$rusted -eq 0 ] || { wait $$images $$hostile; exit 2; }; \
+	kill -0 $$images 2>/dev/null && echo "images: waiting for the build (a first one makes the base image) before any testnet starts"; \
+	wait $$images; built=$$?; \
+	echo "images: build exit $$built"; cat $(IMAGES_LOG); \
+	[ $$built -eq 0 ] || { wait $$hostile; exit 2; }; \
 	echo "rustfmt, clippy and cargo test in the background, niced (log: $(RUST_LOG))"; \
 	nice -n 10 $(MAKE) --no-print-directory rust-lint rust-unit > $(RUST_LOG) 2>&1 & rustchk=$$!; \
 	echo "integration and explore-smoke side by side (each prints when done)"; \
 	$(MAKE) --no-print-directory -j2 -O integration explore-smoke; local=$$?; \
-	echo "the Rust node's scenarios and browser side by side (each prints when done)"; \
-	[ $$local -eq 0 ] && $(MAKE) --no-print-directory -j2 -O rust-scenarios browser; local=$$?; \
+	echo "the Rust node's scenarios beside browser then rust-checks (each prints when done)"; \
+	[ $$local -eq 0 ] && $(MAKE) --no-print-directory -j2 -O rust-scenarios browser-rust-checks; local=$$?; \
 	wait $$hostile; hostiled=$$?; \
 	echo "hostile and official-toxiproxy: exit $$hostiled"; cat $(HOSTILE_LOG); \
 	wait $$rustchk; linted=$$?; \
 	echo "rustfmt, clippy, cargo test: exit $$linted"; cat $(RUST_LOG); \
-	wait $$images; built=$$?; \
-	echo "images: build exit $$built"; cat $(IMAGES_LOG); \
-	for rc in $$local $$hostiled $$linted $$built; do [ $$rc -eq 0 ] || exit $$rc; done; \
-	echo "the Docker suite, the Rust image's conformance and the Rust node's hostile tests, conform and explore smoke side by side (each prints when done)"; \
-	$(MAKE) --no-print-directory -j3 -O integration-docker rust-docker rust-checks
+	for rc in $$local $$hostiled $$linted; do [ $$rc -eq 0 ] || exit $$rc; done; \
+	echo "the Docker suite and the Rust image's conformance side by side (each prints when done)"; \
+	$(MAKE) --no-print-directory -j2 -O integration-docker rust-docker
+
+# Stage 3's second lane (above): one after the other.
+.PHONY: browser-rust-checks
+browser-rust-checks:
+	@$(MAKE) --no-print-directory browser && $(MAKE) --no-print-directory rust-checks
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -265,7 +282,7 @@ rust-checks: $(STAMP) rust-build
 	@mkdir -p reports
 	$(BIN)/pytest tests/hostile -q -s -m rust_node --junitxml=reports/hostile-rust.xml --basetemp=reports/runs-hostile-rust
 	$(BIN)/clp-testnet conform --node rust --scenarios none --out reports/runs-rust-conform
-	$(BIN)/clp-testnet explore --node rust --seed 1 --runs 6 --jobs $(JOBS) --out runs --json > reports/explore-smoke-rust.json
+	$(BIN)/clp-testnet explore --node rust --seed 1 --runs 6 --jobs $(SMOKE_JOBS) --out runs --json > reports/explore-smoke-rust.json
 
 # The Rust node's image qualified on the Docker backend (rust-image built it).
 rust-docker: $(STAMP) rust-image
