@@ -34,37 +34,39 @@ demo: $(STAMP)
 
 IMAGES_LOG := reports/images.log
 
-# Stages that would leave a core idle run side by side (make -j -O, or a background job
-# whose log is printed when it is done). In order:
+# The suites run in two lanes side by side (make -j2 -O: each lane's output is printed when
+# it is done), after a first stage, with a few jobs in the background:
 #   1. lint; then unit (CPU-bound), with hostile (mostly a 25 s flood) and the official-
-#      Toxiproxy conformance tests beside it and on into stage 2;
-#   2. the Python integration suite and explore-smoke;
-#   3. the Rust node's scenarios (Rust nodes mostly wait on protocol time) beside the
-#      browser tests, then the Rust node's hostile tests, conform and explore smoke;
-#   4. the Docker suite and the Rust image's conformance.
-# In the background: the images and the Rust node's release binary from the start (the
-# testnets wait for both: a first image build makes the base image, minutes of CPU that
-# would make every fault land late), then rustfmt, clippy and cargo test (niced). Each
-# log is printed when a stage needs it, and a failed build fails `make test`. More at once only slows every testnet down: faults land
+#      Toxiproxy conformance tests beside it;
+#   2. lane 1: the Python integration suite, then the Rust node's scenarios (every scenario
+#      on Rust nodes and on a mixed testnet); lane 2: explore-smoke, the browser tests, the
+#      Rust node's hostile tests, conform and explore smoke, then its image's conform;
+#   3. the Docker suite.
+# In the background: the Rust node's release binary from the very start (beside the
+# virtualenv's install) and the images (the testnets wait for both: a first image build
+# makes the base image, minutes of CPU that would make every fault land late), then
+# rustfmt, clippy and cargo test (niced). Each log is printed when a stage needs it, and a
+# failed build fails `make test`. More at once only slows every testnet down: faults land
 # late and scenarios fail (the harness says so, with the load average).
 HOSTILE_LOG := reports/hostile.log
 RUST_BUILD_LOG := reports/rust-build.log
-# The failed tests are printed once more at the very end (tests/failures.py): with the
-# suites side by side, a failure can sit minutes of output above it.
-test: $(STAMP) debootstrap
+# The failed tests are printed once more at the very end (tests/failures.py, standard
+# library only): with the suites side by side, a failure can sit minutes above it.
+test: debootstrap
 	@mkdir -p reports; rm -f reports/*.xml; \
 	$(MAKE) --no-print-directory test-stages; rc=$$?; \
-	$(BIN)/python tests/failures.py reports; \
+	$(PYTHON) tests/failures.py reports; \
 	echo "make test: exit $$rc"; exit $$rc
 
-# Python modules compiled once up front: where PYTHONDONTWRITEBYTECODE is set (CI images
-# often set it) every node, worker and CLI would compile them again as it starts.
-test-stages: $(STAMP)
-	@$(BIN)/python -m compileall -q -j 0 clp_node harness; \
+# Python modules are compiled once up front: where PYTHONDONTWRITEBYTECODE is set (CI
+# images often set it) every node, worker and CLI would compile them again as it starts.
+test-stages:
+	@echo "the Rust node's release build in the background (log: $(RUST_BUILD_LOG))"; \
+	$(MAKE) --no-print-directory rust-build > $(RUST_BUILD_LOG) 2>&1 & rustbin=$$!; \
+	$(MAKE) --no-print-directory $(STAMP) || { wait $$rustbin; exit 2; }; \
+	$(BIN)/python -m compileall -q -j 0 clp_node harness; \
 	echo "images: building in the background (log: $(IMAGES_LOG))"; \
 	$(MAKE) --no-print-directory images > $(IMAGES_LOG) 2>&1 & images=$$!; \
-	echo "the Rust node's release build in the background (log: $(RUST_BUILD_LOG))"; \
-	$(MAKE) --no-print-directory rust-build > $(RUST_BUILD_LOG) 2>&1 & rustbin=$$!; \
 	$(MAKE) --no-print-directory lint || { wait $$images $$rustbin; exit 2; }; \
 	echo "hostile and official-toxiproxy in the background (printed when done; log: $(HOSTILE_LOG))"; \
 	$(MAKE) --no-print-directory -j2 -O hostile official-toxiproxy > $(HOSTILE_LOG) 2>&1 & hostile=$$!; \
@@ -78,22 +80,23 @@ test-stages: $(STAMP)
 	[ $$built -eq 0 ] || { wait $$hostile; exit 2; }; \
 	echo "rustfmt, clippy and cargo test in the background, niced (log: $(RUST_LOG))"; \
 	nice -n 10 $(MAKE) --no-print-directory rust-lint rust-unit > $(RUST_LOG) 2>&1 & rustchk=$$!; \
-	echo "integration and explore-smoke side by side (each prints when done)"; \
-	$(MAKE) --no-print-directory -j2 -O integration explore-smoke; local=$$?; \
-	echo "the Rust node's scenarios beside browser then rust-checks (each prints when done)"; \
-	[ $$local -eq 0 ] && $(MAKE) --no-print-directory -j2 -O rust-scenarios browser-rust-checks; local=$$?; \
+	echo "two lanes side by side, each printed when done: integration then rust-scenarios;"; \
+	echo "explore-smoke, browser, rust-checks then rust-docker"; \
+	$(MAKE) --no-print-directory -j2 -O lane-scenarios lane-smoke; local=$$?; \
 	wait $$hostile; hostiled=$$?; \
 	echo "hostile and official-toxiproxy: exit $$hostiled"; cat $(HOSTILE_LOG); \
 	wait $$rustchk; linted=$$?; \
 	echo "rustfmt, clippy, cargo test: exit $$linted"; cat $(RUST_LOG); \
 	for rc in $$local $$hostiled $$linted; do [ $$rc -eq 0 ] || exit $$rc; done; \
-	echo "the Docker suite and the Rust image's conformance side by side (each prints when done)"; \
-	$(MAKE) --no-print-directory -j2 -O integration-docker rust-docker
+	$(MAKE) --no-print-directory integration-docker
 
-# Stage 3's second lane (above): one after the other.
-.PHONY: browser-rust-checks
-browser-rust-checks:
-	@$(MAKE) --no-print-directory browser && $(MAKE) --no-print-directory rust-checks
+# The two lanes of `make test` (above); each stops at its first failure.
+.PHONY: lane-scenarios lane-smoke
+lane-scenarios:
+	@$(MAKE) --no-print-directory integration && $(MAKE) --no-print-directory rust-scenarios
+lane-smoke:
+	@$(MAKE) --no-print-directory explore-smoke && $(MAKE) --no-print-directory browser && \
+	$(MAKE) --no-print-directory rust-checks && $(MAKE) --no-print-directory rust-docker
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

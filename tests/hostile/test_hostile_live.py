@@ -18,6 +18,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from statistics import mean
 
 import pytest
 import pytest_asyncio
@@ -111,12 +112,15 @@ async def test_chain_finalizes_through_an_idle_flood_with_links_dropped_and_rest
     metrics = await c.client(TARGET).metrics()
     print(
         f"\nflood: {FLOOD_PER_NODE} idle connections x {len(ports)} nodes for {FLOOD_S:.0f} s, "
-        f"{opened} opened (held {min(held)}..{max(held)}), links dropped and restored {cycles}x, "
-        f"{end - start} blocks finalized (height {start} -> {end})"
+        f"{opened} opened (held {min(held)}..{max(held)}, {mean(held):.0f} on average), links "
+        f"dropped and restored {cycles}x, {end - start} blocks finalized (height {start} -> {end})"
     )
     assert cycles >= 1
-    # The node timed the idle ones out and the flood opened them again: it never let up.
-    assert opened >= 2 * flood.size and min(held) >= flood.size // 2, (opened, min(held))
+    # The node timed the idle ones out and the flood opened them again: it never let up. On
+    # average, that is: the node times out a batch opened together all at once, and on a
+    # loaded machine the flood's own reopening can trail a sample or two behind.
+    assert opened >= 2 * flood.size, opened
+    assert mean(held) >= 3 * flood.size // 4, held
     assert end - start >= MIN_BLOCKS_DURING_FLOOD, f"{end - start} blocks{logs_hint(c)}"
     # The idle connections were refused by the handshake deadline, and counted so.
     assert p2p_refusals(metrics)["timeout"] >= 1, p2p_refusals(metrics)
