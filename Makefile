@@ -16,6 +16,10 @@ JOBS ?= $(call per_core,3,12)
 DOCKER_JOBS ?= $(call per_core,2,8)
 
 PYTHON ?= python3
+# CI images often set PYTHONDONTWRITEBYTECODE. pytest then cannot cache its assertion
+# rewriting, and it rewrites every module of the harness and the node (their package is a
+# pytest plugin): 2 s of CPU again in each of the ~30 pytest processes of `make test`.
+unexport PYTHONDONTWRITEBYTECODE
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -58,8 +62,8 @@ test: debootstrap
 	$(PYTHON) tests/failures.py reports; \
 	echo "make test: exit $$rc"; exit $$rc
 
-# Python modules are compiled once up front: where PYTHONDONTWRITEBYTECODE is set (CI
-# images often set it) every node, worker and CLI would compile them again as it starts.
+# Python modules are compiled once up front, so the testnets' many node and CLI processes
+# that start at once do not each compile them.
 test-stages:
 	@echo "the Rust node's release build in the background (log: $(RUST_BUILD_LOG))"; \
 	$(MAKE) --no-print-directory rust-build > $(RUST_BUILD_LOG) 2>&1 & rustbin=$$!; \
