@@ -40,11 +40,12 @@ IMAGES_LOG := reports/images.log
 
 # The suites run in two lanes side by side (make -j2 -O: each lane's output is printed when
 # it is done), after a first stage, with a few jobs in the background:
-#   1. lint, then unit;
+#   1. lint; then unit, with the hostile suite and the official-Toxiproxy conformance
+#      tests beside it and on into the lanes (in a lane of their own they took longer
+#      than either lane: it is CPU they need, not room);
 #   2. lane 1: the Python integration suite, then the Rust node's scenarios (every scenario
-#      on Rust nodes and on a mixed testnet); lane 2: explore-smoke, the hostile suite, the
-#      official-Toxiproxy conformance tests, the browser tests, the Rust node's hostile
-#      tests, conform and explore smoke, then its image's conform;
+#      on Rust nodes and on a mixed testnet); lane 2: explore-smoke, the browser tests, the
+#      Rust node's hostile tests, conform and explore smoke, then its image's conform;
 #   3. the Docker suite.
 # In the background: the Rust node's release binary from the very start (beside the
 # virtualenv's install) and the images (the testnets wait for both: a first image build
@@ -52,6 +53,7 @@ IMAGES_LOG := reports/images.log
 # rustfmt, clippy and cargo test (niced). Each log is printed when a stage needs it, and a
 # failed build fails `make test`. More at once only slows every testnet down: faults land
 # late and scenarios fail (the harness says so, with the load average).
+HOSTILE_LOG := reports/hostile.log
 RUST_BUILD_LOG := reports/rust-build.log
 # The failed tests are printed once more at the very end (tests/failures.py, standard
 # library only): with the suites side by side, a failure can sit minutes above it.
@@ -71,22 +73,26 @@ test-stages:
 	echo "images: building in the background (log: $(IMAGES_LOG))"; \
 	$(MAKE) --no-print-directory images > $(IMAGES_LOG) 2>&1 & images=$$!; \
 	$(MAKE) --no-print-directory lint || { wait $$images $$rustbin; exit 2; }; \
+	echo "hostile and official-toxiproxy in the background (printed when done; log: $(HOSTILE_LOG))"; \
+	$(MAKE) --no-print-directory -j2 -O hostile official-toxiproxy > $(HOSTILE_LOG) 2>&1 & hostile=$$!; \
 	$(MAKE) --no-print-directory unit; early=$$?; \
 	wait $$rustbin; rusted=$$?; \
 	echo "the Rust node's release build: exit $$rusted"; cat $(RUST_BUILD_LOG); \
-	[ $$early -eq 0 ] && [ $$rusted -eq 0 ] || { wait $$images; exit 2; }; \
+	[ $$early -eq 0 ] && [ $$rusted -eq 0 ] || { wait $$images $$hostile; exit 2; }; \
 	kill -0 $$images 2>/dev/null && echo "images: waiting for the build (a first one makes the base image) before any testnet starts"; \
 	wait $$images; built=$$?; \
 	echo "images: build exit $$built"; cat $(IMAGES_LOG); \
-	[ $$built -eq 0 ] || exit 2; \
+	[ $$built -eq 0 ] || { wait $$hostile; exit 2; }; \
 	echo "rustfmt, clippy and cargo test in the background, niced (log: $(RUST_LOG))"; \
 	nice -n 10 $(MAKE) --no-print-directory rust-lint rust-unit > $(RUST_LOG) 2>&1 & rustchk=$$!; \
 	echo "two lanes side by side, each printed when done: integration then rust-scenarios;"; \
-	echo "explore-smoke, hostile, official-toxiproxy, browser, rust-checks then rust-docker"; \
+	echo "explore-smoke, browser, rust-checks then rust-docker"; \
 	$(MAKE) --no-print-directory -j2 -O lane-scenarios lane-smoke; local=$$?; \
+	wait $$hostile; hostiled=$$?; \
+	echo "hostile and official-toxiproxy: exit $$hostiled"; cat $(HOSTILE_LOG); \
 	wait $$rustchk; linted=$$?; \
 	echo "rustfmt, clippy, cargo test: exit $$linted"; cat $(RUST_LOG); \
-	for rc in $$local $$linted; do [ $$rc -eq 0 ] || exit $$rc; done; \
+	for rc in $$local $$hostiled $$linted; do [ $$rc -eq 0 ] || exit $$rc; done; \
 	$(MAKE) --no-print-directory integration-docker
 
 # The two lanes of `make test` (above); each stops at its first failure.
@@ -94,8 +100,7 @@ test-stages:
 lane-scenarios:
 	@$(MAKE) --no-print-directory integration && $(MAKE) --no-print-directory rust-scenarios
 lane-smoke:
-	@$(MAKE) --no-print-directory explore-smoke && $(MAKE) --no-print-directory hostile && \
-	$(MAKE) --no-print-directory official-toxiproxy && $(MAKE) --no-print-directory browser && \
+	@$(MAKE) --no-print-directory explore-smoke && $(MAKE) --no-print-directory browser && \
 	$(MAKE) --no-print-directory rust-checks && $(MAKE) --no-print-directory rust-docker
 
 lint: $(STAMP)
