@@ -74,7 +74,7 @@ test-stages:
 	$(MAKE) --no-print-directory images > $(IMAGES_LOG) 2>&1 & images=$$!; \
 	$(MAKE) --no-print-directory lint || { wait $$images $$rustbin; exit 2; }; \
 	echo "hostile and official-toxiproxy in the background (printed when done; log: $(HOSTILE_LOG))"; \
-	$(MAKE) --no-print-directory -j2 -O hostile official-toxiproxy > $(HOSTILE_LOG) 2>&1 & hostile=$$!; \
+	CLP_TESTNET_PORTS=27000-31999 $(MAKE) --no-print-directory -j2 -O hostile official-toxiproxy > $(HOSTILE_LOG) 2>&1 & hostile=$$!; \
 	$(MAKE) --no-print-directory unit; early=$$?; \
 	wait $$rustbin; rusted=$$?; \
 	echo "the Rust node's release build: exit $$rusted"; cat $(RUST_BUILD_LOG); \
@@ -95,8 +95,13 @@ test-stages:
 	for rc in $$local $$hostiled $$linted; do [ $$rc -eq 0 ] || exit $$rc; done; \
 	$(MAKE) --no-print-directory integration-docker
 
-# The two lanes of `make test` (above); each stops at its first failure.
+# The two lanes of `make test` (above); each stops at its first failure. Suites that run
+# side by side pick their testnets' ports from ranges of their own (CLP_TESTNET_PORTS,
+# below the kernel's ephemeral ports; pytest-xdist workers split theirs): a port one
+# testnet picked and has yet to bind can then not be bound by another first.
 .PHONY: lane-scenarios lane-smoke
+lane-scenarios: export CLP_TESTNET_PORTS := 10000-21999
+lane-smoke: export CLP_TESTNET_PORTS := 22000-26999
 lane-scenarios:
 	@$(MAKE) --no-print-directory integration && $(MAKE) --no-print-directory rust-scenarios
 lane-smoke:

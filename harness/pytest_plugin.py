@@ -69,17 +69,23 @@ class RunningCluster(NamedTuple):
 
 ClusterFactory = Callable[..., AbstractAsyncContextManager[RunningCluster]]
 
+# Set once a worker has taken its slice of the port range: a process it starts that loads
+# this plugin again must not slice the slice.
+_SLICED = "CLP_TESTNET_PORTS_SLICED"
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist each worker picks ports from a slice of its own (CLP_TESTNET_PORTS,
     inherited by the CLIs and nodes it starts): workers run testnets at the same time, and
-    a node restarted by one must find its ports still free."""
+    a node restarted by one must find its ports still free. The slices divide the range
+    the run was given (``make test`` gives suites that run side by side a range each)."""
     from harness.cluster.ports import PORT_RANGE_ENV, worker_range
 
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
-    if worker.startswith("gw") and count.isdigit() and PORT_RANGE_ENV not in os.environ:
+    if worker.startswith("gw") and count.isdigit() and not os.environ.get(_SLICED):
         os.environ[PORT_RANGE_ENV] = worker_range(int(worker[2:]), int(count))
+        os.environ[_SLICED] = "1"  # the CLIs and nodes it starts keep the worker's slice
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -43,8 +43,9 @@ def port_range() -> tuple[int, int]:
 
 def worker_range(index: int, count: int) -> str:
     """The ``CLP_TESTNET_PORTS`` value of worker ``index`` of ``count``: disjoint slices of
-    the range below the ephemeral ports."""
-    lo, hi = LOWEST, ephemeral_low()
+    the range ports are picked from (``port_range``: the one the workers inherited, else
+    below the ephemeral ports), so suites run side by side can each have a range too."""
+    lo, hi = port_range()
     span = (hi - lo) // max(1, count)
     return f"{lo + index * span}-{lo + (index + 1) * span - 1}"
 

@@ -62,6 +62,13 @@ def test_worker_slices_are_disjoint_and_below_the_ephemeral_range() -> None:
     assert all(a[1] < b[0] for a, b in itertools.pairwise(bounds))
 
 
+def test_worker_slices_divide_an_inherited_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ports.PORT_RANGE_ENV, "22000-26999")
+    bounds = [tuple(int(x) for x in ports.worker_range(i, 4).split("-")) for i in range(4)]
+    assert bounds[0][0] == 22000 and bounds[-1][1] <= 26999
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(bounds))
+
+
 def test_the_range_variable_bounds_the_pick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ports.PORT_RANGE_ENV, "20000-20199")
     assert all(20000 <= p <= 20199 for p in ports.free_ports(40))
