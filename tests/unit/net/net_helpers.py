@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from typing import Any
 
 from clp_node.chain.keys import ValidatorKey
 from clp_node.net import P2PNetwork, PeerInfo
+from harness.cluster.ports import free_ports
 
 CHAIN_ID = "clp-unit-net"
 KEYS = [ValidatorKey.from_seed_text(f"net-test-validator-{i}") for i in range(5)]
@@ -28,10 +28,10 @@ FAST: dict[str, Any] = {
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A free port below the kernel's ephemeral range (harness.cluster.ports): one bound to
+    port 0 is the kind the kernel also hands to outgoing connections, and beside a flood
+    of them one was taken before the node could listen on it."""
+    return free_ports(1)[0]
 
 
 async def wait_until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
