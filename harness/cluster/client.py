@@ -84,12 +84,11 @@ class NodeClient:
         return self._session
 
     async def close(self) -> None:
-        if (
-            self._session is not None
-            and not self._session.closed
-            and self._loop is asyncio.get_running_loop()
-        ):
-            await self._session.close()
+        if self._session is not None and not self._session.closed:
+            if self._loop is asyncio.get_running_loop():
+                await self._session.close()
+            else:
+                self._session.detach()  # made in a loop that is gone: nothing to await
         self._session = None
 
     async def request(
