@@ -231,8 +231,11 @@ async def test_blackholed_link_is_detected_by_keepalive(cluster: Cluster) -> Non
     """A link that swallows bytes without closing (Toxiproxy's timeout toxic) is not 'up'."""
     rec_b = Recorder()
     relay = await cluster.relay(to=1)
+    # B gives up later than A: when B drops its side first, the relay closes A's too and
+    # A sees EOF instead of the silence this test is about. Both run on one event loop,
+    # whose timers fire in deadline order however loaded the machine is.
     a = cluster.node(0, [1], Recorder(), endpoints={1: relay.port}, dead_after=0.6)
-    b = cluster.node(1, [0], rec_b, dead_after=0.6)
+    b = cluster.node(1, [0], rec_b, dead_after=1.5)
     await a.start()
     await b.start()
     await wait_until(lambda: a.connected_peers() == {ADDR[1]})
@@ -240,7 +243,7 @@ async def test_blackholed_link_is_detected_by_keepalive(cluster: Cluster) -> Non
     await wait_until(lambda: a.connected_peers() == set(), timeout=2.0, what="dead link seen")
     assert a.stats()["disconnect_reasons"] == {"keepalive_timeout": 1}
     # B, too, drops the silent inbound connection rather than keeping it forever.
-    await wait_until(lambda: b.inbound_peers() == set(), timeout=2.0)
+    await wait_until(lambda: b.inbound_peers() == set(), timeout=4.0)
     a.send(ADDR[1], {"held": 1})
     relay.blackhole = False
     await wait_until(lambda: rec_b.messages == [(ADDR[0], {"held": 1})], what="after heal")
