@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from prometheus_client.parser import text_string_to_metric_families
-
 if TYPE_CHECKING:  # the cluster package imports the node; only its types are needed here
     from harness.cluster.base import Cluster
     from harness.cluster.toxiproxy_api import ToxiproxyApi
@@ -37,6 +35,8 @@ def parse_metrics(text: str, links: list[str]) -> LinkBytes:
 
     ValueError when ``text`` is not the Prometheus text format.
     """
+    from prometheus_client.parser import text_string_to_metric_families
+
     out: LinkBytes = {name: dict.fromkeys(DIRECTIONS, 0) for name in links}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

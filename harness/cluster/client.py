@@ -6,9 +6,10 @@ import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
+if TYPE_CHECKING:
+    import aiohttp
 
 
 def tls_verify(base_url: str) -> bool:
@@ -60,7 +61,9 @@ HOOKS_TOKEN_HEADER = "X-CLP-Hooks-Token"
 
 class NodeClient:
     """The harness polls every node several times a block for a whole run: aiohttp spends
-    a sixth of the CPU per request that httpx does, and that was a quarter of a testnet's."""
+    a sixth of the CPU per request that httpx does, and that was a quarter of a testnet's.
+    aiohttp is imported on the first request, not with this module: its import is 0.15 s
+    of CPU, and most of the CLI's commands and test processes never ask a node anything."""
 
     def __init__(
         self, name: str, base_url: str, timeout: float = 2.0, hooks_token: str = ""
@@ -68,18 +71,22 @@ class NodeClient:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._hooks_token = hooks_token
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        self._timeout_s = timeout
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         """The session of the running event loop (a client may outlive the loop it first
         ran in, as in the CLI's commands): made on first use in each loop."""
+        import aiohttp
+
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
             if self._session is not None and not self._session.closed:
                 self._session.detach()  # its loop is gone or elsewhere: nothing to await
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            t = self._timeout_s
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=t, sock_read=t)
+            self._session = aiohttp.ClientSession(timeout=timeout)
             self._loop = loop
         return self._session
 
@@ -102,6 +109,8 @@ class NodeClient:
         params: Mapping[str, Any] | None = None,
     ) -> Reply:
         """One request, its whole answer read; NodeUnavailable when there is none."""
+        import aiohttp
+
         query = {k: str(v) for k, v in params.items()} if params else None
         try:
             async with self._http().request(

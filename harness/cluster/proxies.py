@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import IO
 
-import httpx
-
 from harness.cluster.process import terminate
 from harness.cluster.testnet import TestnetError, TestnetManifest
 from harness.cluster.toxiproxy_api import ToxiproxyApi
@@ -103,6 +101,8 @@ class ProxyLayer:
         except TestnetError:
             self.stop_sync()
             raise
+        import httpx
+
         deadline = time.monotonic() + 15
         while True:
             if self.proc.poll() is not None:

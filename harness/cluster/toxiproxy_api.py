@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from harness.cluster.client import tls_verify
 
 
@@ -21,6 +19,8 @@ class ToxiproxyError(RuntimeError):
 
 class ToxiproxyApi:
     def __init__(self, base_url: str, timeout: float = 5.0) -> None:
+        import httpx  # here, not at import: the CLI's light commands never need it
+
         self.base_url = base_url
         self._http = httpx.Client(base_url=base_url, timeout=timeout, verify=tls_verify(base_url))
 

@@ -10,13 +10,14 @@ import argparse
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from harness.checks import CheckResult, HistoryError, run_checks
-from harness.checks.history import History
 from harness.commands import console
+
+if TYPE_CHECKING:  # the checkers are imported by the commands that run them, not by every one
+    from harness.checks import CheckResult
 
 STYLE = {"pass": "green", "fail": "bold red", "unknown": "yellow"}
 
@@ -45,7 +46,7 @@ def register(sub: Any) -> None:
 async def collect_from(root: Path) -> Path:
     """Collect a running testnet's history (local, or run by docker compose) with its fault
     log into root/history.json."""
-    from harness.checks import collect_history
+    from harness.checks import HistoryError, collect_history
     from harness.cluster.compose_run import ComposeTestnet, reach
     from harness.cluster.testnet import TestnetManifest
     from harness.faults.cli import FAULT_LOG
@@ -80,6 +81,9 @@ def verdict_table(results: list[CheckResult], title: str) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.checks import HistoryError, run_checks
+    from harness.checks.history import History
+
     if (args.history is None) == (args.dir is None):
         console.print("[red]clp-testnet check: error:[/] give HISTORY.json or --dir DIR")
         return 2

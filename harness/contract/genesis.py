@@ -12,14 +12,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from harness.contract.params import ClpParams
 from harness.contract.schemas import schema, validate
 
 
 def chain_id_problem(chain_id: object) -> str:
     """Why ``chain_id`` cannot name a chain, or "" when it can (the genesis schema's rule)."""
+    from jsonschema import Draft202012Validator
+
     rule = schema("genesis")["properties"]["chain_id"]
     errors = list(Draft202012Validator(rule).iter_errors(chain_id))
     if not errors:

@@ -14,7 +14,6 @@ import signal
 import time
 from typing import Any
 
-import httpx
 from rich.console import Console
 
 from harness.cluster.base import Cluster
@@ -110,6 +109,8 @@ async def run_fault(
             if manifest.proxied
             else None
         )
+    import httpx
+
     try:
         log = FaultLog.load(manifest.root / FAULT_LOG)
         nemesis = Nemesis(cluster, api, log)

@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from harness.cluster.process import terminate
 
 SCRAPE_S = 1.0
@@ -122,6 +120,8 @@ class Monitor:
         )
 
     def _ready(self) -> bool:
+        import httpx
+
         try:
             return httpx.get(f"{self.url}/-/ready", timeout=1.0).status_code == 200
         except httpx.HTTPError:
@@ -130,6 +130,8 @@ class Monitor:
     def _scraping(self) -> bool:
         """Every target is a scrape target (Prometheus hands new ones over after ~5 s), so
         a monitor started before the nodes misses none of their first blocks."""
+        import httpx
+
         try:
             r = httpx.get(f"{self.url}/api/v1/targets", timeout=1.0)
             active = r.json()["data"]["activeTargets"]
@@ -139,6 +141,8 @@ class Monitor:
 
     def scraped(self) -> bool:
         """Every target answered its last scrape."""
+        import httpx
+
         try:
             active = httpx.get(f"{self.url}/api/v1/targets", timeout=1.0).json()["data"]
         except (httpx.HTTPError, json.JSONDecodeError, KeyError, TypeError):
@@ -158,6 +162,8 @@ class Monitor:
         self.stop()
 
     def _get(self, path: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        import httpx
+
         try:
             r = httpx.get(f"{self.url}{path}", params=dict(params), timeout=10.0)
             body = r.json()

@@ -27,6 +27,7 @@ import pytest_asyncio
 from integration_helpers import log_events
 
 from harness.cluster.backends import init_for_backend, make_cluster
+from harness.cluster.base import WaitTimeout, wait_until
 from harness.cluster.containers import ContainerCluster
 from harness.cluster.engine import (
     OWNER_LABEL,
@@ -156,6 +157,14 @@ async def kill_and_restart(c: Cluster, victim: str) -> None:
     assert not c.is_running(victim)
     await c.restart(victim)
     assert c.is_running(victim)
+    # The node logged its replay before it served its API, but the engine's log stream
+    # reaches the harness's file a moment later.
+    with contextlib.suppress(WaitTimeout):
+        await wait_until(
+            lambda: len(log_events(c, victim, "node.replayed")) >= 2,  # type: ignore[arg-type]
+            timeout=10.0,
+            what=f"{victim}'s second node.replayed in its log",
+        )
     replays = log_events(c, victim, "node.replayed")  # type: ignore[arg-type]
     assert len(replays) == 2, f"want one replay per start, got {replays}{hint(c, victim)}"
     assert replays[-1]["height"] >= before > 0, (
