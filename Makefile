@@ -45,9 +45,8 @@ IMAGES_LOG := reports/images.log
 #      than either lane: it is CPU they need, not room);
 #   2. lane 1: the Python integration suite, then the Rust node's scenarios (every scenario
 #      on Rust nodes and on a mixed testnet); lane 2: explore-smoke, the browser tests, the
-#      Rust node's hostile tests, conform and explore smoke, its image's conform, then the
-#      Docker suite (its testnets wait on the engine a good part of the time: alone at
-#      the end it left a seventh of the CPU idle, beside lane 1's end it fills it).
+#      Rust node's hostile tests, conform and explore smoke, then its image's conform;
+#   3. the Docker suite (beside lane 1's end, its start-up made lane 1's faults land late).
 # In the background: the Rust node's release binary from the very start (beside the
 # virtualenv's install) and the images (the testnets wait for both: a first image build
 # makes the base image, minutes of CPU that would make every fault land late), then
@@ -87,13 +86,14 @@ test-stages:
 	echo "rustfmt, clippy and cargo test in the background, niced (log: $(RUST_LOG))"; \
 	nice -n 10 $(MAKE) --no-print-directory rust-lint rust-unit > $(RUST_LOG) 2>&1 & rustchk=$$!; \
 	echo "two lanes side by side, each printed when done: integration then rust-scenarios;"; \
-	echo "explore-smoke, browser, rust-checks, rust-docker then the Docker suite"; \
+	echo "explore-smoke, browser, rust-checks then rust-docker"; \
 	$(MAKE) --no-print-directory -j2 -O lane-scenarios lane-smoke; lanes=$$?; \
 	wait $$hostile; hostiled=$$?; \
 	echo "hostile and official-toxiproxy: exit $$hostiled"; cat $(HOSTILE_LOG); \
 	wait $$rustchk; linted=$$?; \
 	echo "rustfmt, clippy, cargo test: exit $$linted"; cat $(RUST_LOG); \
-	for rc in $$lanes $$hostiled $$linted; do [ $$rc -eq 0 ] || exit $$rc; done
+	for rc in $$lanes $$hostiled $$linted; do [ $$rc -eq 0 ] || exit $$rc; done; \
+	$(MAKE) --no-print-directory integration-docker
 
 # The two lanes of `make test` (above); each stops at its first failure. Suites that run
 # side by side pick their testnets' ports from ranges of their own (CLP_TESTNET_PORTS,
@@ -106,8 +106,7 @@ lane-scenarios:
 	@$(MAKE) --no-print-directory integration && $(MAKE) --no-print-directory rust-scenarios
 lane-smoke:
 	@$(MAKE) --no-print-directory explore-smoke && $(MAKE) --no-print-directory browser && \
-	$(MAKE) --no-print-directory rust-checks && $(MAKE) --no-print-directory rust-docker && \
-	$(MAKE) --no-print-directory integration-docker
+	$(MAKE) --no-print-directory rust-checks && $(MAKE) --no-print-directory rust-docker
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -186,6 +186,17 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
                 signal_group(p.pid, signal.SIGKILL)
 
 
+@pytest.fixture(scope="session")
+def idle_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A testnet written by ``init`` and never started: a request is validated against
+    the testnet's files before anything is touched, so the refusals need no running
+    nodes (and, off the running testnet's worker, they do not queue behind its tests)."""
+    root = tmp_path_factory.mktemp("cli-idle") / "net"
+    r = cli("init", "--dir", str(root), "--seed", "cli-net")
+    assert r.returncode == 0, output(r)
+    return root
+
+
 def test_up_detach_then_status_shows_every_validator_producing(net: Net) -> None:
     def all_past_genesis() -> dict[str, int | None] | None:
         hs = net.heights()
@@ -308,11 +319,15 @@ def test_fault_restart_brings_the_node_back_and_the_run_checks_clean(net: Net) -
         (["explode", "v0"], "invalid choice: 'explode'"),
     ],
 )
-def test_bad_fault_requests_are_refused_clearly(net: Net, args: list[str], message: str) -> None:
-    r = cli("fault", "--dir", str(net.root), *args)
+def test_bad_fault_requests_are_refused_clearly(
+    idle_net: Path, args: list[str], message: str
+) -> None:
+    r = cli("fault", "--dir", str(idle_net), *args)
     assert r.returncode == 2, output(r)
     assert message in output(r)
     assert "Traceback" not in output(r)
+    log = idle_net / "faults.jsonl"
+    assert not log.exists() or not log.read_text().strip(), "a refused fault was logged"
 
 
 def test_every_fault_is_in_the_fault_log(net: Net) -> None:
