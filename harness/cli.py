@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]clp-testnet: error:[/] {exc}")
         return 2
     except KeyboardInterrupt:
+        signals.ignore_further()
         console.print(f"[yellow]interrupted; everything was stopped ({signals.stopped_by()})[/]")
         return signals.exit_code()
 

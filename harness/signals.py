@@ -37,6 +37,13 @@ def stop_like_ctrl_c() -> None:
         signal.signal(signum, _as_interrupt)
 
 
+def ignore_further() -> None:
+    """Once the teardown has run there is nothing left to stop: a second Ctrl-C (or a
+    SIGTERM) arriving while the CLI says so and exits must not kill it mid-sentence."""
+    for signum in (signal.SIGINT, *TERMINATING):
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def exit_code() -> int:
     """The shell's code for the signal that stopped us: 128 + its number (130 for Ctrl-C)."""
     return 128 + (_received[0] if _received else signal.SIGINT)

@@ -51,3 +51,45 @@ def test_a_cli_started_with_sigint_ignored_still_stops_on(sig: signal.Signals) -
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+# The CLI's end after a Ctrl-C: the teardown has run, it says so and exits; here it waits
+# for a line on stdin in between, so the second signal lands exactly there.
+SECOND = """
+import asyncio, sys
+from harness import signals
+
+async def serve() -> None:
+    print("ready", flush=True)
+    await asyncio.sleep(60)
+
+signals.stop_like_ctrl_c()
+try:
+    asyncio.run(serve())
+except KeyboardInterrupt:
+    signals.ignore_further()
+    print("stopped", flush=True)
+    sys.stdin.readline()
+    sys.exit(signals.exit_code())
+"""
+
+
+def test_a_second_ctrl_c_after_the_teardown_still_exits_130() -> None:
+    """An impatient user's second Ctrl-C, landing once everything is stopped, used to
+    kill the CLI by SIGINT (exit -2) as it said so, instead of exit 130."""
+    with subprocess.Popen(
+        [sys.executable, "-c", SECOND], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None and process.stdin is not None
+            assert process.stdout.readline() == "ready\n"
+            process.send_signal(signal.SIGINT)
+            assert process.stdout.readline() == "stopped\n"
+            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGTERM)
+            process.stdin.write("go\n")
+            process.stdin.flush()
+            assert process.wait(10) == 130
+        finally:
+            if process.poll() is None:
+                process.kill()
