@@ -46,16 +46,14 @@ IMAGES_LOG := reports/images.log
 #   2. lane 1: the Python integration suite, then the Rust node's scenarios (every scenario
 #      on Rust nodes and on a mixed testnet); lane 2: explore-smoke, the browser tests, the
 #      Rust node's hostile tests, conform and explore smoke, then its image's conform;
-#   3. the Docker suite (beside lane 1's end, its start-up made lane 1's faults land late),
-#      with rustfmt, clippy and cargo test beside it, niced: its testnets wait on the
-#      engine a good part of the time, and leave about a seventh of the CPU idle that the
-#      lanes, all CPU, do not.
+#   3. the Docker suite (beside lane 1's end, its start-up made lane 1's faults land late;
+#      with cargo beside it, niced, it took 30 s longer: its idle CPU is the engine's waits).
 # In the background: the Rust node's release binary from the very start (beside the
 # virtualenv's install) and the images (the testnets wait for both: a first image build
-# makes the base image, minutes of CPU that would make every fault land late). Each log
-# is printed when a stage needs it, and a failed build fails `make test`. More at once
-# only slows every testnet down: faults land late and scenarios fail (the harness says
-# so, with the load average).
+# makes the base image, minutes of CPU that would make every fault land late), then
+# rustfmt, clippy and cargo test (niced). Each log is printed when a stage needs it, and a
+# failed build fails `make test`. More at once only slows every testnet down: faults land
+# late and scenarios fail (the harness says so, with the load average).
 HOSTILE_LOG := reports/hostile.log
 RUST_BUILD_LOG := reports/rust-build.log
 # The failed tests are printed once more at the very end (tests/failures.py, standard
@@ -86,18 +84,17 @@ test-stages:
 	wait $$images; built=$$?; \
 	echo "images: build exit $$built"; cat $(IMAGES_LOG); \
 	[ $$built -eq 0 ] || { wait $$hostile; exit 2; }; \
+	echo "rustfmt, clippy and cargo test in the background, niced (log: $(RUST_LOG))"; \
+	nice -n 10 $(MAKE) --no-print-directory rust-lint rust-unit > $(RUST_LOG) 2>&1 & rustchk=$$!; \
 	echo "two lanes side by side, each printed when done: integration then rust-scenarios;"; \
 	echo "explore-smoke, browser, rust-checks then rust-docker"; \
 	$(MAKE) --no-print-directory -j2 -O lane-scenarios lane-smoke; lanes=$$?; \
 	wait $$hostile; hostiled=$$?; \
 	echo "hostile and official-toxiproxy: exit $$hostiled"; cat $(HOSTILE_LOG); \
-	echo "rustfmt, clippy and cargo test in the background, niced (log: $(RUST_LOG))"; \
-	nice -n 10 $(MAKE) --no-print-directory rust-lint rust-unit > $(RUST_LOG) 2>&1 & rustchk=$$!; \
-	docker=0; [ $$lanes -eq 0 ] && [ $$hostiled -eq 0 ] && \
-	{ $(MAKE) --no-print-directory integration-docker; docker=$$?; }; \
 	wait $$rustchk; linted=$$?; \
 	echo "rustfmt, clippy, cargo test: exit $$linted"; cat $(RUST_LOG); \
-	for rc in $$lanes $$hostiled $$docker $$linted; do [ $$rc -eq 0 ] || exit $$rc; done
+	for rc in $$lanes $$hostiled $$linted; do [ $$rc -eq 0 ] || exit $$rc; done; \
+	$(MAKE) --no-print-directory integration-docker
 
 # The two lanes of `make test` (above); each stops at its first failure. Suites that run
 # side by side pick their testnets' ports from ranges of their own (CLP_TESTNET_PORTS,

@@ -136,20 +136,33 @@ def published_port(container: Container, port: int) -> int | None:
 # A host port Docker chose, taken by another process before its proxy bound it: the
 # daemon's own retries give up at times, but each new start picks another port.
 PORT_TAKEN = ("address already in use", "port is already allocated")
-START_ATTEMPTS = 5
+#: runc's cgroup-v1 freezer gives up when a task does not freeze in time (seen on a loaded
+#: 2-core machine: "OCI runtime pause failed: unable to freeze") and thaws the container.
+FREEZE_FAILED = ("unable to freeze",)
+ENGINE_ATTEMPTS = 5
 
 
-def start_container(c: Container, attempts: int = START_ATTEMPTS) -> None:
-    """``docker start``, again while it fails only because the host port was taken."""
+def again_while(call: Callable[[], object], transient: tuple[str, ...], attempts: int) -> None:
+    """``call``, again while it fails with an engine error naming one of ``transient``."""
     from docker.errors import APIError
 
     for attempt in range(1, attempts + 1):
         try:
-            c.start()
+            call()
             return
         except APIError as exc:
-            if attempt == attempts or not any(t in str(exc).lower() for t in PORT_TAKEN):
+            if attempt == attempts or not any(t in str(exc).lower() for t in transient):
                 raise
+
+
+def start_container(c: Container, attempts: int = ENGINE_ATTEMPTS) -> None:
+    """``docker start``, again while it fails only because the host port was taken."""
+    again_while(c.start, PORT_TAKEN, attempts)
+
+
+def pause_container(c: Container, attempts: int = ENGINE_ATTEMPTS) -> None:
+    """``docker pause``, again while the freezer gave up (the container runs on meanwhile)."""
+    again_while(c.pause, FREEZE_FAILED, attempts)
 
 
 class LogFollower:
@@ -422,7 +435,7 @@ class ContainerCluster(Cluster, Generic[U]):
     async def pause(self, name: str) -> None:
         c = await asyncio.to_thread(self._node_container, name)
         if c is not None and c.status == "running":
-            await asyncio.to_thread(c.pause)
+            await asyncio.to_thread(pause_container, c)
 
     async def resume(self, name: str) -> None:
         c = await asyncio.to_thread(self._node_container, name)

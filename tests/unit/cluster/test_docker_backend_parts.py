@@ -134,7 +134,7 @@ def test_down_with_only_a_dir_needs_no_docker(
 
 
 class _Starts:
-    """A container whose first ``failures`` starts fail with ``error``."""
+    """A container whose first ``failures`` starts (or pauses) fail with ``error``."""
 
     def __init__(self, failures: int, error: str) -> None:
         self.failures, self.error, self.calls = failures, error, 0
@@ -145,6 +145,8 @@ class _Starts:
         self.calls += 1
         if self.calls <= self.failures:
             raise APIError(self.error)
+
+    pause = start
 
 
 TAKEN = (
@@ -167,3 +169,22 @@ def test_a_start_is_retried_only_while_the_host_port_was_taken() -> None:
     with pytest.raises(APIError, match="no such image"):
         containers.start_container(other)  # type: ignore[arg-type]
     assert other.calls == 1
+
+
+FREEZE = "Cannot pause container cd2aec369b2f: OCI runtime pause failed: unable to freeze: unknown"
+
+
+def test_a_pause_is_retried_only_while_the_freezer_gave_up() -> None:
+    from docker.errors import APIError
+
+    froze_late = _Starts(2, FREEZE)
+    containers.pause_container(froze_late)  # type: ignore[arg-type]
+    assert froze_late.calls == 3
+    never = _Starts(99, FREEZE)
+    with pytest.raises(APIError, match="unable to freeze"):
+        containers.pause_container(never, attempts=3)  # type: ignore[arg-type]
+    assert never.calls == 3
+    gone = _Starts(1, "No such container: clp-x-v3")
+    with pytest.raises(APIError, match="No such container"):
+        containers.pause_container(gone)  # type: ignore[arg-type]
+    assert gone.calls == 1
