@@ -15,7 +15,7 @@ import pytest
 
 # The CLI's shape (harness.cli.main): handlers installed, an asyncio run, exit code on
 # KeyboardInterrupt. (tests/integration/test_teardown.py sends the signals to real commands.)
-PROGRAM = """
+SERVE = """
 import asyncio, sys
 from harness import signals
 
@@ -27,8 +27,8 @@ signals.stop_like_ctrl_c()
 try:
     asyncio.run(serve())
 except KeyboardInterrupt:
-    sys.exit(signals.exit_code())
 """
+PROGRAM = SERVE + "    sys.exit(signals.exit_code())\n"
 
 
 def _ignore_sigint() -> None:
@@ -55,23 +55,14 @@ def test_a_cli_started_with_sigint_ignored_still_stops_on(sig: signal.Signals) -
 
 # The CLI's end after a Ctrl-C: the teardown has run, it says so and exits; here it waits
 # for a line on stdin in between, so the second signal lands exactly there.
-SECOND = """
-import asyncio, sys
-from harness import signals
-
-async def serve() -> None:
-    print("ready", flush=True)
-    await asyncio.sleep(60)
-
-signals.stop_like_ctrl_c()
-try:
-    asyncio.run(serve())
-except KeyboardInterrupt:
-    signals.ignore_further()
+SECOND = (
+    SERVE
+    + """    signals.ignore_further()
     print("stopped", flush=True)
     sys.stdin.readline()
     sys.exit(signals.exit_code())
 """
+)
 
 
 def test_a_second_ctrl_c_after_the_teardown_still_exits_130() -> None:
