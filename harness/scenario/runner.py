@@ -41,6 +41,8 @@ from harness.scenario.triggers import trigger_height
 T = TypeVar("T")
 DEFAULT_SEED = 1
 VOTES_POLL_MIN_S = 2.0
+#: run.until_epoch polls every node once in this many polls, the leading node alone between.
+FULL_POLL_EVERY = 5
 
 
 def needs_test_hooks(scenario: Scenario) -> bool:
@@ -324,26 +326,27 @@ class _Run:
         assert self.cluster is not None
         c, epoch = self.cluster, self.sc.until_epoch
         close = self.cfg.epoch_last_height(epoch)
-        leader: list[str] = []  # the highest node of the last full poll
+        leader: str | None = None  # the highest node of the last poll of every node
         polls = itertools.count()
 
         async def evaluated() -> bool:
-            # Most of a run is this wait: between polls of every node (each fifth one, so
-            # a leader cut off meanwhile delays nothing by more than that), ask the last
-            # full poll's highest node alone whether it is at the epoch's end yet: a
-            # third of the requests, each of them on a node's event loop too.
-            if leader and next(polls) % 5:
-                h = await c.height_of(leader[0])
+            # Most of a run is this wait: between polls of every node (each
+            # FULL_POLL_EVERY-th, so a leader cut off meanwhile delays nothing by more than
+            # that), ask the last full poll's highest node alone whether it is at the
+            # epoch's end yet: a third of the requests, each of them on a node's event loop.
+            nonlocal leader
+            if leader is not None and next(polls) % FULL_POLL_EVERY:
+                h = await c.height_of(leader)
                 if h is not None and h < close:
                     return False
             hs = await c.heights()
             known = {n: h for n, h in hs.items() if h is not None}
-            if known:
-                leader[:] = [max(known, key=lambda n: known[n])]
-            if not known or max(known.values()) < close:
+            if not known:
                 return False
-            top = max(known, key=lambda n: known[n])
-            for n in sorted({top, *ex.unfaulted()}):
+            leader = max(known, key=lambda n: known[n])
+            if known[leader] < close:
+                return False
+            for n in sorted({leader, *ex.unfaulted()}):
                 if await c.client(n).epoch_result(epoch) is None:
                     return False
             return True
