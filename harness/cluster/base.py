@@ -21,6 +21,10 @@ from harness.cluster.toxiproxy_api import ToxiproxyApi
 
 T = TypeVar("T")
 
+# Polling for a height starts this many blocks before the chain can be there (Cluster.pace):
+# one poll's round trip and the first node's lead over the others fit in them.
+PACE_LEAD_BLOCKS = 2
+
 
 class WaitTimeout(TimeoutError):
     """A condition did not hold in time; the message says what was awaited and the last state."""
@@ -88,6 +92,12 @@ class ProtocolClock:
 
     def epochs(self, n: float) -> float:
         return self.blocks(int(n * self.epoch_length) + 1)
+
+    def earliest(self, height: int, top: int) -> float:
+        """Seconds before a chain now at ``top`` can be at ``height``: a node starts height
+        h + 1 a block interval after it decided h (protocol §9) and h + 1 needs a quorum of
+        nodes that did, so every height after the next takes one interval at least."""
+        return max(0, height - top - 1) * self.block_interval_ms / 1000
 
 
 class Cluster(ABC):
@@ -261,13 +271,23 @@ class Cluster(ABC):
         """
         return await wait_until(predicate, timeout, what, interval, retry_on=(NodeUnavailable,))
 
+    async def pace(self, height: int, top: int, budget: float) -> float:
+        """Sleep while the chain, at ``top`` or past it, cannot be within PACE_LEAD_BLOCKS of
+        ``height`` (ProtocolClock.earliest), for ``budget`` seconds at most: a wait for a
+        far height then polls only for its last blocks. Returns the seconds slept."""
+        lead = PACE_LEAD_BLOCKS * self.clock.block_interval_ms / 1000
+        seconds = min(budget, max(0.0, self.clock.earliest(height, top) - lead))
+        await asyncio.sleep(seconds)
+        return seconds
+
     async def wait_for_height(
         self, height: int, names: Iterable[str] | None = None, timeout: float | None = None
     ) -> dict[str, int]:
         """Every named node (default: all) at or past ``height``."""
         names = list(names or self.names)
         current = await self.heights(names)
-        lowest = min((h for h in current.values() if h is not None), default=0)
+        known = [h for h in current.values() if h is not None]
+        lowest = min(known, default=0)
         budget = timeout if timeout is not None else self.clock.blocks(max(height - lowest, 1))
 
         async def reached() -> dict[str, int] | None:
@@ -276,6 +296,7 @@ class Cluster(ABC):
                 return {k: int(v) for k, v in hs.items() if v is not None}
             return None
 
+        budget -= await self.pace(height, max(known, default=0), budget)
         return await self.wait_for(reached, budget, f"height {height} on {', '.join(names)}")
 
     async def wait_for_epoch_result(

@@ -257,14 +257,19 @@ class _Run:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
+    def _top(self) -> int:
+        """The chain's height at the last sample of ``watch``: never above the real one."""
+        return top_height(self.trace[-1]["heights"]) if self.trace else 0  # type: ignore[arg-type]
+
     async def chain_reaches(self, height: int) -> int:
         """The chain (its highest node) is at ``height``: a step's trigger. It fires on
         the first node there (``Cluster.first_at``): a trigger that waits for every node's
         answer fires blocks late on a loaded machine."""
         assert self.cluster is not None
         c = self.cluster
-        now = top_height(self.trace[-1]["heights"]) if self.trace else 0  # type: ignore[arg-type]
+        now = self._top()
         budget = c.clock.blocks(max(height - now, 1))
+        budget -= await c.pace(height, now, budget)
         return await c.wait_for(
             lambda: c.first_at(height), budget, f"the chain to reach height {height}"
         )
@@ -354,8 +359,13 @@ class _Run:
         now = top_height(await c.heights())
         budget = c.clock.blocks(max(close - now, 1))
         what = f"run.until_epoch: epoch {epoch} evaluated (height {close})"
+
+        async def closed() -> bool:
+            left = budget - await c.pace(close, now, budget)
+            return await c.wait_for(evaluated, left, what)
+
         try:
-            await self.watch(c.wait_for(evaluated, budget, what), what)
+            await self.watch(closed(), what)
             self.reporter.event(f"epoch {epoch} evaluated")
         except WaitTimeout as exc:
             self.failures.append(ExpectationOutcome(what, False, str(exc)))

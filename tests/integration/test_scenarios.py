@@ -4,7 +4,8 @@
 them with another seed; a failure shows why, the ``clp-testnet run`` command that
 reproduces it, the run's report.html and the node logs. ``--mix python:3,rust:2`` runs
 them all on mixed testnets (Python and Rust validators); a scenario that names its own
-``nodes`` keeps them.
+``nodes`` keeps them (and is run here only: the suites of other node kinds, in tests/rust/,
+take the scenarios that depend on the node choice).
 """
 
 from __future__ import annotations
@@ -29,12 +30,38 @@ def _test_id(path: Path) -> str:
         return path.stem
 
 
-@pytest.mark.parametrize("path", FILES, ids=[_test_id(p) for p in FILES])
-async def test_scenario(path: Path, clp_run_scenario: Any) -> None:
+def names_its_nodes(path: Path) -> bool:
+    """The scenario sets ``[cluster] nodes``: it runs the same whatever ``--node`` or
+    ``--mix`` say (a file that does not parse does not: its test says why)."""
     try:
-        scenario = parse_file(display_path(path))
-    except ScenarioError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    result = await clp_run_scenario(scenario)
-    assert (Path(result.out_dir) / "report.html").is_file(), "every run leaves its report"
-    assert result.passed, "\n" + result.failure_report()
+        return parse_file(path).cluster.nodes is not None
+    except ScenarioError:
+        return False
+
+
+# The scenarios whose run depends on the suite's node choice: the ones a suite of another
+# node kind or mix runs again (tests/rust/); this module's own test runs every file.
+NODE_CHOICE_FILES = [p for p in FILES if not names_its_nodes(p)]
+
+
+def scenario_test(files: list[Path]) -> Any:
+    """One test per scenario file, run by ``clp_run_scenario`` on the suite's backend,
+    node kind and mix; a scenario that names its nodes must run on exactly those."""
+
+    @pytest.mark.parametrize("path", files, ids=[_test_id(p) for p in files])
+    async def test_scenario(path: Path, clp_run_scenario: Any) -> None:
+        try:
+            scenario = parse_file(display_path(path))
+        except ScenarioError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        result = await clp_run_scenario(scenario)
+        assert (Path(result.out_dir) / "report.html").is_file(), "every run leaves its report"
+        if scenario.cluster.nodes is not None:
+            named = dict(zip(scenario.cluster.names, scenario.cluster.nodes, strict=True))
+            assert result.implementations == named
+        assert result.passed, "\n" + result.failure_report()
+
+    return test_scenario
+
+
+test_scenario = scenario_test(FILES)

@@ -4,8 +4,9 @@ that names its own nodes (``mixed-*``, ``rolling-upgrade``) keeps them.
 
 The test is tests/integration/test_scenarios.py's, as for test_rust_node_scenarios.py;
 only the mix differs: this module's ``clp_mix`` overrides the pytest plugin's ``--mix``.
-`make rust-integration` runs it on local processes, the Docker stage on containers
-(``--backend docker``). An unbuilt Rust node fails every case; it never skips.
+The Docker stage of `make test` runs it on containers (``--backend docker``), the mixed
+scenarios on local processes being test_scenarios.py's; run alone, it is on local
+processes. An unbuilt Rust node fails every case; it never skips.
 
     pytest tests/rust/test_mixed_suite.py -k minority-partition
 """

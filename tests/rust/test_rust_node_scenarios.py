@@ -1,9 +1,10 @@
 """Every shipped scenario (``scenarios/*.toml``) with the Rust node on the local backend.
 
-The test itself is tests/integration/test_scenarios.py's (the same files, ids and
-verdicts); only the node kind differs: this module's ``clp_node`` overrides the pytest
-plugin's ``--node``. An unbuilt binary fails every case with one line naming
-``make rust``; it never skips.
+The test itself is tests/integration/test_scenarios.py's (the same ids and verdicts); only
+the node kind differs: this module's ``clp_node`` overrides the pytest plugin's ``--node``.
+A scenario that names its own nodes (``mixed-*``, ``rolling-upgrade``: Rust validators
+among them) runs the same whatever the node kind, so test_scenarios.py alone runs it. An
+unbuilt binary fails every case with one line naming ``make rust``; it never skips.
 
     pytest tests/rust/test_rust_node_scenarios.py -k minority-partition --seed 3
 """
@@ -30,8 +31,9 @@ def shared_scenario_tests() -> ModuleType:
     return module
 
 
-# Collected here as this module's own test: parametrised over every scenarios/*.toml.
-test_scenario = shared_scenario_tests().test_scenario
+SHIPPED = shared_scenario_tests()
+# Collected here as this module's own test: one per scenario the node kind changes.
+test_scenario = SHIPPED.scenario_test(SHIPPED.NODE_CHOICE_FILES)
 
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,7 @@ class Cluster:
 
     height_of = RealCluster.height_of  # what is under test: the real polling
     first_at = RealCluster.first_at
+    pace = RealCluster.pace
 
     async def wait_for(self, predicate: Any, timeout: float, what: str) -> Any:
         return await wait_until(predicate, timeout, what, 0.01, retry_on=(NodeUnavailable,))
@@ -81,6 +82,48 @@ async def test_the_trigger_waits_while_no_node_is_at_the_height(tmp_path: Path) 
     assert await asyncio.wait_for(run.chain_reaches(4), timeout=5) == 4
     await grower
     assert v0.asked >= 3
+
+
+@pytest.mark.parametrize(
+    ("height", "top", "seconds"),
+    [(11, 10, 0.0), (10, 10, 0.0), (3, 8, 0.0), (12, 10, 0.2), (30, 0, 5.8)],
+)
+def test_every_height_after_the_next_takes_a_block_interval_at_least(
+    height: int, top: int, seconds: float
+) -> None:
+    assert ProtocolClock(200, 1000, 20, 4).earliest(height, top) == pytest.approx(seconds)
+
+
+async def test_a_far_trigger_is_polled_only_from_two_blocks_before_the_chain_can_be_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v0 = Node(30)
+    run = _run(tmp_path, {"v0": v0})
+    run.trace.append({"t": 0.0, "heights": {"v0": 10}})  # watch's last sample
+    slept: list[tuple[float, int]] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:
+        slept.append((seconds, v0.asked))
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    assert await run.chain_reaches(30) == 30
+    # 19 heights after the next at 200 ms, less the 2 blocks of lead; no request before
+    assert slept[0] == (pytest.approx(19 * 0.2 - 0.4), 0)
+
+
+async def test_pacing_never_outlasts_the_wait_s_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    cluster = Cluster({"v0": Node(0)})
+    assert await cluster.pace(100, 0, budget=1.5) == 1.5
+    assert await cluster.pace(100, 99, budget=1.5) == 0.0
+    assert slept == [1.5, 0.0]
 
 
 def _executor(kind: str, height: int | None) -> Any:
