@@ -44,8 +44,9 @@ IMAGES_LOG := reports/images.log
 #      tests beside it and on into the lanes (in a lane of their own they took longer
 #      than either lane: it is CPU they need, not room);
 #   2. lane 1: the Python integration suite (the mixed scenarios included), then the Rust
-#      node's scenarios; lane 2: explore-smoke, the browser tests, the Rust node's hostile
-#      tests, conform and explore smoke, then its image's conform;
+#      node's scenarios (every scenario on Rust nodes and on a mixed testnet); lane 2:
+#      explore-smoke, the browser tests, the Rust node's hostile tests, conform and explore
+#      smoke, then its image's conform;
 #   3. the Docker suite and every scenario on mixed testnets of containers (beside lane 1's end, its start-up made lane 1's faults land late;
 #      with cargo beside it, niced, it took 30 s longer: its idle CPU is the engine's waits).
 # In the background: the Rust node's release binary from the very start (beside the
@@ -247,7 +248,8 @@ monitoring:
 # optimised there too, so the property tests and the crypto run fast); rust-image its
 # Docker image (the debootstrap base + the
 # binary). rust-integration is rust-scenarios (tests/rust: the differential test of the two
-# CLP cores, every scenario on a testnet of Rust nodes) and rust-checks (the hostile tests that apply to any node, `conform` of the
+# CLP cores, every scenario on a testnet of Rust nodes and on a mixed one; those naming
+# their own nodes are the integration suite's) and rust-checks (the hostile tests that apply to any node, `conform` of the
 # Rust node's command, an explore smoke); rust-docker is `conform` of its image. The
 # build goes to CARGO_TARGET_DIR, by default in the harness's cache folder (outside the
 # clone, like the image build cache): a new clone rebuilds only the workspace's own crates.
@@ -285,13 +287,11 @@ rust-image: $(STAMP) debootstrap rust-build
 rust-integration: $(STAMP) rust-build
 	@$(MAKE) --no-print-directory rust-scenarios && $(MAKE) --no-print-directory rust-checks
 
-# Rust nodes wait on protocol time far more than they compute: more testnets at once. The
-# mixed suite (every scenario on Python and Rust validators, 3 + 2) is the Docker stage's;
-# the shipped mixed scenarios run on local processes in the integration suite.
+# Rust nodes wait on protocol time far more than they compute: more testnets at once.
 RUST_JOBS ?= $(call per_core,4,16)
 rust-scenarios: $(STAMP) rust-build
 	@mkdir -p reports
-	@$(call with_toxiproxy,$(BIN)/pytest tests/rust -q -n $(RUST_JOBS) --dist loadgroup --ignore=tests/rust/test_mixed_suite.py --junitxml=reports/rust.xml --basetemp=reports/runs-rust)
+	@$(call with_toxiproxy,$(BIN)/pytest tests/rust -q -n $(RUST_JOBS) --dist loadgroup --junitxml=reports/rust.xml --basetemp=reports/runs-rust)
 
 rust-checks: $(STAMP) rust-build
 	@mkdir -p reports

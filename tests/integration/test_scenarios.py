@@ -22,7 +22,7 @@ SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 FILES = sorted(SCENARIO_DIR.glob("*.toml"))
 
 
-def _test_id(path: Path) -> str:
+def case_id(path: Path) -> str:
     """The scenario's name; the file name when the file does not parse (the test says why)."""
     try:
         return parse_file(path).name
@@ -44,24 +44,26 @@ def names_its_nodes(path: Path) -> bool:
 NODE_CHOICE_FILES = [p for p in FILES if not names_its_nodes(p)]
 
 
-def scenario_test(files: list[Path]) -> Any:
-    """One test per scenario file, run by ``clp_run_scenario`` on the suite's backend,
-    node kind and mix; a scenario that names its nodes must run on exactly those."""
-
-    @pytest.mark.parametrize("path", files, ids=[_test_id(p) for p in files])
-    async def test_scenario(path: Path, clp_run_scenario: Any) -> None:
-        try:
-            scenario = parse_file(display_path(path))
-        except ScenarioError as exc:
-            pytest.fail(str(exc), pytrace=False)
-        result = await clp_run_scenario(scenario)
-        assert (Path(result.out_dir) / "report.html").is_file(), "every run leaves its report"
-        if scenario.cluster.nodes is not None:
-            named = dict(zip(scenario.cluster.names, scenario.cluster.nodes, strict=True))
-            assert result.implementations == named
-        assert result.passed, "\n" + result.failure_report()
-
-    return test_scenario
+async def check_scenario(path: Path, clp_run_scenario: Any) -> None:
+    """Run one scenario file by ``clp_run_scenario`` on the suite's backend, node kind and
+    mix; a scenario that names its nodes must run on exactly those."""
+    try:
+        scenario = parse_file(display_path(path))
+    except ScenarioError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    result = await clp_run_scenario(scenario)
+    assert (Path(result.out_dir) / "report.html").is_file(), "every run leaves its report"
+    if scenario.cluster.nodes is not None:
+        named = dict(zip(scenario.cluster.names, scenario.cluster.nodes, strict=True))
+        assert result.implementations == named
+    assert result.passed, "\n" + result.failure_report()
 
 
-test_scenario = scenario_test(FILES)
+def scenario_cases(files: list[Path]) -> Any:
+    """``path`` parametrised over ``files``, each case named after its scenario."""
+    return pytest.mark.parametrize("path", files, ids=[case_id(p) for p in files])
+
+
+@scenario_cases(FILES)
+async def test_scenario(path: Path, clp_run_scenario: Any) -> None:
+    await check_scenario(path, clp_run_scenario)

@@ -4,21 +4,36 @@ that names its own nodes (``mixed-*``, ``rolling-upgrade``) keeps them.
 
 The test is tests/integration/test_scenarios.py's, as for test_rust_node_scenarios.py;
 only the mix differs: this module's ``clp_mix`` overrides the pytest plugin's ``--mix``.
-The Docker stage of `make test` runs it on containers (``--backend docker``), the mixed
-scenarios on local processes being test_scenarios.py's; run alone, it is on local
-processes. An unbuilt Rust node fails every case; it never skips.
+`make test` runs it on local processes (rust-scenarios) and on containers (the Docker
+stage, ``--backend docker``). On local processes it leaves out the scenarios that name
+their own nodes: their run does not change with the mix, and test_scenarios.py runs them
+in the same `make test`. An unbuilt Rust node fails every case; it never skips.
 
     pytest tests/rust/test_mixed_suite.py -k minority-partition
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 from test_rust_node_scenarios import shared_scenario_tests
 
 MIX = "python:3,rust:2"
+SHIPPED = shared_scenario_tests()
 
-test_scenario = shared_scenario_tests().test_scenario
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The cases of this module's test: the backend decides (module docstring)."""
+    if "path" in metafunc.fixturenames:
+        local = metafunc.config.getoption("--backend") == "local"
+        files = SHIPPED.NODE_CHOICE_FILES if local else SHIPPED.FILES
+        metafunc.parametrize("path", files, ids=[SHIPPED.case_id(p) for p in files])
+
+
+async def test_scenario(path: Path, clp_run_scenario: Any) -> None:
+    await SHIPPED.check_scenario(path, clp_run_scenario)
 
 
 @pytest.fixture(scope="session")

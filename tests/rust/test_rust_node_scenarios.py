@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -32,8 +33,12 @@ def shared_scenario_tests() -> ModuleType:
 
 
 SHIPPED = shared_scenario_tests()
-# Collected here as this module's own test: one per scenario the node kind changes.
-test_scenario = SHIPPED.scenario_test(SHIPPED.NODE_CHOICE_FILES)
+
+
+@SHIPPED.scenario_cases(SHIPPED.NODE_CHOICE_FILES)
+async def test_scenario(path: Path, clp_run_scenario: Any) -> None:
+    """One per scenario the node kind changes."""
+    await SHIPPED.check_scenario(path, clp_run_scenario)
 
 
 @pytest.fixture(scope="session")
