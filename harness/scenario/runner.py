@@ -275,10 +275,19 @@ class _Run:
         )
 
     def _note_late(
-        self, step: Step, target: int, fired: int, ex: ActionExecutor, since: float
+        self,
+        step: Step,
+        target: int,
+        fired: int,
+        ex: ActionExecutor,
+        since: float,
+        before: tuple[str, float] | None = None,
     ) -> None:
         """A step that took effect more than a response window after its height did not
-        test what the scenario says; the result says so, next to whatever failed."""
+        test what the scenario says; the result says so, next to whatever failed.
+        ``before``: the step run before this one and its seconds; one that ran past this
+        step's height (a failing expect_progress waits out its budget) is named as the
+        cause, not the harness."""
         records = ex.nemesis.log.records
         took = None
         if step.action.is_fault and records and KINDS[step.action.kind].takes_effect_at_once:
@@ -287,19 +296,27 @@ class _Run:
         late = at - target
         if late <= self.cfg.response_window:
             return
-        load = os.getloadavg()[0]
-        stall = self.stalls.longest_since(since)
-        held = f"; its event loop was held up for {stall:.1f} s at once" if stall else ""
+        window_s = self.cfg.response_window * self.cluster.clock.block_s if self.cluster else 0.0
+        if before is not None and before[1] > window_s:
+            cause = f"{before[0]} before it took {before[1]:.1f} s (steps run one by one)"
+        else:
+            load = os.getloadavg()[0]
+            stall = self.stalls.longest_since(since)
+            held = f"; its event loop was held up for {stall:.1f} s at once" if stall else ""
+            cause = (
+                f"the harness fell behind the chain (load average {load:.0f} on "
+                f"{os.cpu_count()} cores{held})"
+            )
         self.notes.append(
             f"{step.label} ({step.action.kind}) was due at height {target} and took effect "
             f"at height {at}, {late} blocks late (more than the {self.cfg.response_window}-"
-            f"block response window): the harness fell behind the chain (load average "
-            f"{load:.0f} on {os.cpu_count()} cores{held})"
+            f"block response window): {cause}"
         )
         self.reporter.event(f"note: {self.notes[-1]}")
 
     async def _steps(self, ex: ActionExecutor) -> None:
         last = time.monotonic()
+        before: tuple[str, float] | None = None  # the last step run and its seconds
         for step in self.sc.steps:
             t = step.trigger
             target = trigger_height(t, self.cfg)
@@ -321,10 +338,12 @@ class _Run:
                     self.reporter.event(f"{step.label}: never triggered; skipping the rest")
                     return
             self.reporter.event(f"{step.label} at {at}: {step.action.describe()}")
+            ran = time.monotonic()
             await ex.run(step)
             if target is not None:
-                self._note_late(step, target, fired, ex, since=last)
+                self._note_late(step, target, fired, ex, since=last, before=before)
             last = time.monotonic()
+            before = (f"{step.label} ({step.action.kind})", last - ran)
 
     async def _until(self, ex: ActionExecutor) -> None:
         """The chain, and every node with no fault on it, has evaluated run.until_epoch."""

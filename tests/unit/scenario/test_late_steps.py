@@ -166,6 +166,19 @@ def test_a_late_step_names_the_harness_loop_s_longest_hold_up_since_the_last_ste
     assert "its event loop was held up for 3.4 s at once" in run.notes[0]
 
 
+@pytest.mark.parametrize(("seconds", "blamed"), [(12.2, True), (0.3, False)])
+def test_a_step_made_late_by_a_long_step_before_it_names_that_step(
+    tmp_path: Path, seconds: float, blamed: bool
+) -> None:
+    run = _run(tmp_path, {"v0": Node(1)})
+    step = next(s for s in run.sc.steps if s.action.kind == "heal")
+    before = ("steps[1] (expect_progress)", seconds)
+    run._note_late(step, 41, 68, _executor("heal", 68), since=0.0, before=before)
+    named = "steps[1] (expect_progress) before it took 12.2 s" in run.notes[0]
+    assert named == blamed
+    assert ("the harness fell behind" in run.notes[0]) == (not blamed)
+
+
 def test_notes_are_kept_in_the_result_and_printed_with_a_failure() -> None:
     r = ScenarioResult("s", "s.toml", 1, "local", notes=["steps[0] (mute) was due at 3"])
     r.finish()
