@@ -90,11 +90,13 @@ class PeerHeights:
 class StartGate:
     """§16.5, sync before signing: may we start (and so sign at) ``height`` now?
 
-    Not while a counted claim (``PeerHeights.reach``) is ``>= height``: a node restarted
-    on an empty or older store would sign again where its old self signed (amnesia). Nor,
-    at start-up, before every peer has claimed or ``grace_s`` has passed since the first
-    ask (the node's first height, once its links listen): until the statuses come we
-    cannot know what the chain finalized.
+    The node's first height after start-up: not while a counted claim
+    (``PeerHeights.reach``) is ``>= height``: a node restarted on an empty or older store
+    would sign again where its old self signed (amnesia). Nor before every peer has claimed
+    or ``grace_s`` has passed since the first ask (once its links listen): until the
+    statuses come we cannot know what the chain finalized. Once a height started, the vote
+    log holds what we sign, so claims hold nothing more: a node a block behind whose
+    outbound links are cut could not sync and would stall for good.
     """
 
     def __init__(
@@ -104,17 +106,18 @@ class StartGate:
         self.peer_heights = peer_heights
         self.grace_s = grace_s
         self._grace_until: float | None = None  # set by the first ask
-        self._starting = True
+        self._started = False  # a height has started since start-up
 
     def allows(self, height: int, now: float) -> bool:
         """``now``: monotonic seconds."""
-        if self._starting:
-            if self._grace_until is None:
-                self._grace_until = now + self.grace_s
-            if now < self._grace_until and not self.peer_heights.heard_from(self.peers):
-                return False
-            self._starting = False
-        return height > self.peer_heights.reach()
+        if self._started:
+            return True
+        if self._grace_until is None:
+            self._grace_until = now + self.grace_s
+        if now < self._grace_until and not self.peer_heights.heard_from(self.peers):
+            return False
+        self._started = height > self.peer_heights.reach()
+        return self._started
 
 
 class MessageLinks(Protocol):

@@ -272,9 +272,11 @@ class Cluster(ABC):
         return await wait_until(predicate, timeout, what, interval, retry_on=(NodeUnavailable,))
 
     async def pace(self, height: int, top: int, budget: float) -> float:
-        """Sleep while the chain, at ``top`` or past it, cannot be within PACE_LEAD_BLOCKS of
-        ``height`` (ProtocolClock.earliest), for ``budget`` seconds at most: a wait for a
-        far height then polls only for its last blocks. Returns the seconds slept."""
+        """Sleep while the chain, whose highest node was at ``top`` a moment ago, cannot be
+        within PACE_LEAD_BLOCKS of ``height`` (ProtocolClock.earliest), for ``budget``
+        seconds at most: a wait for a far height then polls only for its last blocks.
+        ``top`` must be fresh and of every node: a lower one oversleeps. Returns the
+        seconds slept."""
         lead = PACE_LEAD_BLOCKS * self.clock.block_interval_ms / 1000
         seconds = min(budget, max(0.0, self.clock.earliest(height, top) - lead))
         await asyncio.sleep(seconds)
@@ -286,8 +288,7 @@ class Cluster(ABC):
         """Every named node (default: all) at or past ``height``."""
         names = list(names or self.names)
         current = await self.heights(names)
-        known = [h for h in current.values() if h is not None]
-        lowest = min(known, default=0)
+        lowest = min((h for h in current.values() if h is not None), default=0)
         budget = timeout if timeout is not None else self.clock.blocks(max(height - lowest, 1))
 
         async def reached() -> dict[str, int] | None:
@@ -296,7 +297,10 @@ class Cluster(ABC):
                 return {k: int(v) for k, v in hs.items() if v is not None}
             return None
 
-        budget -= await self.pace(height, max(known, default=0), budget)
+        if set(names) == set(self.names):  # the chain's top is known: pace (a lagging
+            # node may sync past many heights at once, so a subset's highest would not do)
+            top = max((h for h in current.values() if h is not None), default=0)
+            budget -= await self.pace(height, top, budget)
         return await self.wait_for(reached, budget, f"height {height} on {', '.join(names)}")
 
     async def wait_for_epoch_result(

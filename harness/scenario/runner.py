@@ -43,6 +43,9 @@ DEFAULT_SEED = 1
 VOTES_POLL_MIN_S = 2.0
 #: run.until_epoch polls every node once in this many polls, the leading node alone between.
 FULL_POLL_EVERY = 5
+# Every node's height is sampled this often while the run waits, for the progress line and
+# the report's lanes; with paced waits (Cluster.pace) these are most of a run's requests.
+WATCH_EVERY_S = 1.0
 
 
 def needs_test_hooks(scenario: Scenario) -> bool:
@@ -249,7 +252,7 @@ class _Run:
                 heights = await self.cluster.heights()
                 self.trace.append({"t": round(time.time(), 3), "heights": heights})
                 self.reporter.waiting(what, heights)
-                await asyncio.wait({task}, timeout=0.5)
+                await asyncio.wait({task}, timeout=WATCH_EVERY_S)
             return task.result()
         finally:
             if not task.done():
@@ -257,19 +260,14 @@ class _Run:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    def _top(self) -> int:
-        """The chain's height at the last sample of ``watch``: never above the real one."""
-        return top_height(self.trace[-1]["heights"]) if self.trace else 0  # type: ignore[arg-type]
-
     async def chain_reaches(self, height: int) -> int:
         """The chain (its highest node) is at ``height``: a step's trigger. It fires on
         the first node there (``Cluster.first_at``): a trigger that waits for every node's
         answer fires blocks late on a loaded machine."""
         assert self.cluster is not None
         c = self.cluster
-        now = self._top()
+        now = top_height(self.trace[-1]["heights"]) if self.trace else 0  # type: ignore[arg-type]
         budget = c.clock.blocks(max(height - now, 1))
-        budget -= await c.pace(height, now, budget)
         return await c.wait_for(
             lambda: c.first_at(height), budget, f"the chain to reach height {height}"
         )

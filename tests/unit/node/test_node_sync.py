@@ -61,14 +61,22 @@ def test_reach_is_the_highest_claim_of_a_peer_that_left_nothing_unserved() -> No
     assert h.reach() == 90
 
 
-def test_no_height_starts_that_a_counted_claim_shows_finalized() -> None:
+def test_the_first_height_starts_only_above_every_counted_claim() -> None:
     h = PeerHeights()
     gate = StartGate([], h)  # no peers: nothing to wait for at start
-    assert gate.allows(1, 0.0)
     h.note("a", 5)
-    assert not gate.allows(5, 0.0) and gate.allows(6, 0.0)
-    h.unanswered("a", 0)
-    assert gate.allows(1, 0.0)
+    assert not gate.allows(5, 0.0)  # a restarted node syncs before it signs
+    h.unanswered("a", 0)  # a claim its peer could not serve counts no more
+    assert gate.allows(5, 0.0)
+
+
+def test_once_a_height_started_no_claim_holds_the_next() -> None:
+    h = PeerHeights()
+    gate = StartGate([], h)
+    h.note("a", 5)
+    assert gate.allows(6, 0.0)
+    h.note("a", 9)  # the peers decided 7 before our block interval was over
+    assert gate.allows(7, 0.0)  # our vote log covers what we sign: start, do not stall
 
 
 def test_the_first_height_waits_for_every_peers_claim() -> None:
@@ -77,12 +85,9 @@ def test_the_first_height_waits_for_every_peers_claim() -> None:
     assert not gate.allows(1, 100.0)  # the grace starts with the first ask
     h.note("a", 0)
     assert not gate.allows(1, 100.0 + STARTUP_GRACE_S / 2)
-    h.note("b", 0)  # every peer has claimed: nobody finalized height 1
-    assert gate.allows(1, 100.0 + STARTUP_GRACE_S / 2)
-    h.note("b", 3)
-    assert not gate.allows(1, 101.0)  # the claims still count after start-up
-    h.note("b", 0)
-    assert gate.allows(1, 101.0)
+    h.note("b", 3)  # every peer has claimed: b finalized up to 3
+    assert not gate.allows(1, 100.0 + STARTUP_GRACE_S / 2)
+    assert gate.allows(4, 100.0 + STARTUP_GRACE_S / 2)
 
 
 def test_a_silent_peer_holds_the_first_height_only_for_the_grace() -> None:

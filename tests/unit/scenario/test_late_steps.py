@@ -49,7 +49,9 @@ class Cluster:
 
     height_of = RealCluster.height_of  # what is under test: the real polling
     first_at = RealCluster.first_at
+    heights = RealCluster.heights
     pace = RealCluster.pace
+    wait_for_height = RealCluster.wait_for_height
 
     async def wait_for(self, predicate: Any, timeout: float, what: str) -> Any:
         return await wait_until(predicate, timeout, what, 0.01, retry_on=(NodeUnavailable,))
@@ -94,23 +96,24 @@ def test_every_height_after_the_next_takes_a_block_interval_at_least(
     assert ProtocolClock(200, 1000, 20, 4).earliest(height, top) == pytest.approx(seconds)
 
 
-async def test_a_far_trigger_is_polled_only_from_two_blocks_before_the_chain_can_be_there(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_a_wait_for_a_far_height_polls_only_from_two_blocks_before_it_can_hold(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    v0 = Node(30)
-    run = _run(tmp_path, {"v0": v0})
-    run.trace.append({"t": 0.0, "heights": {"v0": 10}})  # watch's last sample
+    v0 = Node(10)
+    cluster = Cluster({"v0": v0})
     slept: list[tuple[float, int]] = []
     real_sleep = asyncio.sleep
 
     async def sleep(seconds: float) -> None:
-        slept.append((seconds, v0.asked))
+        if seconds:  # not the scripted node's own zero delay
+            slept.append((seconds, v0.asked))
+            v0.h = 30  # the chain moved on meanwhile
         await real_sleep(0)
 
     monkeypatch.setattr(asyncio, "sleep", sleep)
-    assert await run.chain_reaches(30) == 30
-    # 19 heights after the next at 200 ms, less the 2 blocks of lead; no request before
-    assert slept[0] == (pytest.approx(19 * 0.2 - 0.4), 0)
+    assert await cluster.wait_for_height(30) == {"v0": 30}
+    # one poll (height 10), then 19 heights after the next at 200 ms, less 2 blocks of lead
+    assert slept[0] == (pytest.approx(19 * 0.2 - 0.4), 1)
 
 
 async def test_pacing_never_outlasts_the_wait_s_budget(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -121,17 +121,21 @@ impl Sync {
 }
 
 /// §16.5, sync before signing: whether consensus may start (and so sign) at a height.
-/// Not while a counted claim ([`Sync::reach`]) is `>= height`: a node restarted on an
-/// empty or older store would sign again where its old self signed (amnesia). Nor, at
-/// start-up, before every peer has claimed or [`STARTUP_GRACE`] has passed since the
-/// first ask: until the statuses come the node cannot know what the chain finalized.
+/// The first height after start-up: not while a counted claim ([`Sync::reach`]) is
+/// `>= height`: a node restarted on an empty or older store would sign again where its old
+/// self signed (amnesia). Nor before every peer has claimed or [`STARTUP_GRACE`] has passed
+/// since the first ask: until the statuses come the node cannot know what the chain
+/// finalized. Once a height started, the store records what the node signs, so claims
+/// hold nothing more: a node a block behind whose outbound links are cut could not sync
+/// and would stall for good.
 #[derive(Debug, Clone)]
 pub struct StartGate {
     peers: Vec<Address>,
     grace: Duration,
     /// The end of the start-up grace, set by the first ask.
     grace_until: Option<Instant>,
-    starting: bool,
+    /// A height has started since start-up.
+    started: bool,
 }
 
 impl StartGate {
@@ -140,19 +144,20 @@ impl StartGate {
             peers,
             grace,
             grace_until: None,
-            starting: true,
+            started: false,
         }
     }
 
     pub fn allows(&mut self, height: u64, now: Instant, sync: &Sync) -> bool {
-        if self.starting {
-            let until = *self.grace_until.get_or_insert(now + self.grace);
-            if now < until && !self.peers.iter().all(|p| sync.heard_from(p)) {
-                return false;
-            }
-            self.starting = false;
+        if self.started {
+            return true;
         }
-        height > sync.reach()
+        let until = *self.grace_until.get_or_insert(now + self.grace);
+        if now < until && !self.peers.iter().all(|p| sync.heard_from(p)) {
+            return false;
+        }
+        self.started = height > sync.reach();
+        self.started
     }
 }
 
@@ -284,14 +289,24 @@ mod tests {
     }
 
     #[test]
-    fn no_height_starts_that_a_counted_claim_shows_finalized() {
+    fn the_first_height_starts_only_above_every_counted_claim() {
         let mut s = Sync::default();
         let mut gate = StartGate::new(Vec::new(), STARTUP_GRACE);
         let now = Instant::now();
-        assert!(gate.allows(1, now, &s));
         s.claim(peer(1), 5);
-        assert!(!gate.allows(5, now, &s));
+        assert!(!gate.allows(5, now, &s)); // a restarted node syncs before it signs
         assert!(gate.allows(6, now, &s));
+    }
+
+    #[test]
+    fn once_a_height_started_no_claim_holds_the_next() {
+        let mut s = Sync::default();
+        let mut gate = StartGate::new(Vec::new(), STARTUP_GRACE);
+        let now = Instant::now();
+        s.claim(peer(1), 5);
+        assert!(gate.allows(6, now, &s));
+        s.claim(peer(1), 9); // the peers decided 7 before our block interval was over
+        assert!(gate.allows(7, now, &s)); // the store covers what we sign: start, not stall
     }
 
     #[test]
@@ -303,8 +318,9 @@ mod tests {
         assert!(!gate.allows(1, t0, &s)); // the grace starts with the first ask
         s.claim(peer(1), 0);
         assert!(!gate.allows(1, t0 + STARTUP_GRACE / 2, &s));
-        s.claim(peer(2), 0);
-        assert!(gate.allows(1, t0 + STARTUP_GRACE / 2, &s));
+        s.claim(peer(2), 3);
+        assert!(!gate.allows(1, t0 + STARTUP_GRACE / 2, &s)); // peer 2 finalized up to 3
+        assert!(gate.allows(4, t0 + STARTUP_GRACE / 2, &s));
 
         let mut s = Sync::default();
         let mut gate = StartGate::new(peers, STARTUP_GRACE);
@@ -312,8 +328,6 @@ mod tests {
         assert!(!gate.allows(1, t0, &s));
         assert!(!gate.allows(1, t0 + STARTUP_GRACE - Duration::from_millis(1), &s));
         assert!(gate.allows(1, t0 + STARTUP_GRACE, &s));
-        s.claim(peer(1), 3);
-        assert!(!gate.allows(1, t0 + STARTUP_GRACE, &s)); // claims count after start-up
     }
 
     #[test]
