@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.contract.params import BPS_MAX
+from harness.faults.errors import FieldError
 from harness.faults.kinds import KINDS
 from harness.faults.kinds.base import FaultKind
 from harness.scenario.model import FORGES
@@ -27,7 +28,7 @@ MAX_EPOCH_LENGTH = 16  # short epochs keep a run to tens of seconds
 BASE_STAKE = 100_000
 
 # Ranges for the registry's integer fields, by (kind, field) then by field; a field not
-# listed draws from its own bounds (lo .. lo + 1000).
+# listed draws from its own bounds (lo .. hi, or lo + 1000 without one).
 INT_RANGES: dict[tuple[str, str] | str, tuple[int, int]] = {
     ("latency", "ms"): (20, 900),
     ("latency", "jitter"): (0, 100),
@@ -43,6 +44,9 @@ INT_RANGES: dict[tuple[str, str] | str, tuple[int, int]] = {
     "delay_ms": (0, 300),
     "jitter_ms": (0, 50),
 }
+# Draws of one fault's fields before its kind takes them: a rule across fields (the slicer's
+# variation below its average size) refuses few.
+DRAW_TRIES = 50
 # Kinds that only take faults away: a schedule reaches them as undo steps.
 # Forgeries judged by their signature: the validator they claim must have no genuine
 # answer on chain, or DUPLICATE (rule 5) rightly comes first: they claim a lazy validator.
@@ -163,7 +167,21 @@ def still_live(
 def draw_args(
     rng: random.Random, kind: FaultKind, targets: list[str], names: list[str]
 ) -> dict[str, Any]:
-    """Field values for ``kind``, on ``targets`` (the nodes the fault may touch)."""
+    """Field values for ``kind``, on ``targets`` (the nodes the fault may touch), drawn
+    again until the kind takes them (its rules across fields, e.g. the slicer's)."""
+    for _ in range(DRAW_TRIES):
+        args = _draw_fields(rng, kind, targets, names)
+        try:
+            kind.request(args, names)
+        except FieldError:
+            continue
+        return args
+    raise AssertionError(f"no {kind.name} fault the kind takes in {DRAW_TRIES} draws")
+
+
+def _draw_fields(
+    rng: random.Random, kind: FaultKind, targets: list[str], names: list[str]
+) -> dict[str, Any]:
     args: dict[str, Any] = {}
     fields = {f.name: f for f in kind.fields}
     others = [n for n in names if n not in targets] or [n for n in names if n != targets[0]]
@@ -190,7 +208,7 @@ def draw_args(
                 or INT_RANGES.get(f.name)
                 or (
                     int(f.lo or 0),
-                    int(f.lo or 0) + 1000,
+                    int(f.hi) if f.hi is not None else int(f.lo or 0) + 1000,
                 )
             )
             args[f.name] = rng.randint(lo, hi)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
 from fractions import Fraction
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,6 +13,7 @@ from harness.contract.params import ClpParams as ClpConfig
 from harness.explore.generate import (
     challenge_heights,
     draw,
+    draw_args,
     draw_stakes,
     kinds_for,
     minority,
@@ -43,6 +46,16 @@ def test_every_draw_parses_as_a_scenario_within_the_spec_ranges(seed: int, index
 @given(seeds, indices)
 def test_a_draw_depends_only_on_seed_and_index(seed: int, index: int) -> None:
     assert draw(seed, index) == draw(seed, index)
+
+
+@pytest.mark.parametrize("backend", ["local", "docker", "swarm"])
+def test_every_drawn_fault_is_one_its_kind_takes(backend: str) -> None:
+    """Field ranges and rules across fields (a slicer's variation below its average size:
+    Toxiproxy panics past it); a refused draw would be a run that errors, not a test."""
+    rng, names = random.Random(7), ["v0", "v1", "v2", "v3", "v4"]
+    for kind in kinds_for(backend):
+        for _ in range(200):
+            kind.request(draw_args(rng, kind, names[:3], names), names)
 
 
 def test_draws_reach_the_parameter_edges() -> None:

@@ -112,6 +112,10 @@ def test_old_spellings_name_the_new_one(old: str) -> None:
         (["latency", "--link", "v0,v0", "--ms", "1"], "field 'link': want two different nodes"),
         (["packet-loss", "v1", "--probability", "2"], "field 'probability': want a number"),
         (["clock-offset", "v1", "--ms", "4000000"], "in -3600000..3600000"),
+        # the official server panics on these (Shopify/toxiproxy#541)
+        (["slicer", "v1", "--average-size", "19", "--size-variation", "33"], "less than"),
+        (["slicer", "v1", "--average-size", "8", "--size-variation", "8"], "less than"),
+        (["slicer", "v1", "--average-size", "0"], "field 'average_size': want at least 1"),
     ],
 )
 def test_cli_and_scenario_say_the_same_about_a_bad_field(argv: list[str], message: str) -> None:
