@@ -16,6 +16,7 @@ from harness.checks.history import History
 from harness.checks.verdict import CheckResult, combine
 from harness.checks.votes import SignedVote
 from harness.checks.voteview import DoubleSign, VoteView
+from harness.contract.formats import PREVOTE_CODE
 
 NAME = "equivocation"
 # The fault record's height is the highest node's; the double-signing node may lag it.
@@ -78,6 +79,16 @@ def check(history: History, analysis: Analysis | None = None) -> CheckResult:
                     f"{fault.node} had no vote at heights {fault.height + 1}..{hi} (not a "
                     "member with stake: ejected or slashed to 0 at an epoch's end): its next "
                     "prevote may never have come"
+                )
+            elif view.covers(validator, lo, hi) and not any(
+                v.validator == validator and v.code == PREVOTE_CODE and lo <= v.height <= hi
+                for v in view.held
+            ):
+                unknowns.append(
+                    f"{fault.node}: a double_sign fault at height {fault.height}, but "
+                    f"{fault.node} cast no prevote at heights {max(lo, 1)}..{hi} in the votes "
+                    "collected (below the chain, e.g. cut off, its rounds wait for a quorum): "
+                    "the hook had no prevote to double"
                 )
             elif view.covers(validator, lo, hi):
                 fails.append(

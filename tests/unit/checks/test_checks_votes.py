@@ -54,9 +54,14 @@ def with_votes(
     faults: list[dict[str, Any]] | None = None,
     covered: tuple[int, int] = (1, HEIGHTS + 1),
     served: bool = True,
+    stuck: tuple[str, int] | None = None,
 ) -> History:
-    """``built``'s history where every node served the honest votes plus its ``extra``."""
+    """``built``'s history where every node served the honest votes plus its ``extra``;
+    ``stuck`` = (name, h): that validator cast no vote from height h on (cut off below)."""
     base = honest(built)
+    if stuck is not None:
+        address = built.net.addr[stuck[0]]
+        base = [v for v in base if v["validator"] != address or v["height"] < stuck[1]]
     nodes = {
         n: NodeVotes(
             {SignedVote.from_json(v) for v in [*base, *(extra or {}).get(n, [])]},
@@ -128,6 +133,15 @@ def test_a_double_sign_that_left_no_trace_fails_unless_votes_are_missing(chain: 
     r = equivocation.check(with_votes(chain, faults=faults, covered=(8, HEIGHTS)))
     assert r.verdict == "unknown", r.evidence
     assert any("were not read completely" in e for e in r.evidence)
+
+
+def test_a_double_sign_on_a_node_that_cast_no_prevote_after_it_is_unknown(chain: Built) -> None:
+    """Cut off below the chain, a node's rounds stall before its next prevote (its timeouts
+    wait for a quorum): the hook had nothing to double, which is no evidence either way."""
+    h = with_votes(chain, faults=_double_sign_at(chain, 7), stuck=("v2", 4))
+    r = equivocation.check(h)
+    assert r.verdict == "unknown", r.evidence
+    assert any("v2 cast no prevote at heights 5..9" in e for e in r.evidence), r.evidence
 
 
 @pytest.mark.parametrize("check", [equivocation.check, lock_discipline.check])
