@@ -47,8 +47,9 @@ IMAGES_LOG := reports/images.log
 #      node's scenarios (every scenario on Rust nodes and on a mixed testnet); lane 2:
 #      explore-smoke, the browser tests, the Rust node's hostile tests, conform and explore
 #      smoke, then its image's conform;
-#   3. the Docker suite and every scenario on mixed testnets of containers (beside lane 1's end, its start-up made lane 1's faults land late;
-#      with cargo beside it, niced, it took 30 s longer: its idle CPU is the engine's waits).
+#   3. the Docker suite and every scenario on mixed testnets of containers (beside lane
+#      1's end, its start-up made lane 1's faults land late; with cargo beside it, niced,
+#      it took 30 s longer: its idle CPU is the engine's waits).
 # In the background: the Rust node's release binary from the very start (beside the
 # virtualenv's install) and the images (the testnets wait for both: a first image build
 # makes the base image, minutes of CPU that would make every fault land late), then
@@ -249,8 +250,8 @@ monitoring:
 # Docker image (the debootstrap base + the
 # binary). rust-integration is rust-scenarios (tests/rust: the differential test of the two
 # CLP cores, every scenario on a testnet of Rust nodes and on a mixed one; those naming
-# their own nodes are the integration suite's) and rust-checks (the hostile tests that apply to any node, `conform` of the
-# Rust node's command, an explore smoke); rust-docker is `conform` of its image. The
+# their own nodes are the integration suite's) and rust-checks (the hostile tests that
+# apply to any node, `conform` of the Rust node's command, an explore smoke); rust-docker is `conform` of its image. The
 # build goes to CARGO_TARGET_DIR, by default in the harness's cache folder (outside the
 # clone, like the image build cache): a new clone rebuilds only the workspace's own crates.
 # A machine without cargo fails here, loudly.

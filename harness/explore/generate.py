@@ -47,7 +47,6 @@ INT_RANGES: dict[tuple[str, str] | str, tuple[int, int]] = {
 # Draws of one fault's fields before its kind takes them: a rule across fields (the slicer's
 # variation below its average size) refuses few.
 DRAW_TRIES = 50
-# Kinds that only take faults away: a schedule reaches them as undo steps.
 # Forgeries judged by their signature: the validator they claim must have no genuine
 # answer on chain, or DUPLICATE (rule 5) rightly comes first: they claim a lazy validator.
 SIGNATURE_FORGES = ("bad_signature", "replay")

@@ -352,7 +352,7 @@ class _Run:
         polls = itertools.count()
 
         async def evaluated() -> bool:
-            # Most of a run is this wait: between polls of every node (each
+            # After the pace (closed, below), between polls of every node (each
             # FULL_POLL_EVERY-th, so a leader cut off meanwhile delays nothing by more than
             # that), ask the last full poll's highest node alone whether it is at the
             # epoch's end yet: a third of the requests, each of them on a node's event loop.

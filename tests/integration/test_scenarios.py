@@ -10,33 +10,41 @@ take the scenarios that depend on the node choice).
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.pytest_plugin import display_path
+from harness.scenario.model import Scenario
 from harness.scenario.parse import ScenarioError, parse_file
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 FILES = sorted(SCENARIO_DIR.glob("*.toml"))
 
 
+@cache
+def _parsed(path: Path) -> Scenario | None:
+    """The file's scenario, parsed once for ids and selection; None when it does not parse
+    (its test says why)."""
+    try:
+        return parse_file(path)
+    except ScenarioError:
+        return None
+
+
 def case_id(path: Path) -> str:
     """The scenario's name; the file name when the file does not parse (the test says why)."""
-    try:
-        return parse_file(path).name
-    except ScenarioError:
-        return path.stem
+    scenario = _parsed(path)
+    return path.stem if scenario is None else scenario.name
 
 
 def names_its_nodes(path: Path) -> bool:
     """The scenario sets ``[cluster] nodes``: it runs the same whatever ``--node`` or
     ``--mix`` say (a file that does not parse does not: its test says why)."""
-    try:
-        return parse_file(path).cluster.nodes is not None
-    except ScenarioError:
-        return False
+    scenario = _parsed(path)
+    return scenario is not None and scenario.cluster.nodes is not None
 
 
 # The scenarios whose run depends on the suite's node choice: the ones a suite of another

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_rust_node_scenarios import shared_scenario_tests
+from test_rust_node_scenarios import SHIPPED
 
 MIX = "python:3,rust:2"
-SHIPPED = shared_scenario_tests()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
