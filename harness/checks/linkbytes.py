@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the cluster package imports the node; only its types are needed here
     from harness.cluster.base import Cluster
-    from harness.cluster.toxiproxy_api import ToxiproxyApi
+    from harness.cluster.toxiproxy_api import ProxyApi
 
 RECEIVED = "toxiproxy_proxy_received_bytes_total"
 DIRECTIONS = ("upstream", "downstream")
@@ -72,7 +72,7 @@ def _settled(read: Callable[[], str | None]) -> str | None:
     return last
 
 
-def read_link_bytes(api: ToxiproxyApi, links: list[str]) -> LinkCollection:
+def read_link_bytes(api: ProxyApi, links: list[str]) -> LinkCollection:
     """Close every connection once, read the counters, and enable what was enabled again."""
     proxies = api.proxies()
     enabled = [n for n in links if n in proxies and proxies[n].get("enabled")]

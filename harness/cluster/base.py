@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 
 from harness.cluster.client import NodeClient, NodeUnavailable
 from harness.cluster.testnet import TestnetError, TestnetManifest
-from harness.cluster.toxiproxy_api import ToxiproxyApi
+from harness.cluster.toxiproxy_api import ProxyApi
 
 T = TypeVar("T")
 
@@ -208,7 +208,7 @@ class Cluster(ABC):
     @abstractmethod
     def log_path(self, name: str) -> str: ...
 
-    def fault_api(self) -> ToxiproxyApi | None:
+    def fault_api(self) -> ProxyApi | None:
         """The Toxiproxy API carrying this cluster's links (None: direct links, no proxy)."""
         return None
 

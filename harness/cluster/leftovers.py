@@ -70,10 +70,10 @@ def all_pids() -> list[int]:
 
 
 def tracked_processes(cluster: LocalBackend) -> list[ProcessId]:
-    """The nodes and the fault-proxy server the backend runs now (call while it runs)."""
+    """The nodes and the fault-proxy servers the backend runs now (call while it runs)."""
     pids = [p.pid for p in cluster.procs.values()]
-    if cluster.proxies is not None and cluster.proxies.proc is not None:
-        pids.append(cluster.proxies.proc.pid)
+    if cluster.proxies is not None:
+        pids.extend(cluster.proxies.pids)
     return [pid for pid in map(process_id, pids) if pid is not None]
 
 
@@ -85,8 +85,8 @@ def manifest_ports(manifest: TestnetManifest) -> dict[int, str]:
         ports[n.p2p_port] = f"{n.name} P2P"
     for link in manifest.links:
         ports[link.listen_port] = f"link {link.name}"
-    if manifest.toxiproxy_port:
-        ports[manifest.toxiproxy_port] = "toxiproxy API"
+    for port in manifest.toxiproxy_ports:
+        ports[port] = "toxiproxy API"
     return ports
 
 

@@ -26,7 +26,7 @@ from harness.cluster.ports import port_is_bound
 from harness.cluster.process import signal_group
 from harness.cluster.proxies import ProxyLayer
 from harness.cluster.testnet import LOCAL_LAYOUT, TestnetError, TestnetManifest
-from harness.cluster.toxiproxy_api import ToxiproxyApi
+from harness.cluster.toxiproxy_api import ProxyApi
 from harness.node_kinds import NODE_COMMAND_ENV, node_kind
 
 CONFIG_PLACEHOLDER = "{config}"
@@ -123,7 +123,7 @@ class LocalBackend(Cluster):
     def log_path(self, name: str) -> str:
         return str(self.log_dir / f"{name}.log")
 
-    def fault_api(self) -> ToxiproxyApi | None:
+    def fault_api(self) -> ProxyApi | None:
         return self.proxies.api if self.proxies is not None else None
 
     async def start(self) -> None:

@@ -1,7 +1,9 @@
-"""The fault-proxy layer of a local cluster: one Toxiproxy-API server, one proxy per link.
+"""The fault-proxy layer of a local cluster: the Toxiproxy-API servers, one proxy per link.
 
 The official ``toxiproxy-server`` is used when it is on PATH or named by the
-TOXIPROXY_SERVER environment variable; otherwise the project's compatible server.
+TOXIPROXY_SERVER environment variable; otherwise the project's compatible server. A
+testnet has one server unless its links need more open files than one process may hold
+(harness.cluster.proxy_shards); the faults and checks then see the servers as one API.
 """
 
 from __future__ import annotations
@@ -15,21 +17,35 @@ from pathlib import Path
 from typing import IO
 
 from harness.cluster.process import terminate
-from harness.cluster.testnet import TestnetError, TestnetManifest
-from harness.cluster.toxiproxy_api import ToxiproxyApi
+from harness.cluster.proxy_shards import open_files_needed
+from harness.cluster.testnet import LinkSpec, TestnetError, TestnetManifest
+from harness.cluster.toxiproxy_api import ProxyApi, ToxiproxyApi, ToxiproxyShards
 from harness.official_toxiproxy import find_official_server
 
 #: Proxies created per ``POST /populate``: each call answers well within the API client's
 #: timeout, whatever the testnet's size (128 validators are 16,256 proxies).
 POPULATE_CHUNK = 500
-#: Open files the server holds besides its links: the API, its log, the runtime's own.
-FILES_SPARE = 256
+#: Where the local backend's proxy servers listen.
+PROXY_HOST = "127.0.0.1"
 
 
-def open_files_needed(links: int) -> int:
-    """Open files a server with ``links`` proxies holds when every link is connected: the
-    listener, the accepted connection and the one to the upstream."""
-    return 3 * links + FILES_SPARE
+def proxy_api(manifest: TestnetManifest, host: str = PROXY_HOST) -> ProxyApi:
+    """The fault API of a local testnet's proxy servers: a call about a link goes to the
+    server that carries it."""
+    return joined(manifest, server_apis(manifest, host))
+
+
+def server_apis(manifest: TestnetManifest, host: str) -> list[ToxiproxyApi]:
+    """One client per proxy server, in the manifest's order."""
+    return [ToxiproxyApi(f"http://{host}:{port}") for port in manifest.toxiproxy_ports]
+
+
+def joined(manifest: TestnetManifest, apis: list[ToxiproxyApi]) -> ProxyApi:
+    if len(apis) == 1:
+        return apis[0]
+    servers = manifest.proxy_servers()
+    home = {link.name: i for i, (_, links) in enumerate(servers) for link in links}
+    return ToxiproxyShards(apis, home)
 
 
 def chunks(items: list[dict[str, object]], size: int) -> list[list[dict[str, object]]]:
@@ -53,21 +69,59 @@ def raise_open_files(pid: int, need: int) -> None:
     except (PermissionError, ValueError) as exc:
         raise TestnetError(
             f"the proxy server needs about {need} open files for this testnet's links but "
-            f"may hold only {hard} (ulimit -Hn) and cannot raise that ({exc}): raise the "
-            "hard limit, or use fewer validators or direct links"
+            f"may hold only {hard} (ulimit -Hn) and cannot raise that ({exc}): init the "
+            "testnet again on this machine (it splits the links over as many servers as "
+            "they need), or raise the hard limit"
         ) from None
+
+
+class ProxyServer:
+    """One proxy server process and the links it carries."""
+
+    def __init__(
+        self, api: ToxiproxyApi, port: int, specs: list[dict[str, object]], log: Path
+    ) -> None:
+        self.api = api
+        self.port = port
+        self.specs = specs
+        self.log_path = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self, command: list[str]) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            command,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        raise_open_files(self.proc.pid, open_files_needed(len(self.specs)))
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            terminate(self.proc)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
 
 class ProxyLayer:
     def __init__(self, manifest: TestnetManifest, log_dir: Path, server: str | None = None) -> None:
         self.manifest = manifest
         self.log_dir = log_dir
-        self.host = "127.0.0.1"
+        self.host = PROXY_HOST
         self.port = manifest.toxiproxy_port
         self.official = find_official_server(server)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self.api = ToxiproxyApi(self.base_url)
+        apis = server_apis(manifest, self.host)
+        self.servers = [
+            ProxyServer(api, port, self.proxy_specs(links), log_dir / log_name(i))
+            for i, (api, (port, links)) in enumerate(
+                zip(apis, manifest.proxy_servers(), strict=True)
+            )
+        ]
+        self.api = joined(manifest, apis)
 
     @property
     def base_url(self) -> str:
@@ -77,50 +131,51 @@ class ProxyLayer:
     def kind(self) -> str:
         return "official" if self.official else "compatible"
 
-    def command(self) -> list[str]:
-        """The server's command line; ``-proxy-metrics`` serves the per-link byte counters
+    @property
+    def pids(self) -> list[int]:
+        return [s.proc.pid for s in self.servers if s.proc is not None]
+
+    def command(self, port: int | None = None) -> list[str]:
+        """A server's command line; ``-proxy-metrics`` serves the per-link byte counters
         (``GET /metrics``) the link-discipline check reads."""
-        flags = ["-host", self.host, "-port", str(self.port), "-proxy-metrics"]
+        flags = ["-host", self.host, "-port", str(port or self.port), "-proxy-metrics"]
         if self.official:
             return [self.official, *flags]
         return [sys.executable, "-m", "harness.toxiproxy", *flags]
 
     async def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_dir / "toxiproxy.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            self.command(),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        specs = self.proxy_specs()
         try:
-            raise_open_files(self.proc.pid, open_files_needed(len(specs)))
-        except TestnetError:
+            for server in self.servers:
+                server.start(self.command(server.port))
+            await asyncio.gather(*(self._ready(s) for s in self.servers))
+        except BaseException:
             self.stop_sync()
             raise
+        for server in self.servers:
+            for chunk in chunks(server.specs, POPULATE_CHUNK):
+                await asyncio.to_thread(server.api.populate, chunk)
+
+    async def _ready(self, server: ProxyServer) -> None:
         import httpx
 
+        api = server.api
         deadline = time.monotonic() + 15
         while True:
-            if self.proc.poll() is not None:
+            assert server.proc is not None
+            if server.proc.poll() is not None:
                 raise RuntimeError(
-                    f"toxiproxy server exited with {self.proc.returncode}; "
-                    f"see {self.log_dir / 'toxiproxy.log'}"
+                    f"toxiproxy server exited with {server.proc.returncode}; see {server.log_path}"
                 )
             try:
-                await asyncio.to_thread(self.api.version)
-                break
+                await asyncio.to_thread(api.version)
+                return
             except (httpx.HTTPError, OSError):
                 if time.monotonic() > deadline:
                     raise RuntimeError("toxiproxy server did not answer within 15 s") from None
                 await asyncio.sleep(0.05)
-        for chunk in chunks(specs, POPULATE_CHUNK):
-            await asyncio.to_thread(self.api.populate, chunk)
 
-    def proxy_specs(self) -> list[dict[str, object]]:
+    def proxy_specs(self, links: list[LinkSpec] | None = None) -> list[dict[str, object]]:
         by_name = {n.name: n for n in self.manifest.nodes}
         return [
             {
@@ -129,7 +184,7 @@ class ProxyLayer:
                 "upstream": f"{by_name[link.dst].host}:{by_name[link.dst].p2p_port}",
                 "enabled": True,
             }
-            for link in self.manifest.links
+            for link in (self.manifest.links if links is None else links)
         ]
 
     async def stop(self) -> None:
@@ -137,8 +192,10 @@ class ProxyLayer:
 
     def stop_sync(self) -> None:
         self.api.close()
-        if self.proc is not None:
-            terminate(self.proc)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        for server in self.servers:
+            server.stop()
+
+
+def log_name(index: int) -> str:
+    """The first server logs to toxiproxy.log, as a testnet of one server always did."""
+    return "toxiproxy.log" if index == 0 else f"toxiproxy-{index}.log"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cluster.ports import free_ports
+from harness.cluster.proxy_shards import hard_open_files, server_of, servers_needed
 from harness.contract.genesis import (
     ConsensusParams,
     GenesisValidator,
@@ -100,6 +101,9 @@ class TestnetManifest:
     #: were chosen one by one (a mixed testnet); empty: every node runs the backend's one
     #: node (``--node`` or the environment).
     implementations: dict[str, str] = field(default_factory=dict)
+    #: The API ports of the proxy servers after the first (``toxiproxy_port``), for a
+    #: testnet whose links one server could not hold (harness.cluster.proxy_shards).
+    toxiproxy_more_ports: list[int] = field(default_factory=list)
 
     def node(self, name: str) -> NodeSpec:
         for n in self.nodes:
@@ -117,6 +121,19 @@ class TestnetManifest:
     @property
     def proxied(self) -> bool:
         return bool(self.links)
+
+    @property
+    def toxiproxy_ports(self) -> list[int]:
+        """Every proxy server's API port; none when the nodes dial each other directly."""
+        return [self.toxiproxy_port, *self.toxiproxy_more_ports] if self.proxied else []
+
+    def proxy_servers(self) -> list[tuple[int, list[LinkSpec]]]:
+        """Each proxy server's API port with the links it carries."""
+        ports = self.toxiproxy_ports
+        shares: list[list[LinkSpec]] = [[] for _ in ports]
+        for i, link in enumerate(self.links):
+            shares[server_of(i, len(self.links), len(ports))].append(link)
+        return list(zip(ports, shares, strict=True))
 
     def link(self, src: str, dst: str) -> LinkSpec:
         for link in self.links:
@@ -142,6 +159,8 @@ class TestnetManifest:
             data["hooks_token"] = self.hooks_token
         if self.implementations:
             data["implementations"] = self.implementations
+        if self.toxiproxy_more_ports:
+            data["toxiproxy_more_ports"] = self.toxiproxy_more_ports
         (self.root / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
 
     @classmethod
@@ -167,6 +186,7 @@ class TestnetManifest:
                 implementations={
                     str(k): str(v) for k, v in data.get("implementations", {}).items()
                 },
+                toxiproxy_more_ports=[int(p) for p in data.get("toxiproxy_more_ports", [])],
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise TestnetError(f"{path}: malformed manifest ({exc})") from exc
@@ -262,11 +282,16 @@ def init_testnet(
     host: str = "127.0.0.1",
     test_hooks: bool = True,
     seed: str | None = None,
+    proxy_servers: int | None = None,
 ) -> TestnetManifest:
-    """Write a complete testnet under ``root``; keys are derived from ``seed`` when given."""
+    """Write a complete testnet under ``root``; keys are derived from ``seed`` when given.
+    ``proxy_servers`` splits the links over that many proxy servers (None: as few as this
+    machine's open-file limit allows, harness.cluster.proxy_shards)."""
     n_links = validators * (validators - 1) if proxied else 0
+    wanted = proxy_servers or servers_needed(n_links, hard_open_files())
+    servers = max(1, min(n_links, wanted)) if proxied else 0
     # Ports first: a testnet too big for the port range is refused before anything is written.
-    ports = free_ports(max(0, 2 * validators + n_links + (1 if proxied else 0)), host)
+    ports = free_ports(2 * validators + n_links + servers, host)
     vals = new_validators(root, validators, stakes, seed, chain_id)
     names = vals.names
     nodes = [
@@ -280,8 +305,9 @@ def init_testnet(
         it = iter(ports[2 * validators :])
         links = pair_links(names, it)
         toxiproxy_port = next(it)
+        more_ports = [next(it) for _ in range(servers - 1)]
     else:
-        toxiproxy_port = 0
+        toxiproxy_port, more_ports = 0, []
     return write_testnet(
         root,
         chain_id,
@@ -293,6 +319,7 @@ def init_testnet(
         consensus or ConsensusParams.test_profile(),
         test_hooks,
         LOCAL_LAYOUT,
+        more_ports,
     )
 
 
@@ -307,6 +334,7 @@ def write_testnet(
     consensus: ConsensusParams,
     test_hooks: bool,
     layout: NodeLayout,
+    toxiproxy_more_ports: list[int] | None = None,
 ) -> TestnetManifest:
     """Write the genesis, every node's key and config, and the manifest, for any layout.
 
@@ -332,6 +360,7 @@ def write_testnet(
         consensus.to_dict(),
         layout.name,
         vals.hooks_token if test_hooks else "",
+        toxiproxy_more_ports=toxiproxy_more_ports or [],
     )
     for node in nodes:
         write_node_files(manifest, node, vals.keys[node.name], test_hooks, layout)

@@ -6,7 +6,7 @@ so the harness, which may drive several servers, speaks the documented API direc
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from harness.cluster.client import tls_verify
 
@@ -85,3 +85,95 @@ class ToxiproxyApi:
 
     def reset(self) -> None:
         self._call("POST", "/reset")
+
+
+class ProxyApi(Protocol):
+    """What the faults and checks use of the fault proxy: one server or several."""
+
+    @property
+    def base_url(self) -> str: ...
+    def close(self) -> None: ...
+    def metrics(self) -> str | None: ...
+    def version(self) -> str: ...
+    def proxies(self) -> dict[str, Any]: ...
+    def populate(self, proxies: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+    def set_enabled(self, proxy: str, enabled: bool) -> None: ...
+    def toxics(self, proxy: str) -> list[dict[str, Any]]: ...
+    def add_toxic(
+        self,
+        proxy: str,
+        type_: str,
+        attributes: dict[str, int],
+        name: str | None = None,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+    ) -> dict[str, Any]: ...
+    def remove_toxic(self, proxy: str, name: str) -> None: ...
+    def reset(self) -> None: ...
+
+
+class ToxiproxyShards:
+    """Several servers as one API (harness.cluster.proxy_shards): a call about one proxy
+    goes to the server that holds it, a call about all of them to every server."""
+
+    def __init__(self, servers: list[ToxiproxyApi], home: dict[str, int]) -> None:
+        self.servers = servers
+        self.home = home  # proxy name -> index in servers
+
+    @property
+    def base_url(self) -> str:
+        return self.servers[0].base_url
+
+    def _of(self, proxy: str) -> ToxiproxyApi:
+        return self.servers[self.home.get(proxy, 0)]  # an unknown proxy: the first says 404
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.close()
+
+    def metrics(self) -> str | None:
+        """Every server's Prometheus text, one after the other (a family may repeat: the
+        text format allows it and the parser joins the samples); None when none serves."""
+        texts = [t for t in (s.metrics() for s in self.servers) if t is not None]
+        return "".join(t if t.endswith("\n") else t + "\n" for t in texts) if texts else None
+
+    def version(self) -> str:
+        return self.servers[0].version()
+
+    def proxies(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for server in self.servers:
+            found.update(server.proxies())
+        return found
+
+    def populate(self, proxies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        made: list[dict[str, Any]] = []
+        for i, server in enumerate(self.servers):
+            mine = [p for p in proxies if self.home.get(str(p["name"]), 0) == i]
+            if mine:
+                made.extend(server.populate(mine))
+        return made
+
+    def set_enabled(self, proxy: str, enabled: bool) -> None:
+        self._of(proxy).set_enabled(proxy, enabled)
+
+    def toxics(self, proxy: str) -> list[dict[str, Any]]:
+        return self._of(proxy).toxics(proxy)
+
+    def add_toxic(
+        self,
+        proxy: str,
+        type_: str,
+        attributes: dict[str, int],
+        name: str | None = None,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+    ) -> dict[str, Any]:
+        return self._of(proxy).add_toxic(proxy, type_, attributes, name, stream, toxicity)
+
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        self._of(proxy).remove_toxic(proxy, name)
+
+    def reset(self) -> None:
+        for server in self.servers:
+            server.reset()

@@ -71,8 +71,10 @@ def stop_local(root: Path, grace: float = 5.0) -> None:
     # A recorded pid may be dead and reused by an unrelated process: only signal it while
     # its command line is still the node (its config path) or this testnet's proxy (its port).
     marks = {pid: str(manifest.config_path(name)) for name, pid in data.get("pids", {}).items()}
-    if data.get("toxiproxy"):
+    if data.get("toxiproxy"):  # a run file of before proxy servers were split
         marks[data["toxiproxy"]] = str(manifest.toxiproxy_port)
+    for port, pid in data.get("toxiproxies", {}).items():
+        marks[pid] = port
     if data.get("prometheus"):  # `up --monitor`: its command line names its config here
         marks[data["prometheus"]] = str(root / "prometheus")
     ours = [pid for pid, mark in marks.items() if pid and mark in cmdline(pid)]

@@ -99,10 +99,14 @@ async def _up(
                 cluster, manifest.root / "prometheus" if monitor else None
             )
         pids = {n: cluster.pid(n) for n in cluster.names}
-        proxy_pid = cluster.proxies.proc.pid if cluster.proxies and cluster.proxies.proc else None
         record: dict[str, Any] = {
             "pids": pids,
-            "toxiproxy": proxy_pid,
+            # Each proxy server's pid by its API port (the mark `down` checks it by).
+            "toxiproxies": dict(
+                zip(map(str, manifest.toxiproxy_ports), cluster.proxies.pids, strict=True)
+            )
+            if cluster.proxies
+            else {},
             "node_command": cluster.node_command,
             "node_commands": cluster.node_commands,
             "implementations": cluster.implementations(),  # the fault log's start

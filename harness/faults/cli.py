@@ -22,8 +22,9 @@ from harness.cluster.compose_run import ComposeTestnet, is_compose_layout
 from harness.cluster.leftovers import cmdline
 from harness.cluster.local import LocalBackend
 from harness.cluster.process import signal_group
+from harness.cluster.proxies import proxy_api
 from harness.cluster.testnet import TestnetManifest
-from harness.cluster.toxiproxy_api import ToxiproxyApi, ToxiproxyError
+from harness.cluster.toxiproxy_api import ProxyApi, ToxiproxyError
 from harness.faults.errors import FaultError
 from harness.faults.kinds.base import FaultKind
 from harness.faults.log import FaultLog, OldLog
@@ -99,16 +100,13 @@ async def run_fault(
     manifest: TestnetManifest, kind: FaultKind, raw: dict[str, Any], console: Console
 ) -> int:
     cluster: Cluster
+    api: ProxyApi | None
     if is_compose_layout(manifest):  # at the ports its containers publish
         cluster = ComposeTestnet(manifest)
         api = cluster.fault_api()
     else:
         cluster = DetachedLocal(manifest)
-        api = (
-            ToxiproxyApi(f"http://127.0.0.1:{manifest.toxiproxy_port}")
-            if manifest.proxied
-            else None
-        )
+        api = proxy_api(manifest) if manifest.proxied else None
     import httpx
 
     try:

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from harness.cluster.base import Cluster
-from harness.cluster.toxiproxy_api import ToxiproxyApi
+from harness.cluster.toxiproxy_api import ProxyApi
 from harness.faults import kinds
 from harness.faults.errors import FaultError, FieldError
 from harness.faults.kinds.base import Context
@@ -25,9 +25,7 @@ __all__ = ["FORMAT", "FaultError", "FaultLog", "FaultRecord", "FieldError", "Nem
 
 
 class Nemesis:
-    def __init__(
-        self, cluster: Cluster, api: ToxiproxyApi | None, log: FaultLog | None = None
-    ) -> None:
+    def __init__(self, cluster: Cluster, api: ProxyApi | None, log: FaultLog | None = None) -> None:
         self.cluster = cluster
         self.api = api
         self.log = log if log is not None else FaultLog()

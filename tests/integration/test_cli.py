@@ -173,11 +173,13 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         assert r.returncode == 0, output(r)
         assert "running in the background" in output(r)
         run = json.loads((root / RUN_FILE).read_text())
-        for name, pid in [*run["pids"].items(), ("toxiproxy", run["toxiproxy"])]:
+        proxies = {f"toxiproxy {port}": pid for port, pid in run["toxiproxies"].items()}
+        for name, pid in [*run["pids"].items(), *proxies.items()]:
             p = process_id(pid)
             assert p is not None, f"{name} (pid {pid}) is not running after up --detach"
             tracked[name] = p
-        assert sorted(tracked) == sorted([*(n.name for n in manifest.nodes), "toxiproxy"])
+        servers = [f"toxiproxy {port}" for port in manifest.toxiproxy_ports]
+        assert sorted(tracked) == sorted([*(n.name for n in manifest.nodes), *servers])
         yield Net(root, manifest, ProtocolClock.from_manifest(manifest), tracked)
     finally:
         cli("down", "--dir", str(root))

@@ -22,8 +22,8 @@ import pytest
 from harness.cli import main
 from harness.cluster.leftovers import is_alive, proc_stat, process_id
 from harness.cluster.process import signal_group
+from harness.cluster.proxies import proxy_api
 from harness.cluster.testnet import TestnetManifest
-from harness.cluster.toxiproxy_api import ToxiproxyApi
 from harness.commands import RUN_FILE
 from harness.faults.cli import FAULT_LOG, DetachedLocal
 from harness.faults.kinds import KINDS
@@ -50,7 +50,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield root
     finally:
         cli("down", "--dir", str(root))
-        pids = {*started["pids"].values(), started["toxiproxy"]}
+        pids = {*started["pids"].values(), *started["toxiproxies"].values()}
         pids |= (
             set(json.loads((root / RUN_FILE).read_text())["pids"].values())
             if (root / RUN_FILE).exists()
@@ -89,7 +89,7 @@ def backend_state(root: Path) -> FaultState:
     """What the testnet holds now, read from the proxy, the processes and the nodes' hooks."""
     manifest = TestnetManifest.load(root)
     cluster = DetachedLocal(manifest)
-    api = ToxiproxyApi(f"http://127.0.0.1:{manifest.toxiproxy_port}")
+    api = proxy_api(manifest)
     try:
         proxies = api.proxies()
         down = {name for name, p in proxies.items() if not p["enabled"]}

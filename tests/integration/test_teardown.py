@@ -118,8 +118,8 @@ async def test_paused_processes_are_resumed_and_stopped(tmp_path: Path) -> None:
         tracked = tracked_processes(cluster)
         await cluster.wait_for_height(2)
         await cluster.pause("v1")
-        assert cluster.proxies is not None and cluster.proxies.proc is not None
-        proxy = cluster.proxies.proc
+        assert cluster.proxies is not None and cluster.proxies.servers[0].proc is not None
+        proxy = cluster.proxies.servers[0].proc
         os.kill(proxy.pid, signal.SIGSTOP)  # the proxy server frozen from outside too
         paused = cluster.procs["v1"]
     # SIGCONT before SIGTERM: the paused node shut down by itself, not by SIGKILL.
@@ -146,8 +146,7 @@ async def all_nodes_past_genesis(manifest: TestnetManifest) -> bool:
 def processes_of(manifest: TestnetManifest, cli_pid: int) -> list[ProcessId]:
     """The nodes (their command lines name the testnet) and whoever serves the proxy port."""
     pids = set(processes_mentioning(str(manifest.root))) - {cli_pid}
-    ports = [manifest.toxiproxy_port] if manifest.toxiproxy_port else []
-    pids |= set(socket_owners(listening_sockets(ports).values()).values())
+    pids |= set(socket_owners(listening_sockets(manifest.toxiproxy_ports).values()).values())
     return [p for p in map(process_id, sorted(pids)) if p is not None]
 
 

@@ -20,7 +20,7 @@ from harness.faults.state import FaultState
 
 if TYPE_CHECKING:
     from harness.cluster.base import Cluster
-    from harness.cluster.toxiproxy_api import ToxiproxyApi
+    from harness.cluster.toxiproxy_api import ProxyApi
 
 # What a field holds; each has one validator below, so scenario and CLI say the same thing.
 FIELD_TYPES = ("node", "nodes", "groups", "link", "int", "probability", "implementation", "text")
@@ -161,10 +161,10 @@ class Context:
     """What ``inject`` may touch: the cluster, the fault proxy, and the state before."""
 
     cluster: Cluster
-    api: ToxiproxyApi | None
+    api: ProxyApi | None
     state: FaultState
 
-    def need_api(self, kind: str) -> ToxiproxyApi:
+    def need_api(self, kind: str) -> ProxyApi:
         if self.api is None:
             raise FaultError(f"{kind} needs the fault proxy (testnet created without proxies)")
         return self.api

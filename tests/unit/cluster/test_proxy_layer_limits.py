@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster.proxies import POPULATE_CHUNK, chunks, open_files_needed, raise_open_files
-from harness.cluster.testnet import TestnetError
+from harness.cluster.proxies import POPULATE_CHUNK, chunks, proxy_api, raise_open_files
+from harness.cluster.proxy_shards import open_files_needed, server_of, servers_needed
+from harness.cluster.testnet import TestnetError, init_testnet
+from harness.cluster.toxiproxy_api import ToxiproxyShards
 
 
 def test_chunks_keep_every_item_in_order_within_the_size() -> None:
@@ -26,6 +28,51 @@ def test_chunks_keep_every_item_in_order_within_the_size() -> None:
 def test_open_files_cover_listener_and_both_connections_of_every_link() -> None:
     assert open_files_needed(16_256) >= 3 * 16_256
     assert open_files_needed(0) > 0
+
+
+def test_one_server_while_its_links_fit_under_the_hard_limit() -> None:
+    assert servers_needed(0, 20_000) == 0
+    assert servers_needed(12, 1024) == 1
+    assert servers_needed(16_256, None) == 1  # no limit
+    assert servers_needed(16_256, open_files_needed(16_256)) == 1
+
+
+def test_links_that_do_not_fit_are_split_so_that_each_share_fits() -> None:
+    for links, hard in [(16_256, 20_000), (16_256, 4096), (4032, 1024), (5, 256 + 3)]:
+        servers = servers_needed(links, hard)
+        shares = [0] * servers
+        for i in range(links):
+            shares[server_of(i, links, servers)] += 1
+        assert min(shares) > 0, (links, hard, shares)
+        assert max(shares) - min(shares) <= 1  # balanced
+        assert open_files_needed(max(shares)) <= hard, (links, hard, shares)
+        if servers > 1:  # and no more servers than it takes
+            assert open_files_needed(-(-links // (servers - 1))) > hard
+    assert servers_needed(16_256, 20_000) == 3
+
+
+def test_the_manifest_records_each_server_and_its_contiguous_share(tmp_path: Path) -> None:
+    manifest = init_testnet(tmp_path / "net", validators=4, seed="shards", proxy_servers=3)
+    servers = manifest.proxy_servers()
+    assert [port for port, _ in servers] == manifest.toxiproxy_ports
+    assert len(set(manifest.toxiproxy_ports)) == 3
+    assert [link for _, links in servers for link in links] == manifest.links  # each once
+    assert [len(links) for _, links in servers] == [4, 4, 4]
+    used = [n.api_port for n in manifest.nodes] + [n.p2p_port for n in manifest.nodes]
+    used += [link.listen_port for link in manifest.links] + manifest.toxiproxy_ports
+    assert len(used) == len(set(used))  # no port twice
+    again = type(manifest).load(manifest.root)
+    assert again.proxy_servers() == servers
+    single = init_testnet(tmp_path / "one", validators=4, seed="shards")
+    assert len(single.toxiproxy_ports) == 1  # 12 links: one server, the manifest as before
+    assert "toxiproxy_more_ports" not in (single.root / "manifest.json").read_text()
+    api = proxy_api(again)  # as `clp-testnet fault` reaches them: each link at its server
+    assert isinstance(api, ToxiproxyShards)
+    for port, links in servers:
+        assert {api._of(x.name).base_url for x in links} == {f"http://127.0.0.1:{port}"}
+    api.close()
+    direct = init_testnet(tmp_path / "direct", validators=4, seed="shards", proxied=False)
+    assert direct.toxiproxy_ports == [] and direct.proxy_servers() == []
 
 
 @pytest.fixture
