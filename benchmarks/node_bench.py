@@ -220,7 +220,11 @@ async def _run_size(n: int, args: argparse.Namespace, root: Path) -> dict[str, A
         blocks = await _fetch_blocks(c, range(args.warmup + 1, top + 1))
     proxies = c.proxies if isinstance(c, LocalBackend) else None
     return {
-        **({"proxy_server": proxies.kind} if proxies is not None else {}),
+        **(
+            {"proxy_server": proxies.kind, "proxy_servers": len(proxies.servers)}
+            if proxies is not None
+            else {}
+        ),
         "start_s": round(started_s, 1),
         "run_s": round(run_s, 1),
         "lowest_height": min(known, default=0),
