@@ -4,6 +4,7 @@
 //! manager, so there is no snapshot format.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -11,7 +12,7 @@ use crate::aggregator::{FinalizedChallenge, ResponseAggregator, ValidatorCounter
 use crate::challenge::{should_generate, ClpChallenge};
 use crate::penalty::{ClpEpochResult, MemberRecord, PenaltyEvaluator, SlashError, ValidatorStatus};
 use crate::response::{response_digest, verify_signature, ClpResponse, RejectReason};
-use crate::types::{Address, ClpConfig, GenesisValidator, Hash32, PublicKey, BPS_MAX};
+use crate::types::{Address, ClpConfig, GenesisValidator, Hash32, PublicKey, Signature, BPS_MAX};
 
 /// A member of an epoch's committee snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -124,6 +125,39 @@ pub enum ApplyError {
     Slash(#[from] SlashError),
 }
 
+/// Responses whose signature verified here, by (challenge height, validator, signature).
+/// A response is judged on arrival, for every proposal that may carry it and when its
+/// block is applied; with the chain id and the challenge of that height fixed, one
+/// verification (a key decompression and a strict check) answers them all. A memo of a
+/// fact about bytes, not state: clones share it, and it forgets expired challenges.
+#[derive(Debug, Clone, Default)]
+struct VerifiedResponses(Arc<Mutex<BTreeSet<(u64, Address, Signature)>>>);
+
+impl VerifiedResponses {
+    fn check(&self, key: (u64, Address, Signature), verify: impl FnOnce() -> bool) -> bool {
+        if self.0.lock().expect("memo lock").contains(&key) {
+            return true;
+        }
+        let ok = verify();
+        if ok {
+            self.0.lock().expect("memo lock").insert(key);
+        }
+        ok
+    }
+
+    /// Forgets the responses to challenges below `height`.
+    fn forget_below(&self, height: u64) {
+        self.0
+            .lock()
+            .expect("memo lock")
+            .retain(|(h, _, _)| *h >= height);
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().expect("memo lock").len()
+    }
+}
+
 /// The CLP state machine; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct ClpManager {
@@ -142,6 +176,7 @@ pub struct ClpManager {
     results: Vec<ClpEpochResult>,
     slashed_totals: BTreeMap<Address, u64>,
     ejected_at: BTreeMap<Address, u64>,
+    verified: VerifiedResponses,
 }
 
 impl ClpManager {
@@ -194,6 +229,7 @@ impl ClpManager {
             results: Vec::new(),
             slashed_totals: BTreeMap::new(),
             ejected_at: BTreeMap::new(),
+            verified: VerifiedResponses::default(),
         };
         let genesis: Vec<Address> = m.validators.keys().copied().collect();
         m.push_committee(0, &genesis);
@@ -291,11 +327,23 @@ impl ClpManager {
         }
         // 6. BAD_SIGNATURE
         let key = &self.validators[&response.validator].public_key;
-        let digest = response_digest(&self.chain_id, h, &challenge.value, &response.validator);
-        if !verify_signature(key, &digest, &response.signature) {
+        let verified = self
+            .verified
+            .check((h, response.validator, response.signature), || {
+                let digest =
+                    response_digest(&self.chain_id, h, &challenge.value, &response.validator);
+                verify_signature(key, &digest, &response.signature)
+            });
+        if !verified {
             return Err(RejectReason::BadSignature);
         }
         Ok(())
+    }
+
+    /// How many verified responses the manager remembers (they expire with their
+    /// challenges' windows).
+    pub fn verified_responses(&self) -> usize {
+        self.verified.len()
     }
 
     /// Applies finalized block `height` (must be `height() + 1`) with hash `block_hash`
@@ -355,6 +403,9 @@ impl ClpManager {
             None => None,
         };
         self.height = height;
+        // The next block takes responses to challenges from height + 1 - W on.
+        self.verified
+            .forget_below((height + 1).saturating_sub(self.config.response_window));
         // (4) derive the challenge of this block
         let challenge = if should_generate(&self.config, height) {
             let committee = self.committees[self.config.epoch(height) as usize].addresses();

@@ -416,3 +416,28 @@ fn blocks_apply_in_height_order_only() {
     }
     assert_eq!(chain.m.height(), 3);
 }
+
+#[test]
+fn a_verified_signature_is_remembered_for_its_bytes_only_and_until_its_window_closes() {
+    let mut chain = at_height_3(); // the challenge of 2 open until 5 (W = 3)
+    let r = chain.respond(chain.addrs[1], 2);
+    assert_eq!(chain.m.verified_responses(), 0);
+    assert_eq!(chain.m.check_response(4, &r, &[]), Ok(()));
+    assert_eq!(chain.m.verified_responses(), 1);
+    assert_eq!(chain.m.check_response(5, &r, &[]), Ok(())); // answered from the memo
+    assert_eq!(chain.m.verified_responses(), 1);
+    let mut forged = r.clone();
+    forged.signature.0[10] ^= 0x40;
+    for _ in 0..2 {
+        assert_eq!(
+            chain.m.check_response(4, &forged, &[]),
+            Err(RejectReason::BadSignature)
+        );
+    }
+    assert_eq!(chain.m.verified_responses(), 1); // a failure is never remembered
+    assert_eq!(chain.m.clone().verified_responses(), 1);
+    chain.apply(&[]); // height 4: the next block still takes responses to 2
+    assert_eq!(chain.m.verified_responses(), 1);
+    chain.apply(&[]); // height 5, the deadline: 2's window is closed for block 6
+    assert_eq!(chain.m.verified_responses(), 0);
+}

@@ -474,7 +474,11 @@ impl Sim {
                         // Decided the previous height and waiting out the interval.
                         self.start_next_height(to);
                     }
-                    let core = self.nodes[to].core.as_mut().unwrap();
+                    // Starting the height may have recorded a vote the scenario crashes
+                    // the node after: the rest of this answer is lost with it.
+                    let Some(core) = self.nodes[to].core.as_mut() else {
+                        break;
+                    };
                     let actions = core
                         .on_certificate(block, certificate)
                         .expect("a synced certificate verifies");
@@ -493,15 +497,28 @@ impl Sim {
 
     fn tick(&mut self, i: usize) {
         let core = self.nodes[i].core.as_ref().unwrap();
-        let (mut proposals, mut votes) = core.own_messages();
-        let (relay_p, relay_v) = core.relay_messages();
-        proposals.extend(relay_p);
-        votes.extend(relay_v);
+        let (proposals, votes) = core.own_messages();
+        // Relays as the node sends them: to each peer less what it signed or its own
+        // votes show it holds.
+        let mut relays = Vec::new();
+        for to in (0..self.nodes.len()).filter(|to| *to != i) {
+            let (relay_p, relay_v) = core.relay_messages_for(&self.nodes[to].address);
+            for m in relay_p
+                .into_iter()
+                .map(ConsensusMessage::Proposal)
+                .chain(relay_v.into_iter().map(ConsensusMessage::Vote))
+            {
+                relays.push((to, serde_json::to_string(&m).unwrap()));
+            }
+        }
         for p in proposals {
             self.broadcast(i, &ConsensusMessage::Proposal(p));
         }
         for v in votes {
             self.broadcast(i, &ConsensusMessage::Vote(v));
+        }
+        for (to, text) in relays {
+            self.send(i, to, Payload::Consensus(text));
         }
         let head = self.head(i);
         for to in 0..self.nodes.len() {

@@ -223,6 +223,18 @@ impl HeightState {
         let Some(member) = self.validators.get(&vote.validator) else {
             return Err(Rejected::NoPower(vote.validator));
         };
+        // Past a quorum (§16.6): a vote for a value its (round, type) already has a quorum
+        // for meets no threshold that is not met (the value's, "any value", a later
+        // round's f + 1), so it is dropped before its signature is checked, unless its
+        // validator voted otherwise there: that vote is evidence.
+        let past_quorum = round.is_some_and(|s| {
+            let set = s.votes(vote.vote_type);
+            !set.has_voter(&vote.validator)
+                && self.validators.is_quorum(set.power_for(vote.block_hash))
+        });
+        if past_quorum {
+            return Ok(());
+        }
         vote.verify(&self.chain_id, &member.public_key)
             .map_err(|e| Rejected::BadSignature(e.to_string()))?;
         self.count_vote(vote, actions);
@@ -298,6 +310,37 @@ impl HeightState {
                     .find(|p| p.block.hash == hash)
             });
         (proposal.into_iter().cloned().collect(), votes)
+    }
+
+    /// [`Self::relay_messages`] for `peer`, less what it signed and what its own counted
+    /// votes show it holds (§16.7's should): a prevote for B in round r shows r's
+    /// proposal for B, a precommit for it also the polka.
+    pub(super) fn relay_messages_for(&self, peer: &Address) -> (Vec<Proposal>, Vec<Vote>) {
+        let (proposals, votes) = self.relay_messages();
+        let voted = |t: VoteType, round: u64, hash: Option<BlockHash>| {
+            self.rounds
+                .get(&round)
+                .and_then(|s| s.votes(t).of(peer))
+                .is_some_and(|v| v.block_hash == hash)
+        };
+        let proposals = proposals
+            .into_iter()
+            .filter(|p| {
+                let hash = Some(p.block.hash);
+                p.proposer != *peer
+                    && !voted(VoteType::Prevote, p.round, hash)
+                    && !voted(VoteType::Precommit, p.round, hash)
+            })
+            .collect();
+        let votes = votes
+            .into_iter()
+            .filter(|v| {
+                v.validator != *peer
+                    && !(v.vote_type == VoteType::Prevote
+                        && voted(VoteType::Precommit, v.round, v.block_hash))
+            })
+            .collect();
+        (proposals, votes)
     }
 
     /// Lines 57-65: the timeouts, each only for the current round and step.

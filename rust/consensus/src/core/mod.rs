@@ -436,6 +436,13 @@ impl Consensus {
             .map_or((Vec::new(), Vec::new()), |s| s.relay_messages())
     }
 
+    /// [`Self::relay_messages`] less what `peer` signed or its own votes show it holds.
+    pub fn relay_messages_for(&self, peer: &Address) -> (Vec<Proposal>, Vec<Vote>) {
+        self.state
+            .as_ref()
+            .map_or((Vec::new(), Vec::new()), |s| s.relay_messages_for(peer))
+    }
+
     /// The current height (0 before the first start).
     pub fn height(&self) -> u64 {
         self.state.as_ref().map_or(0, |s| s.height)

@@ -1066,3 +1066,75 @@ fn inputs_before_the_first_height_or_for_a_later_height_are_refused() {
         Err(Rejected::Certificate(_))
     ));
 }
+
+#[test]
+fn a_vote_past_a_quorum_is_dropped_unchecked_unless_it_is_evidence() {
+    let (mut f, _) = Fixture::start(&[1, 1, 1, 1, 1], 0); // quorum: 4 of 5
+    let b = f.block(1);
+    let other = f.block(2);
+    f.propose(0, &b, None); // "me" prevotes b
+    let forged = |f: &Fixture, i: usize, value: Option<BlockHash>| {
+        let mut v = f.vote(i, VoteType::Prevote, 0, value);
+        v.signature = clp::Signature::from([9; 64]);
+        v
+    };
+    // Before the quorum a forged vote is checked and refused.
+    assert!(matches!(
+        f.core.on_vote(forged(&f, 4, Some(b.hash)), &mut f.app),
+        Err(Rejected::BadSignature(_))
+    ));
+    f.votes(&[1, 2, 3], VoteType::Prevote, 0, Some(b.hash)); // 4 of 5: a polka for b
+                                                             // Past it, a vote for b from a validator with no vote here changes nothing: dropped
+                                                             // unchecked, not held.
+    let late = forged(&f, 4, Some(b.hash));
+    assert_eq!(f.core.on_vote(late.clone(), &mut f.app), Ok(vec![]));
+    assert!(!f.core.holds_vote(&late));
+    // A vote for another value is still checked (no quorum for it) ...
+    assert!(matches!(
+        f.core.on_vote(forged(&f, 4, Some(other.hash)), &mut f.app),
+        Err(Rejected::BadSignature(_))
+    ));
+    // ... and so is one for b from a validator that voted otherwise: evidence.
+    let (mut g, _) = Fixture::start(&[1, 1, 1, 1, 1], 0);
+    g.propose(0, &b, None);
+    g.votes(&[4], VoteType::Prevote, 0, Some(other.hash));
+    g.votes(&[1, 2, 3], VoteType::Prevote, 0, Some(b.hash));
+    assert!(matches!(
+        g.core.on_vote(forged(&g, 4, Some(b.hash)), &mut g.app),
+        Err(Rejected::BadSignature(_))
+    ));
+    let second = g.vote(4, VoteType::Prevote, 0, Some(b.hash));
+    let actions = g.core.on_vote(second.clone(), &mut g.app).unwrap();
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::Equivocation(e) if e.second == second)));
+}
+
+#[test]
+fn relays_leave_out_what_a_peer_signed_or_its_votes_show_it_holds() {
+    let (mut f, _) = Fixture::start(&[1, 1, 1, 1], 0);
+    let b = f.block(1);
+    f.propose(0, &b, None); // "me" prevotes b
+    f.votes(&[1, 2], VoteType::Prevote, 0, Some(b.hash)); // the polka; "me" precommits
+    let (proposals, votes) = f.core.relay_messages();
+    assert_eq!(proposals.len(), 1);
+    let voters = |votes: &[Vote]| votes.iter().map(|v| v.validator).collect::<Vec<_>>();
+    let mut all = voters(&votes);
+    all.sort();
+    let mut want = vec![f.net.addrs[0], f.net.addrs[1], f.net.addrs[2]];
+    want.sort();
+    assert_eq!(all, want);
+    let proposer = proposals[0].proposer;
+    // Peer 3 voted nothing: everything but what it signed itself.
+    let (p3, v3) = f.core.relay_messages_for(&f.net.addrs[3]);
+    assert_eq!(p3.len(), usize::from(proposer != f.net.addrs[3]));
+    assert_eq!(v3.len(), 3);
+    // Peer 1 prevoted b: it has the proposal, and its own prevote is not sent back.
+    let (p1, v1) = f.core.relay_messages_for(&f.net.addrs[1]);
+    assert!(p1.is_empty());
+    assert!(!voters(&v1).contains(&f.net.addrs[1]) && v1.len() == 2);
+    // Peer 2 precommitted b: it has the polka too.
+    f.votes(&[2], VoteType::Precommit, 0, Some(b.hash));
+    let (p2, v2) = f.core.relay_messages_for(&f.net.addrs[2]);
+    assert!(p2.is_empty() && v2.is_empty());
+}

@@ -22,7 +22,7 @@ use ed25519_dalek::SigningKey;
 use serde_json::json;
 
 use super::chain::{check_block, validator_set, ChainHead};
-use super::gossip::{peer_needs_height, resend_response, Gossip};
+use super::gossip::{peer_needs_height, resend_response, Gossip, RelaySet};
 use super::pool::{Offer, Pool};
 use super::sync::{self, StartGate, Sync};
 use super::timers::{TimerEvent, Timers};
@@ -636,7 +636,8 @@ impl Node {
         self.answer_open(&mut out);
         let height = self.core.height();
         let lazy = self.view.hooks.lazy();
-        let mut consensus_msgs: Option<Vec<Message>> = None;
+        let relays_due = self.gossip.relays_due(self.relay_set(), now);
+        let mut own_msgs: Option<Vec<Message>> = None;
         self.connected.clear();
         for peer in links.peers() {
             let Some(generation) = links.connected_generation(&peer) else {
@@ -645,8 +646,11 @@ impl Node {
             self.connected.push(peer);
             let due = self.gossip.due(peer, Some(generation), now);
             if due.consensus && peer_needs_height(self.sync.claim_of(&peer), height) {
-                let msgs = consensus_msgs.get_or_insert_with(|| self.consensus_to_resend());
+                let msgs = own_msgs.get_or_insert_with(|| self.own_to_resend());
                 out.extend(msgs.iter().map(|m| Out::To(peer, m.clone())));
+                if relays_due {
+                    out.extend(self.relays_for(&peer).into_iter().map(|m| Out::To(peer, m)));
+                }
             }
             if due.responses {
                 for p in self.pool.pooled() {
@@ -683,29 +687,43 @@ impl Node {
         )
     }
 
-    /// Own messages of the current height and the ones relayed for liveness.
-    fn consensus_to_resend(&self) -> Vec<Message> {
-        let (own_proposals, own_votes) = self.core.own_messages();
-        let (relay_proposals, relay_votes) = self.core.relay_messages();
-        let mut seen = BTreeSet::new();
-        let mut msgs = Vec::new();
-        let all = own_proposals
+    /// Own messages of the current height (§16.7 item 1).
+    fn own_to_resend(&self) -> Vec<Message> {
+        let (proposals, votes) = self.core.own_messages();
+        proposals
             .into_iter()
-            .chain(relay_proposals)
+            .map(ConsensusMessage::Proposal)
+            .chain(votes.into_iter().map(ConsensusMessage::Vote))
+            .map(consensus)
+            .collect()
+    }
+
+    /// What is relayed to `peer` for liveness (§16.7 item 2): the polka or the decision,
+    /// less what it signed or showed it holds, and less our own (re-sent anyway).
+    fn relays_for(&self, peer: &Address) -> Vec<Message> {
+        let (proposals, votes) = self.core.relay_messages_for(peer);
+        proposals
+            .into_iter()
+            .filter(|p| p.proposer != self.me)
             .map(ConsensusMessage::Proposal)
             .chain(
-                own_votes
+                votes
                     .into_iter()
-                    .chain(relay_votes)
+                    .filter(|v| v.validator != self.me)
                     .map(ConsensusMessage::Vote),
-            );
-        for m in all {
-            let key = serde_json::to_string(&m).unwrap_or_default();
-            if seen.insert(key) {
-                msgs.push(consensus(m));
-            }
+            )
+            .map(consensus)
+            .collect()
+    }
+
+    /// The set [`Self::relays_for`] draws from, to time its relay.
+    fn relay_set(&self) -> Option<RelaySet> {
+        let height = self.core.height();
+        if let Some(d) = self.core.decision() {
+            return Some((height, d.certificate.round, d.certificate.block_hash, true));
         }
-        msgs
+        let status = self.core.status()?;
+        Some((height, status.valid_round?, status.valid_hash?, false))
     }
 
     /// The diagnostic `/alpha/consensus/status`.

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use clp::Address;
+use clp::{Address, Hash32};
 
 /// Own consensus messages of the current height go to each peer at least this often.
 pub const CONSENSUS_EVERY: Duration = Duration::from_secs(2);
@@ -15,6 +15,9 @@ pub const CONSENSUS_EVERY: Duration = Duration::from_secs(2);
 pub const RESPONSES_EVERY: Duration = Duration::from_secs(1);
 /// A `status` goes to every peer this often.
 pub const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// Someone else's consensus messages (the polka, the decision) are relayed once they
+/// have been here this long (§16.7's should): most peers got them from their signers.
+pub const RELAY_AFTER: Duration = Duration::from_millis(500);
 /// Someone else's pooled response is relayed once this many blocks were committed here
 /// without it (§16.7: at most `W - 1`).
 pub const RELAY_AFTER_BLOCKS: u64 = 2;
@@ -33,11 +36,16 @@ struct PeerSchedule {
     responses: Option<Instant>,
 }
 
+/// What the node would relay: the polka of (height, round) for a block, or the decision
+/// of that height (`true`).
+pub type RelaySet = (u64, u64, Hash32, bool);
+
 /// The re-send schedule of every peer.
 #[derive(Debug, Default)]
 pub struct Gossip {
     peers: BTreeMap<Address, PeerSchedule>,
     status: Option<Instant>,
+    relay_since: Option<(RelaySet, Instant)>,
 }
 
 fn due(last: &mut Option<Instant>, now: Instant, every: Duration) -> bool {
@@ -68,6 +76,22 @@ impl Gossip {
     /// Whether our `status` is due.
     pub fn status_due(&mut self, now: Instant) -> bool {
         due(&mut self.status, now, STATUS_EVERY)
+    }
+
+    /// Whether the relay set `set` (None: nothing to relay) has been here for
+    /// [`RELAY_AFTER`] at `now`: every message in it arrived before it formed.
+    pub fn relays_due(&mut self, set: Option<RelaySet>, now: Instant) -> bool {
+        let Some(set) = set else {
+            self.relay_since = None;
+            return false;
+        };
+        match self.relay_since {
+            Some((seen, since)) if seen == set => now.duration_since(since) >= RELAY_AFTER,
+            _ => {
+                self.relay_since = Some((set, now));
+                false
+            }
+        }
     }
 
     /// The consensus messages just went to every peer (a new height, a new vote): the
@@ -143,6 +167,24 @@ mod tests {
         g.sent_consensus_to_all(t1);
         assert!(!g.due(P, Some(1), t0 + CONSENSUS_EVERY).consensus);
         assert!(g.due(P, Some(1), t1 + CONSENSUS_EVERY).consensus);
+    }
+
+    #[test]
+    fn a_relay_set_is_relayed_once_it_has_been_here_long_enough() {
+        let mut g = Gossip::default();
+        let t0 = Instant::now();
+        let polka: RelaySet = (5, 0, Hash32([7; 32]), false);
+        assert!(!g.relays_due(None, t0));
+        assert!(!g.relays_due(Some(polka), t0));
+        assert!(!g.relays_due(Some(polka), t0 + RELAY_AFTER / 2));
+        assert!(g.relays_due(Some(polka), t0 + RELAY_AFTER));
+        // A new set (the decision) starts its own wait.
+        let decided: RelaySet = (5, 0, Hash32([7; 32]), true);
+        let t1 = t0 + RELAY_AFTER * 2;
+        assert!(!g.relays_due(Some(decided), t1));
+        assert!(g.relays_due(Some(decided), t1 + RELAY_AFTER));
+        assert!(!g.relays_due(None, t1 + RELAY_AFTER * 2));
+        assert!(!g.relays_due(Some(decided), t1 + RELAY_AFTER * 2)); // seen anew
     }
 
     #[test]
