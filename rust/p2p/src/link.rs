@@ -120,6 +120,8 @@ pub(crate) async fn run(link: Arc<LinkState>, shared: Arc<Shared>) {
 async fn connect_once(link: &LinkState, shared: &Shared) -> Result<(), String> {
     let timing = shared.cfg.timing;
     let peer = &link.peer;
+    // Held from connect to authenticated; the timeouts start once it is ours.
+    let permit = shared.dials.acquire().await;
     let stream = match tokio::time::timeout(
         timing.connect_timeout,
         TcpStream::connect(&peer.endpoint),
@@ -158,6 +160,7 @@ async fn connect_once(link: &LinkState, shared: &Shared) -> Result<(), String> {
         Ok(Err(e)) => return Err(dial_failed(shared, peer, e.kind.reason(), &e.detail)),
         Ok(Ok(())) => {}
     }
+    drop(permit);
     link.connected.store(true, Ordering::Relaxed);
     link.generation.fetch_add(1, Ordering::Relaxed);
     NetStats::add(&shared.stats.connects, 1);

@@ -88,6 +88,11 @@ pub struct NetConfig {
     pub timing: Timing,
     /// Bounds on unauthenticated inbound connections.
     pub admission: AdmissionLimits,
+    /// Dials (connect and handshake) in flight at once. Every node of a big network dials
+    /// every peer at start: 128 validators are 16,256 handshakes, whose queueing on a
+    /// few cores outlasted the handshake timeout, so each was dropped and re-dialled and
+    /// no link came up. A bound keeps each handshake short; the others wait their turn.
+    pub max_dials: usize,
 }
 
 impl NetConfig {
@@ -108,6 +113,7 @@ impl NetConfig {
             inbound_capacity: 4096,
             timing: Timing::default(),
             admission: AdmissionLimits::default(),
+            max_dials: 16,
         }
     }
 }
@@ -177,6 +183,8 @@ pub(crate) struct Shared {
     pub inbound: Mutex<HashMap<Address, ConnId>>,
     pub next_conn: AtomicU64,
     log_limit: Mutex<HashMap<String, (Instant, u64)>>,
+    /// One permit per dial in flight ([`NetConfig::max_dials`]).
+    pub dials: tokio::sync::Semaphore,
 }
 
 /// One log line per reason and interval for refusals a flood could repeat endlessly.
@@ -323,6 +331,7 @@ impl Network {
             inbound: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),
             log_limit: Mutex::new(HashMap::new()),
+            dials: tokio::sync::Semaphore::new(cfg.max_dials.max(1)),
             cfg,
         });
         let (deliver, received) = mpsc::channel(shared.cfg.inbound_capacity.max(1));

@@ -497,3 +497,41 @@ async fn a_config_that_breaks_a_rule_is_refused_with_a_reason() {
         .expect("port in use");
     assert!(err.to_string().contains("cannot listen"), "{err}");
 }
+
+#[tokio::test]
+async fn dials_in_flight_are_bounded_and_the_rest_wait_their_turn() {
+    // 40 peers all at one silent server (accepts, never speaks): each dial holds its
+    // permit until its handshake times out, so the server sees at most max_dials at once.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let _keep = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(s);
+        }
+    });
+    let peers = (10..50).map(|seed| peer(&key(seed), port)).collect();
+    let mut cfg = config(&key(1), 0, peers);
+    cfg.max_dials = 4;
+    cfg.timing.handshake_timeout = Duration::from_secs(2);
+    let started = tokio::time::Instant::now();
+    let (a, _rx) = Network::start(cfg).await.unwrap();
+    wait_for(10, "the first dials", || async {
+        (accepted.load(std::sync::atomic::Ordering::SeqCst) >= 4).then_some(())
+    })
+    .await;
+    let first = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    if started.elapsed() < Duration::from_millis(1500) {
+        // Well inside the first handshake timeout: no permit came free yet.
+        assert_eq!(first, 4, "dials in flight before any handshake timed out");
+    }
+    // The waiting dials get their turn as the held ones time out.
+    wait_for(10, "more than one round of dials", || async {
+        (accepted.load(std::sync::atomic::Ordering::SeqCst) > 8).then_some(())
+    })
+    .await;
+    assert!(a.connected_peers().is_empty());
+}
