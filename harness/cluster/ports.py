@@ -104,7 +104,8 @@ def free_ports(count: int, host: str = "127.0.0.1", rng: random.Random | None = 
         raise PortsExhausted(
             f"this testnet needs {count} ports; {high - low} lie in the range it may use "
             f"({low}..{high - 1}) (a proxied "
-            "testnet of n validators needs n*(n+1)+1 ports: use fewer, or --no-proxy)"
+            "testnet of n validators needs n*(n+1) ports and one per proxy server: use fewer, "
+            "or --no-proxy)"
         )
     return _kernel_ports(count, host)
 
