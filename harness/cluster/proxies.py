@@ -32,15 +32,15 @@ PROXY_HOST = "127.0.0.1"
 def proxy_api(manifest: TestnetManifest, host: str = PROXY_HOST) -> ProxyApi:
     """The fault API of a local testnet's proxy servers: a call about a link goes to the
     server that carries it."""
-    return joined(manifest, server_apis(manifest, host))
+    return joined(manifest, [server_api(host, port) for port in manifest.toxiproxy_ports])
 
 
-def server_apis(manifest: TestnetManifest, host: str) -> list[ToxiproxyApi]:
-    """One client per proxy server, in the manifest's order."""
-    return [ToxiproxyApi(f"http://{host}:{port}") for port in manifest.toxiproxy_ports]
+def server_api(host: str, port: int) -> ToxiproxyApi:
+    return ToxiproxyApi(f"http://{host}:{port}")
 
 
 def joined(manifest: TestnetManifest, apis: list[ToxiproxyApi]) -> ProxyApi:
+    """``apis``, one per server in the manifest's order, as one API."""
     if len(apis) == 1:
         return apis[0]
     servers = manifest.proxy_servers()
@@ -112,20 +112,14 @@ class ProxyLayer:
         self.manifest = manifest
         self.log_dir = log_dir
         self.host = PROXY_HOST
-        self.port = manifest.toxiproxy_port
         self.official = find_official_server(server)
-        apis = server_apis(manifest, self.host)
         self.servers = [
-            ProxyServer(api, port, self.proxy_specs(links), log_dir / log_name(i))
-            for i, (api, (port, links)) in enumerate(
-                zip(apis, manifest.proxy_servers(), strict=True)
+            ProxyServer(
+                server_api(self.host, port), port, self.proxy_specs(links), log_dir / log_name(i)
             )
+            for i, (port, links) in enumerate(manifest.proxy_servers())
         ]
-        self.api = joined(manifest, apis)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        self.api = joined(manifest, [s.api for s in self.servers])
 
     @property
     def kind(self) -> str:
@@ -135,10 +129,10 @@ class ProxyLayer:
     def pids(self) -> list[int]:
         return [s.proc.pid for s in self.servers if s.proc is not None]
 
-    def command(self, port: int | None = None) -> list[str]:
+    def command(self, port: int) -> list[str]:
         """A server's command line; ``-proxy-metrics`` serves the per-link byte counters
         (``GET /metrics``) the link-discipline check reads."""
-        flags = ["-host", self.host, "-port", str(port or self.port), "-proxy-metrics"]
+        flags = ["-host", self.host, "-port", str(port), "-proxy-metrics"]
         if self.official:
             return [self.official, *flags]
         return [sys.executable, "-m", "harness.toxiproxy", *flags]
@@ -175,7 +169,7 @@ class ProxyLayer:
                     raise RuntimeError("toxiproxy server did not answer within 15 s") from None
                 await asyncio.sleep(0.05)
 
-    def proxy_specs(self, links: list[LinkSpec] | None = None) -> list[dict[str, object]]:
+    def proxy_specs(self, links: list[LinkSpec]) -> list[dict[str, object]]:
         by_name = {n.name: n for n in self.manifest.nodes}
         return [
             {
@@ -184,7 +178,7 @@ class ProxyLayer:
                 "upstream": f"{by_name[link.dst].host}:{by_name[link.dst].p2p_port}",
                 "enabled": True,
             }
-            for link in (self.manifest.links if links is None else links)
+            for link in links
         ]
 
     async def stop(self) -> None:

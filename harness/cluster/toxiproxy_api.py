@@ -96,7 +96,6 @@ class ProxyApi(Protocol):
     def metrics(self) -> str | None: ...
     def version(self) -> str: ...
     def proxies(self) -> dict[str, Any]: ...
-    def populate(self, proxies: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
     def set_enabled(self, proxy: str, enabled: bool) -> None: ...
     def toxics(self, proxy: str) -> list[dict[str, Any]]: ...
     def add_toxic(
@@ -145,14 +144,6 @@ class ToxiproxyShards:
         for server in self.servers:
             found.update(server.proxies())
         return found
-
-    def populate(self, proxies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        made: list[dict[str, Any]] = []
-        for i, server in enumerate(self.servers):
-            mine = [p for p in proxies if self.home.get(str(p["name"]), 0) == i]
-            if mine:
-                made.extend(server.populate(mine))
-        return made
 
     def set_enabled(self, proxy: str, enabled: bool) -> None:
         self._of(proxy).set_enabled(proxy, enabled)

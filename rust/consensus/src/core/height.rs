@@ -229,7 +229,7 @@ impl HeightState {
         // validator voted otherwise there: that vote is evidence.
         let past_quorum = round.is_some_and(|s| {
             let set = s.votes(vote.vote_type);
-            !set.has_voter(&vote.validator)
+            set.of(&vote.validator).is_none()
                 && self.validators.is_quorum(set.power_for(vote.block_hash))
         });
         if past_quorum {

@@ -52,11 +52,6 @@ impl VoteSet {
         self.votes.get(validator)
     }
 
-    /// Whether `validator` has a counted vote here (any value).
-    pub(crate) fn has_voter(&self, validator: &Address) -> bool {
-        self.votes.contains_key(validator)
-    }
-
     /// The power voting for `value`.
     pub(crate) fn power_for(&self, value: Option<BlockHash>) -> u128 {
         self.power_by_value.get(&value).copied().unwrap_or(0)
