@@ -27,6 +27,17 @@ from net_helpers import Cluster  # noqa: E402
 
 from harness.node_kinds import PYTHON, RUST  # noqa: E402
 
+# Schemathesis's pytest plugin turns test_hostile_openapi.py's `@schema.parametrize()` into
+# cases; pyproject.toml keeps it out of every other suite (it costs a second of CPU per
+# process), so it is loaded here, before this folder's modules are collected.
+SCHEMATHESIS_PLUGIN = "schemathesis.pytest.plugin"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin(SCHEMATHESIS_PLUGIN):
+        config.pluginmanager.import_plugin(SCHEMATHESIS_PLUGIN)
+
+
 NODE_KINDS = [
     pytest.param(PYTHON, id=PYTHON),
     pytest.param(RUST, id=RUST, marks=pytest.mark.rust_node),
