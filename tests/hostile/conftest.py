@@ -27,15 +27,16 @@ from net_helpers import Cluster  # noqa: E402
 
 from harness.node_kinds import PYTHON, RUST  # noqa: E402
 
-# Schemathesis's pytest plugin turns test_hostile_openapi.py's `@schema.parametrize()` into
-# cases; pyproject.toml keeps it out of every other suite (it costs a second of CPU per
-# process), so it is loaded here, before this folder's modules are collected.
-SCHEMATHESIS_PLUGIN = "schemathesis.pytest.plugin"
-
 
 def pytest_configure(config: pytest.Config) -> None:
-    if not config.pluginmanager.has_plugin(SCHEMATHESIS_PLUGIN):
-        config.pluginmanager.import_plugin(SCHEMATHESIS_PLUGIN)
+    """Schemathesis's pytest plugin turns test_hostile_openapi.py's `@schema.parametrize()`
+    into cases; pyproject.toml keeps it out of every other suite (it costs a second of CPU
+    per process), so it is registered here, before this folder's modules are collected,
+    unless it is there already (addopts overridden)."""
+    import schemathesis.pytest.plugin as plugin
+
+    if not config.pluginmanager.is_registered(plugin):
+        config.pluginmanager.register(plugin, plugin.__name__)
 
 
 NODE_KINDS = [
