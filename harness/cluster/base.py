@@ -150,7 +150,17 @@ class Cluster(ABC):
     def api_url(self, name: str) -> str: ...
 
     @abstractmethod
-    async def start(self) -> None: ...
+    async def start(self, hold_links: bool = False) -> None:
+        """Start every node and, once each answers, connect the links between them: the
+        chain then begins with every node up, not with the first few while the rest
+        start. ``hold_links``: leave the links down for the caller to connect
+        (``connect_links``) once it watches the chain, so no early block goes unseen."""
+
+    async def connect_links(self) -> None:
+        """Enable every link (the proxy's reset; a starting testnet has no toxic yet)."""
+        api = self.fault_api()
+        if api is not None:
+            await asyncio.to_thread(api.reset)
 
     @abstractmethod
     async def stop(self) -> None:

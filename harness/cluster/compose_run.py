@@ -155,7 +155,7 @@ class ComposeTestnet(Cluster):
             if c is not None:
                 (folder / f"{name}.log").write_bytes(c.logs(stdout=True, stderr=True))
 
-    async def start(self) -> None:
+    async def start(self, hold_links: bool = False) -> None:
         raise TestnetError(f"{self.manifest.root}: docker compose starts this testnet")
 
     # ---- process faults ----------------------------------------------------------------

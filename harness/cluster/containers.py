@@ -34,7 +34,7 @@ from harness.cluster.base import Cluster
 from harness.cluster.docker_layout import (
     TOXIPROXY_API_PORT,
     TOXIPROXY_HOST,
-    proxy_specs,
+    container_proxy_specs,
     require_docker_layout,
 )
 from harness.cluster.engine import docker_client, new_run_id, remove_labelled
@@ -335,7 +335,7 @@ class ContainerCluster(Cluster, Generic[U]):
         if self.progress is not None:
             self.progress(text)
 
-    async def start(self) -> None:
+    async def start(self, hold_links: bool = False) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._stopped = False
         self._started = True
@@ -350,6 +350,8 @@ class ContainerCluster(Cluster, Generic[U]):
         await self._resolve_mix()
         await self._launch()
         await self.wait_for(self._all_healthy, self.start_timeout_s, "every node's /health")
+        if not hold_links:
+            await self.connect_links()
 
     async def _all_healthy(self) -> bool:
         heights = await self.heights()
@@ -413,7 +415,7 @@ class ContainerCluster(Cluster, Generic[U]):
                 return False
 
         await self.wait_for(answers, 30.0, f"the Toxiproxy API in its {self.unit}")
-        await asyncio.to_thread(api.populate, proxy_specs(self.manifest))
+        await asyncio.to_thread(api.populate, container_proxy_specs(self.manifest, enabled=False))
 
     # ---- process faults ----------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from harness.cluster.testnet import (
     TestnetManifest,
     new_validators,
     pair_links,
+    proxy_specs,
     write_testnet,
 )
 from harness.contract.genesis import ConsensusParams
@@ -91,7 +92,9 @@ def init_docker_testnet(
         DOCKER_LAYOUT,
     )
     if proxied:
-        (root / POPULATE_FILE).write_text(json.dumps(proxy_specs(manifest), indent=2) + "\n")
+        (root / POPULATE_FILE).write_text(
+            json.dumps(container_proxy_specs(manifest), indent=2) + "\n"
+        )
     return manifest
 
 
@@ -103,18 +106,9 @@ def require_docker_layout(manifest: TestnetManifest) -> None:
         )
 
 
-def proxy_specs(manifest: TestnetManifest) -> list[dict[str, Any]]:
+def container_proxy_specs(manifest: TestnetManifest, enabled: bool = True) -> list[dict[str, Any]]:
     """One Toxiproxy proxy per link: listens in the proxy container, forwards to vj's p2p."""
-    by_name = {n.name: n for n in manifest.nodes}
-    return [
-        {
-            "name": link.name,
-            "listen": f"{ANY_HOST}:{link.listen_port}",
-            "upstream": f"{by_name[link.dst].host}:{by_name[link.dst].p2p_port}",
-            "enabled": True,
-        }
-        for link in manifest.links
-    ]
+    return proxy_specs(manifest, ANY_HOST, enabled=enabled)
 
 
 def container_config_path(name: str) -> str:

@@ -126,7 +126,7 @@ class LocalBackend(Cluster):
     def fault_api(self) -> ProxyApi | None:
         return self.proxies.api if self.proxies is not None else None
 
-    async def start(self) -> None:
+    async def start(self, hold_links: bool = False) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._stopped = False
         # A second Ctrl-C cancels stop() half-way; exiting must still leave nothing behind.
@@ -136,6 +136,8 @@ class LocalBackend(Cluster):
         for name in self.names:
             self._spawn(name)
         await self.wait_for(self._all_healthy, timeout=30.0, what="every node's /health")
+        if not hold_links:
+            await self.connect_links()
 
     async def _all_healthy(self) -> bool:
         heights = await self.heights()

@@ -18,7 +18,7 @@ from typing import IO
 
 from harness.cluster.process import terminate
 from harness.cluster.proxy_shards import open_files_needed
-from harness.cluster.testnet import LinkSpec, TestnetError, TestnetManifest
+from harness.cluster.testnet import TestnetError, TestnetManifest, proxy_specs
 from harness.cluster.toxiproxy_api import ProxyApi, ToxiproxyApi, ToxiproxyShards
 from harness.official_toxiproxy import find_official_server
 
@@ -108,6 +108,9 @@ class ProxyServer:
 
 
 class ProxyLayer:
+    """The proxy servers of a local testnet. Every link is created disabled (its listener
+    closed): the cluster connects them once every node answers (``Cluster.connect_links``)."""
+
     def __init__(self, manifest: TestnetManifest, log_dir: Path, server: str | None = None) -> None:
         self.manifest = manifest
         self.log_dir = log_dir
@@ -115,7 +118,10 @@ class ProxyLayer:
         self.official = find_official_server(server)
         self.servers = [
             ProxyServer(
-                server_api(self.host, port), port, self.proxy_specs(links), log_dir / log_name(i)
+                server_api(self.host, port),
+                port,
+                proxy_specs(manifest, self.host, links, enabled=False),
+                log_dir / log_name(i),
             )
             for i, (port, links) in enumerate(manifest.proxy_servers())
         ]
@@ -168,18 +174,6 @@ class ProxyLayer:
                 if time.monotonic() > deadline:
                     raise RuntimeError("toxiproxy server did not answer within 15 s") from None
                 await asyncio.sleep(0.05)
-
-    def proxy_specs(self, links: list[LinkSpec]) -> list[dict[str, object]]:
-        by_name = {n.name: n for n in self.manifest.nodes}
-        return [
-            {
-                "name": link.name,
-                "listen": f"{self.host}:{link.listen_port}",
-                "upstream": f"{by_name[link.dst].host}:{by_name[link.dst].p2p_port}",
-                "enabled": True,
-            }
-            for link in links
-        ]
 
     async def stop(self) -> None:
         await asyncio.to_thread(self.stop_sync)

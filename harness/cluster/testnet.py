@@ -78,6 +78,28 @@ class LinkSpec:
         return link_name(self.src, self.dst)
 
 
+def proxy_specs(
+    manifest: TestnetManifest,
+    listen_host: str,
+    links: list[LinkSpec] | None = None,
+    enabled: bool = True,
+) -> list[dict[str, Any]]:
+    """The ``POST /populate`` body of ``links`` (default: every link of ``manifest``): each
+    proxy listens on ``listen_host`` and forwards to its destination's p2p address.
+    ``enabled`` False: created with their listeners closed (a starting testnet's, until
+    every node answers)."""
+    by_name = {n.name: n for n in manifest.nodes}
+    return [
+        {
+            "name": link.name,
+            "listen": f"{listen_host}:{link.listen_port}",
+            "upstream": f"{by_name[link.dst].host}:{by_name[link.dst].p2p_port}",
+            "enabled": enabled,
+        }
+        for link in (manifest.links if links is None else links)
+    ]
+
+
 def pair_links(names: list[str], ports: Iterator[int]) -> list[LinkSpec]:
     """One link per ordered pair of distinct nodes, each on the next of ``ports``."""
     return [LinkSpec(a, b, next(ports)) for a in names for b in names if a != b]

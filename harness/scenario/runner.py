@@ -80,13 +80,16 @@ async def start_monitor(cluster: Cluster, folder: Path, wait_targets: bool = Tru
     return await asyncio.to_thread(Monitor(folder, targets).start, wait_targets)
 
 
-async def started_with_monitor(cluster: Cluster, folder: Path | None) -> Monitor | None:
-    """Start ``cluster``, and Prometheus over it when ``folder`` is given (see above)."""
+async def started_with_monitor(
+    cluster: Cluster, folder: Path | None, hold_links: bool = False
+) -> Monitor | None:
+    """Start ``cluster`` (``hold_links``: see ``Cluster.start``), and Prometheus over it
+    when ``folder`` is given (see above)."""
     monitor = None
     if folder is not None and cluster.api_urls_known_before_start:
         monitor = await start_monitor(cluster, folder)
     try:
-        await cluster.start()
+        await cluster.start(hold_links)
         if folder is not None and monitor is None:  # (Docker: ports published at start)
             # the run goes on at once; Prometheus' first ~5 s of samples are missing
             monitor = await start_monitor(cluster, folder, wait_targets=False)
@@ -187,8 +190,10 @@ class _Run:
                 f"{sc.name}: starting {spec.validators} validators "
                 f"({opts.backend}, seed {opts.seed})"
             )
+            # The links stay down until the steps are about to wait for their heights: a
+            # step due at height 1 then fires at height 1 however long the start took.
             monitor = await started_with_monitor(
-                cluster, self.dir / "prometheus" if opts.monitor else None
+                cluster, self.dir / "prometheus" if opts.monitor else None, hold_links=True
             )
             if monitor is not None:
                 self.reporter.event(f"Prometheus scraping every node: {monitor.url}")
@@ -209,6 +214,7 @@ class _Run:
             votes = VoteCollector(list(cluster.names))
             poller = asyncio.create_task(self._poll_votes(cluster, votes), name="votes")
             try:
+                await cluster.connect_links()
                 await self._steps(ex)
                 await self._until(ex)
                 await self._quiet(nemesis)

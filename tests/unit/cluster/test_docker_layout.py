@@ -46,13 +46,14 @@ def test_node_i_dials_the_proxy_container_at_the_port_of_link_i_to_j(tmp_path: P
 def test_populate_file_lists_every_link_to_its_destination(tmp_path: Path) -> None:
     m = dl.init_docker_testnet(tmp_path / "net", validators=3, seed="s")
     specs = json.loads((m.root / dl.POPULATE_FILE).read_text())
-    assert specs == dl.proxy_specs(m)
+    assert specs == dl.container_proxy_specs(m)
     by_name = {s["name"]: s for s in specs}
     assert sorted(by_name) == sorted(link.name for link in m.links)
     for link in m.links:
         s = by_name[link.name]
         assert s["listen"] == f"0.0.0.0:{link.listen_port}"
         assert s["upstream"] == f"{link.dst}:26656"
+        assert s["enabled"] is True  # docker compose has no harness to connect them later
         assert s["enabled"] is True
 
 

@@ -1,0 +1,39 @@
+"""A testnet starts with its links down and connects them once every node answers, so its
+chain begins with every node up; a caller that holds them (the scenario runner) connects
+them itself once it watches the chain, and no block is made before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.cluster.local import LocalBackend
+from harness.cluster.testnet import init_testnet
+
+
+async def test_held_links_keep_the_chain_at_genesis_until_connected(tmp_path: Path) -> None:
+    manifest = init_testnet(tmp_path / "net", validators=4, seed="held")
+    cluster = LocalBackend(manifest)
+    try:
+        await cluster.start(hold_links=True)
+        api = cluster.fault_api()
+        assert api is not None
+        proxies = api.proxies()
+        assert sorted(proxies) == sorted(link.name for link in manifest.links)
+        assert not any(p["enabled"] for p in proxies.values())
+        # one validator of four holds a quarter of the stake: nothing can be decided alone
+        assert set((await cluster.heights()).values()) == {0}
+
+        await cluster.connect_links()
+        assert all(p["enabled"] for p in api.proxies().values())
+        await cluster.wait_for_height(2)
+    finally:
+        await cluster.shutdown()
+
+
+async def test_a_plain_start_connects_every_link(tmp_path: Path) -> None:
+    manifest = init_testnet(tmp_path / "net", validators=4, seed="plain")
+    async with LocalBackend(manifest) as cluster:
+        api = cluster.fault_api()
+        assert api is not None
+        assert all(p["enabled"] for p in api.proxies().values())
+        await cluster.wait_for_height(2)
