@@ -281,14 +281,14 @@ class Cluster(ABC):
         """
         return await wait_until(predicate, timeout, what, interval, retry_on=(NodeUnavailable,))
 
-    async def pace(self, height: int, top: int, budget: float) -> float:
-        """Sleep while the chain, whose highest node was at ``top`` a moment ago, cannot be
-        within PACE_LEAD_BLOCKS of ``height`` (ProtocolClock.earliest), for ``budget``
-        seconds at most: a wait for a far height then polls only for its last blocks.
-        ``top`` must be fresh and of every node: a lower one oversleeps. Returns the
-        seconds slept."""
+    async def pace(self, height: int, top: int, budget: float, since: float = 0.0) -> float:
+        """Sleep while the chain, whose highest node was at ``top`` when every node was
+        asked ``since`` seconds ago, cannot be within PACE_LEAD_BLOCKS of ``height``
+        (ProtocolClock.earliest), for ``budget`` seconds at most: a wait for a far height
+        then polls only for its last blocks. ``top`` must be of every node: a lower one
+        oversleeps. Returns the seconds slept."""
         lead = PACE_LEAD_BLOCKS * self.clock.block_interval_ms / 1000
-        seconds = min(budget, max(0.0, self.clock.earliest(height, top) - lead))
+        seconds = min(budget, max(0.0, self.clock.earliest(height, top) - since - lead))
         await asyncio.sleep(seconds)
         return seconds
 

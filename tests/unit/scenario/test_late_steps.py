@@ -7,6 +7,7 @@ A scripted cluster stands in for the nodes: no process starts here.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -84,6 +85,43 @@ async def test_the_trigger_waits_while_no_node_is_at_the_height(tmp_path: Path) 
     assert await asyncio.wait_for(run.chain_reaches(4), timeout=5) == 4
     await grower
     assert v0.asked >= 3
+
+
+async def test_the_trigger_is_polled_for_only_from_its_last_blocks(tmp_path: Path) -> None:
+    """The wait is paced from the watch's last poll of every node (its top and how long
+    ago it asked); with no poll yet it polls at once."""
+    run = _run(tmp_path, {"v0": Node(30)})
+    paced: list[tuple[int, int, float]] = []
+
+    async def pace(height: int, top: int, budget: float, since: float = 0.0) -> float:
+        paced.append((height, top, since))
+        return 0.0
+
+    cluster: Any = run.cluster
+    cluster.pace = pace
+    assert await run.chain_reaches(30) == 30
+    assert paced == []
+    run._asked = (time.monotonic() - 2.0, 10)
+    assert await run.chain_reaches(30) == 30
+    [(height, top, since)] = paced
+    assert (height, top) == (30, 10) and 2.0 <= since < 3.0
+
+
+async def test_pacing_counts_the_time_since_the_nodes_were_asked(tmp_path: Path) -> None:
+    """Height 30 is 19 block intervals (3.8 s) after height 10 at the earliest; asked 3.3 s
+    ago, with two blocks (0.4 s) of lead, 0.1 s are left to sleep."""
+    cluster: Any = Cluster({"v0": Node(10)})
+    assert await cluster.pace(30, 10, 60.0, since=3.3) == pytest.approx(0.1)
+    assert await cluster.pace(30, 10, 60.0, since=10.0) == 0.0
+    assert await cluster.pace(30, 10, 0.05, since=3.3) == 0.05  # never past the budget
+
+
+async def test_an_old_poll_does_not_hold_the_trigger(tmp_path: Path) -> None:
+    v0 = Node(30)
+    run = _run(tmp_path, {"v0": v0})
+    run._asked = (time.monotonic() - 60.0, 0)  # long ago: the chain may be anywhere now
+    assert await asyncio.wait_for(run.chain_reaches(30), timeout=5) == 30
+    assert v0.asked == 1
 
 
 @pytest.mark.parametrize(
