@@ -151,13 +151,16 @@ class Cluster(ABC):
 
     @abstractmethod
     async def start(self, hold_links: bool = False) -> None:
-        """Start every node and, once each answers, connect the links between them: the
-        chain then begins with every node up, not with the first few while the rest
-        start. ``hold_links``: leave the links down for the caller to connect
-        (``connect_links``) once it watches the chain, so no early block goes unseen."""
+        """Start every node and wait until each answers. ``hold_links``: create every
+        link's proxy disabled, for the caller to connect (``connect_links``) once it
+        watches the chain: block 1 then comes with every node up and no early block goes
+        unseen (the scenario runner; a step due at height 3 had fired at 12 on a loaded
+        machine, the chain running while the last nodes started)."""
 
     async def connect_links(self) -> None:
-        """Enable every link (the proxy's reset; a starting testnet has no toxic yet)."""
+        """Enable every link held by ``start`` (the proxy's reset: a starting testnet has
+        no toxic yet; the official server takes about 4 ms per listener on a busy machine,
+        so a testnet of thousands of links is better started unheld)."""
         api = self.fault_api()
         if api is not None:
             await asyncio.to_thread(api.reset)

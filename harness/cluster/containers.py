@@ -243,6 +243,7 @@ class ContainerCluster(Cluster, Generic[U]):
         self._followers: list[LogFollower] = []
         self._stopped = False
         self._started = False
+        self._hold_links = False  # start()'s: the proxies are created disabled
         #: The image of each node that does not run ``images.node``: its kind's (a mixed
         #: testnet) or the one an ``upgrade`` named.
         self.node_images: dict[str, str] = {}
@@ -348,10 +349,9 @@ class ContainerCluster(Cluster, Generic[U]):
             self._say("making sure the node and Toxiproxy images exist")
             self.images = await asyncio.to_thread(ensure_images, self.progress)
         await self._resolve_mix()
+        self._hold_links = hold_links
         await self._launch()
         await self.wait_for(self._all_healthy, self.start_timeout_s, "every node's /health")
-        if not hold_links:
-            await self.connect_links()
 
     async def _all_healthy(self) -> bool:
         heights = await self.heights()
@@ -415,7 +415,8 @@ class ContainerCluster(Cluster, Generic[U]):
                 return False
 
         await self.wait_for(answers, 30.0, f"the Toxiproxy API in its {self.unit}")
-        await asyncio.to_thread(api.populate, container_proxy_specs(self.manifest, enabled=False))
+        specs = container_proxy_specs(self.manifest, enabled=not self._hold_links)
+        await asyncio.to_thread(api.populate, specs)
 
     # ---- process faults ----------------------------------------------------------------
 

@@ -132,12 +132,10 @@ class LocalBackend(Cluster):
         # A second Ctrl-C cancels stop() half-way; exiting must still leave nothing behind.
         atexit.register(self.stop_sync)
         if self.proxies is not None:
-            await self.proxies.start()
+            await self.proxies.start(enabled=not hold_links)
         for name in self.names:
             self._spawn(name)
         await self.wait_for(self._all_healthy, timeout=30.0, what="every node's /health")
-        if not hold_links:
-            await self.connect_links()
 
     async def _all_healthy(self) -> bool:
         heights = await self.heights()

@@ -108,8 +108,7 @@ class ProxyServer:
 
 
 class ProxyLayer:
-    """The proxy servers of a local testnet. Every link is created disabled (its listener
-    closed): the cluster connects them once every node answers (``Cluster.connect_links``)."""
+    """The proxy servers of a local testnet, one proxy per link."""
 
     def __init__(self, manifest: TestnetManifest, log_dir: Path, server: str | None = None) -> None:
         self.manifest = manifest
@@ -120,7 +119,7 @@ class ProxyLayer:
             ProxyServer(
                 server_api(self.host, port),
                 port,
-                proxy_specs(manifest, self.host, links, enabled=False),
+                proxy_specs(manifest, self.host, links),
                 log_dir / log_name(i),
             )
             for i, (port, links) in enumerate(manifest.proxy_servers())
@@ -143,7 +142,9 @@ class ProxyLayer:
             return [self.official, *flags]
         return [sys.executable, "-m", "harness.toxiproxy", *flags]
 
-    async def start(self) -> None:
+    async def start(self, enabled: bool = True) -> None:
+        """Start the servers and create every link's proxy: ``enabled`` False with its
+        listener closed (``Cluster.start``'s held links)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             for server in self.servers:
@@ -153,7 +154,8 @@ class ProxyLayer:
             self.stop_sync()
             raise
         for server in self.servers:
-            for chunk in chunks(server.specs, POPULATE_CHUNK):
+            specs = [dict(spec, enabled=enabled) for spec in server.specs]
+            for chunk in chunks(specs, POPULATE_CHUNK):
                 await asyncio.to_thread(server.api.populate, chunk)
 
     async def _ready(self, server: ProxyServer) -> None:

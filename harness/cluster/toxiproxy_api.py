@@ -6,6 +6,7 @@ so the harness, which may drive several servers, speaks the documented API direc
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from harness.cluster.client import tls_verify
@@ -17,18 +18,26 @@ class ToxiproxyError(RuntimeError):
         self.status = status
 
 
+#: ``POST /reset`` starts the listener of every disabled proxy before it answers: a
+#: starting testnet of 128 validators has 5,000 of them per server, seconds of work on a
+#: busy machine, where every other call answers well within the client's timeout.
+RESET_TIMEOUT_S = 120.0
+
+
 class ToxiproxyApi:
     def __init__(self, base_url: str, timeout: float = 5.0) -> None:
         import httpx  # here, not at import: the CLI's light commands never need it
 
         self.base_url = base_url
+        self._timeout = timeout
         self._http = httpx.Client(base_url=base_url, timeout=timeout, verify=tls_verify(base_url))
 
     def close(self) -> None:
         self._http.close()
 
-    def _call(self, method: str, path: str, json: Any = None) -> Any:
-        resp = self._http.request(method, path, json=json)
+    def _call(self, method: str, path: str, json: Any = None, timeout: float | None = None) -> Any:
+        wait = self._timeout if timeout is None else timeout
+        resp = self._http.request(method, path, json=json, timeout=wait)
         if resp.status_code >= 400:
             try:
                 message = resp.json().get("error", resp.text)
@@ -84,7 +93,7 @@ class ToxiproxyApi:
         self._call("DELETE", f"/proxies/{proxy}/toxics/{name}")
 
     def reset(self) -> None:
-        self._call("POST", "/reset")
+        self._call("POST", "/reset", timeout=RESET_TIMEOUT_S)
 
 
 class ProxyApi(Protocol):
@@ -166,5 +175,6 @@ class ToxiproxyShards:
         self._of(proxy).remove_toxic(proxy, name)
 
     def reset(self) -> None:
-        for server in self.servers:
-            server.reset()
+        """Every server at once: each starts the listeners of its own share."""
+        with ThreadPoolExecutor(len(self.servers)) as pool:
+            list(pool.map(ToxiproxyApi.reset, self.servers))

@@ -1,6 +1,5 @@
-"""A testnet starts with its links down and connects them once every node answers, so its
-chain begins with every node up; a caller that holds them (the scenario runner) connects
-them itself once it watches the chain, and no block is made before."""
+"""A testnet started with its links held (the scenario runner) has every proxy disabled and
+makes no block until the caller connects them; a plain start has them up from the start."""
 
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ async def test_held_links_keep_the_chain_at_genesis_until_connected(tmp_path: Pa
         await cluster.shutdown()
 
 
-async def test_a_plain_start_connects_every_link(tmp_path: Path) -> None:
+async def test_a_plain_start_has_every_link_up(tmp_path: Path) -> None:
     manifest = init_testnet(tmp_path / "net", validators=4, seed="plain")
     async with LocalBackend(manifest) as cluster:
         api = cluster.fault_api()
