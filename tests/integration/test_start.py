@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harness.cluster.local import LocalBackend
 from harness.cluster.testnet import init_testnet
 
 
-async def test_held_links_keep_the_chain_at_genesis_until_connected(tmp_path: Path) -> None:
-    manifest = init_testnet(tmp_path / "net", validators=4, seed="held")
+@pytest.mark.parametrize("servers", [1, 3])  # 3: every proxy server connects its own share
+async def test_held_links_keep_the_chain_at_genesis_until_connected(
+    tmp_path: Path, servers: int
+) -> None:
+    manifest = init_testnet(tmp_path / "net", validators=4, seed="held", proxy_servers=servers)
     cluster = LocalBackend(manifest)
     try:
         await cluster.start(hold_links=True)
