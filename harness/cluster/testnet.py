@@ -86,8 +86,8 @@ def proxy_specs(
 ) -> list[dict[str, Any]]:
     """The ``POST /populate`` body of ``links`` (default: every link of ``manifest``): each
     proxy listens on ``listen_host`` and forwards to its destination's p2p address.
-    ``enabled`` False: created with their listeners closed (a starting testnet's, until
-    every node answers)."""
+    ``enabled`` False: created with their listeners closed (``Cluster.start``'s held
+    links)."""
     by_name = {n.name: n for n in manifest.nodes}
     return [
         {

@@ -49,7 +49,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.dir is not None:
-        stop_local(args.dir)
+        stop_local(args.dir.resolve())  # as `up` started it: see there
     if args.docker or args.run_id or args.dir is None:
         remove_docker_leftovers(args.run_id, args.force)
     return 0

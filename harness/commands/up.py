@@ -50,6 +50,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     command = local_command(args.node)  # an unknown or unbuilt node: one line, nothing started
+    # Absolute: `down` knows a recorded process by its config path on its command line,
+    # whatever folder `down` runs in and however it names the testnet.
+    args.dir = args.dir.resolve()
     manifest = TestnetManifest.load(args.dir)
     if args.mix:  # this start's mix over the testnet's validators, kept in its manifest
         kinds = mix_nodes(parse_mix(args.mix), len(manifest.nodes), exact=False)

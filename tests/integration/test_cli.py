@@ -47,7 +47,9 @@ CLI = Path(sys.executable).with_name("clp-testnet")
 STOP_BUDGET = 15.0
 
 
-def cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, timeout: float = 120.0, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(CLI), *args],
         capture_output=True,
@@ -55,6 +57,7 @@ def cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         timeout=timeout,
         stdin=subprocess.DEVNULL,
         env=dict(os.environ, COLUMNS="200"),
+        cwd=cwd,
     )
 
 
@@ -169,7 +172,9 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     manifest = TestnetManifest.load(root)
     tracked: dict[str, ProcessId] = {}
     try:
-        r = cli("up", "--dir", str(root), "--detach")
+        # Started by a relative path, stopped by the absolute one (test_down_...): `down`
+        # must still know every process `up` recorded (it once left the nodes running).
+        r = cli("up", "--dir", root.name, "--detach", cwd=root.parent)
         assert r.returncode == 0, output(r)
         assert "running in the background" in output(r)
         run = json.loads((root / RUN_FILE).read_text())
