@@ -18,7 +18,7 @@ from typing import IO
 
 from harness.cluster.process import terminate
 from harness.cluster.proxy_shards import open_files_needed
-from harness.cluster.testnet import TestnetError, TestnetManifest, proxy_specs
+from harness.cluster.testnet import LinkSpec, TestnetError, TestnetManifest, proxy_specs
 from harness.cluster.toxiproxy_api import ProxyApi, ToxiproxyApi, ToxiproxyShards
 from harness.official_toxiproxy import find_official_server
 
@@ -78,12 +78,10 @@ def raise_open_files(pid: int, need: int) -> None:
 class ProxyServer:
     """One proxy server process and the links it carries."""
 
-    def __init__(
-        self, api: ToxiproxyApi, port: int, specs: list[dict[str, object]], log: Path
-    ) -> None:
+    def __init__(self, api: ToxiproxyApi, port: int, links: list[LinkSpec], log: Path) -> None:
         self.api = api
         self.port = port
-        self.specs = specs
+        self.links = links
         self.log_path = log
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -97,7 +95,7 @@ class ProxyServer:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        raise_open_files(self.proc.pid, open_files_needed(len(self.specs)))
+        raise_open_files(self.proc.pid, open_files_needed(len(self.links)))
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -116,12 +114,7 @@ class ProxyLayer:
         self.host = PROXY_HOST
         self.official = find_official_server(server)
         self.servers = [
-            ProxyServer(
-                server_api(self.host, port),
-                port,
-                proxy_specs(manifest, self.host, links),
-                log_dir / log_name(i),
-            )
+            ProxyServer(server_api(self.host, port), port, links, log_dir / log_name(i))
             for i, (port, links) in enumerate(manifest.proxy_servers())
         ]
         self.api = joined(manifest, [s.api for s in self.servers])
@@ -154,7 +147,7 @@ class ProxyLayer:
             self.stop_sync()
             raise
         for server in self.servers:
-            specs = [dict(spec, enabled=enabled) for spec in server.specs]
+            specs = proxy_specs(self.manifest, self.host, server.links, enabled)
             for chunk in chunks(specs, POPULATE_CHUNK):
                 await asyncio.to_thread(server.api.populate, chunk)
 

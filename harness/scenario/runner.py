@@ -132,8 +132,8 @@ class _Run:
         self.failures: list[ExpectationOutcome] = []
         self.cluster: Cluster | None = None
         self.trace: list[dict[str, object]] = []  # sampled heights, for the report's lanes
-        #: When the watch last asked every node for its height, and the highest answer.
-        self._asked: tuple[float, int] | None = None
+        #: When (monotonic) the watch asked every node for the heights of ``trace[-1]``.
+        self._asked_at: float | None = None
         self.notes: list[str] = []  # what may explain the result (a step that came late)
         self.stalls = LoopStalls()  # the harness's own hold-ups, named in those notes
 
@@ -265,7 +265,7 @@ class _Run:
             while not task.done():
                 asked = time.monotonic()
                 heights = await self.cluster.heights()
-                self._asked = (asked, top_height(heights))
+                self._asked_at = asked
                 self.trace.append({"t": round(time.time(), 3), "heights": heights})
                 self.reporter.waiting(what, heights)
                 await asyncio.wait({task}, timeout=WATCH_EVERY_S)
@@ -284,11 +284,11 @@ class _Run:
         c = self.cluster
         now = top_height(self.trace[-1]["heights"]) if self.trace else 0  # type: ignore[arg-type]
         budget = c.clock.blocks(max(height - now, 1))
-        if self._asked is not None:
+        if self._asked_at is not None:
             # Polled only for the last blocks before the chain can be there, judged from the
             # watch's last poll of every node (no new poll: it would wait for a slow node).
-            asked, top = self._asked
-            budget -= await c.pace(height, top, budget, since=time.monotonic() - asked)
+            since = time.monotonic() - self._asked_at
+            budget -= await c.pace(height, now, budget, since=since)
         return await c.wait_for(
             lambda: c.first_at(height), budget, f"the chain to reach height {height}"
         )

@@ -101,7 +101,8 @@ async def test_the_trigger_is_polled_for_only_from_its_last_blocks(tmp_path: Pat
     cluster.pace = pace
     assert await run.chain_reaches(30) == 30
     assert paced == []
-    run._asked = (time.monotonic() - 2.0, 10)
+    run.trace.append({"t": 0.0, "heights": {"v0": 10}})  # the watch's last poll, 2 s ago
+    run._asked_at = time.monotonic() - 2.0
     assert await run.chain_reaches(30) == 30
     [(height, top, since)] = paced
     assert (height, top) == (30, 10) and 2.0 <= since < 3.0
@@ -119,7 +120,8 @@ async def test_pacing_counts_the_time_since_the_nodes_were_asked(tmp_path: Path)
 async def test_an_old_poll_does_not_hold_the_trigger(tmp_path: Path) -> None:
     v0 = Node(30)
     run = _run(tmp_path, {"v0": v0})
-    run._asked = (time.monotonic() - 60.0, 0)  # long ago: the chain may be anywhere now
+    run.trace.append({"t": 0.0, "heights": {"v0": 0}})
+    run._asked_at = time.monotonic() - 60.0  # long ago: the chain may be anywhere now
     assert await asyncio.wait_for(run.chain_reaches(30), timeout=5) == 30
     assert v0.asked == 1
 
