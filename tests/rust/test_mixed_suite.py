@@ -7,7 +7,10 @@ only the mix differs: this module's ``clp_mix`` overrides the pytest plugin's ``
 `make test` runs it on local processes (rust-scenarios) and on containers (the Docker
 stage, ``--backend docker``). On local processes it leaves out the scenarios that name
 their own nodes: their run does not change with the mix, and test_scenarios.py runs them
-in the same `make test`. An unbuilt Rust node fails every case; it never skips.
+in the same `make test`. On containers it runs every file, or with ``--scenario-set
+step-cover`` (the Docker stage of `make test`, for its time budget) the few that use every
+kind of step between them; `make integration-docker-all` (nightly) runs every file. An
+unbuilt Rust node fails every case; it never skips.
 
     pytest tests/rust/test_mixed_suite.py -k minority-partition
 """
@@ -26,8 +29,12 @@ MIX = "python:3,rust:2"
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """The cases of this module's test: the backend decides (module docstring)."""
     if "path" in metafunc.fixturenames:
-        local = metafunc.config.getoption("--backend") == "local"
-        files = SHIPPED.NODE_CHOICE_FILES if local else SHIPPED.FILES
+        if metafunc.config.getoption("--backend") == "local":
+            files = SHIPPED.NODE_CHOICE_FILES
+        elif metafunc.config.getoption("--scenario-set") == "step-cover":
+            files = SHIPPED.step_cover(SHIPPED.FILES)
+        else:
+            files = SHIPPED.FILES
         metafunc.parametrize("path", files, ids=[SHIPPED.case_id(p) for p in files])
 
 
