@@ -170,29 +170,19 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 self.buf.drain(..self.pos);
                 self.pos = 0;
             }
-            let start = self.buf.len();
-            self.buf.resize(start + CHUNK, 0);
+            // Into the spare capacity: zeroing 64 KiB for every read (a 4-byte keepalive
+            // too) was a few percent of the nodes' CPU at 128 validators.
+            self.buf.reserve(CHUNK);
             let read = match idle {
                 Some(limit) => {
-                    match tokio::time::timeout(limit, self.inner.read(&mut self.buf[start..])).await
-                    {
+                    match tokio::time::timeout(limit, self.inner.read_buf(&mut self.buf)).await {
                         Ok(r) => r,
-                        Err(_) => {
-                            self.buf.truncate(start);
-                            return Err(ReadError::Idle(limit));
-                        }
+                        Err(_) => return Err(ReadError::Idle(limit)),
                     }
                 }
-                None => self.inner.read(&mut self.buf[start..]).await,
+                None => self.inner.read_buf(&mut self.buf).await,
             };
-            let n = match read {
-                Ok(n) => n,
-                Err(e) => {
-                    self.buf.truncate(start);
-                    return Err(ReadError::Io(e));
-                }
-            };
-            self.buf.truncate(start + n);
+            let n = read.map_err(ReadError::Io)?;
             if n == 0 {
                 return match self.buf.len() {
                     0 => Ok(None),

@@ -19,7 +19,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::frame::{Frame, FrameReader, ReadError, HANDSHAKE_MAX_FRAME_BYTES, KEEPALIVE_FRAME};
 use crate::handshake::{self, HandshakeFailure};
-use crate::network::{PeerSpec, Shared};
+use crate::network::{PeerSpec, Shared, Timing};
 use crate::stats::{Group, NetStats};
 
 /// Why an up link went down (the `disconnect_reasons` label).
@@ -76,18 +76,53 @@ impl LinkState {
     }
 }
 
+/// The most a dial's handshake may be given, as a multiple of `handshake_timeout`.
+const PATIENCE_MAX_FACTOR: u32 = 4;
+
+/// How long the next dial's handshake may take: twice as long after one that timed out
+/// (up to [`PATIENCE_MAX_FACTOR`] × `handshake_timeout`), the configured time again after
+/// a link came up. When every node of a big network dials every peer at once on a few
+/// cores (128 validators: 16,256 handshakes through the proxies), the handshakes queue
+/// for longer than the timeout; each dial abandoned there is redone from the start and
+/// lengthens the queue for all (as TCP doubles its SYN timeout on each retry).
+pub(crate) fn next_patience(
+    patience: Duration,
+    timing: &Timing,
+    outcome: &DialOutcome,
+) -> Duration {
+    match outcome {
+        DialOutcome::Up => timing.handshake_timeout,
+        DialOutcome::Failed(reason) if reason == HandshakeFailure::Timeout.reason() => {
+            (patience * 2).min(timing.handshake_timeout * PATIENCE_MAX_FACTOR)
+        }
+        DialOutcome::Failed(_) => patience,
+    }
+}
+
+/// How one dial ended: the link came up (whatever ended it later), or why it did not.
+pub(crate) enum DialOutcome {
+    Up,
+    Failed(String),
+}
+
 /// Dial, authenticate, send; on any failure back off (with jitter) and start over, forever.
 pub(crate) async fn run(link: Arc<LinkState>, shared: Arc<Shared>) {
     let timing = shared.cfg.timing;
+    let mut patience = timing.handshake_timeout;
     let mut delay = timing.backoff_initial;
     let mut down_since = Instant::now();
     let mut next_report = down_since + timing.dead_after;
     let mut last_failure = String::new();
     loop {
         let started = Instant::now();
-        let was_up = match connect_once(&link, &shared).await {
-            Ok(()) => true,
-            Err(reason) => {
+        let outcome = match connect_once(&link, &shared, patience).await {
+            Ok(()) => DialOutcome::Up,
+            Err(reason) => DialOutcome::Failed(reason),
+        };
+        patience = next_patience(patience, &timing, &outcome);
+        let was_up = match outcome {
+            DialOutcome::Up => true,
+            DialOutcome::Failed(reason) => {
                 last_failure = reason;
                 false
             }
@@ -117,7 +152,8 @@ pub(crate) async fn run(link: Arc<LinkState>, shared: Arc<Shared>) {
 }
 
 /// One connection's life: `Ok` if it was authenticated (whatever ended it), else why not.
-async fn connect_once(link: &LinkState, shared: &Shared) -> Result<(), String> {
+/// `patience` bounds the handshake ([`next_patience`]).
+async fn connect_once(link: &LinkState, shared: &Shared, patience: Duration) -> Result<(), String> {
     let timing = shared.cfg.timing;
     let peer = &link.peer;
     // Held from connect to authenticated; the timeouts start once it is ours.
@@ -147,7 +183,7 @@ async fn connect_once(link: &LinkState, shared: &Shared) -> Result<(), String> {
         &peer.public_key,
         handshake::new_nonce(),
     );
-    match tokio::time::timeout(timing.handshake_timeout, auth).await {
+    match tokio::time::timeout(patience, auth).await {
         Err(_) => {
             let reason = HandshakeFailure::Timeout.reason();
             return Err(dial_failed(
@@ -257,5 +293,34 @@ where
                 .stats
                 .bytes_out(link.peer.address, frames.len() as u64, bytes);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(reason: &str) -> DialOutcome {
+        DialOutcome::Failed(reason.to_owned())
+    }
+
+    #[test]
+    fn patience_doubles_on_handshake_timeouts_up_to_four_times_and_resets_when_up() {
+        let timing = Timing::default();
+        let base = timing.handshake_timeout;
+        let mut p = base;
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            p = next_patience(p, &timing, &failed("timeout"));
+            seen.push(p);
+        }
+        assert_eq!(seen, vec![base * 2, base * 4, base * 4, base * 4]);
+        assert_eq!(
+            next_patience(p, &timing, &failed("connect")),
+            p,
+            "not a handshake timeout"
+        );
+        assert_eq!(next_patience(p, &timing, &failed("bad_signature")), p);
+        assert_eq!(next_patience(p, &timing, &DialOutcome::Up), base);
     }
 }

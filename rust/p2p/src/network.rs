@@ -437,6 +437,15 @@ impl Network {
             .map(|l| l.generation.load(Ordering::Relaxed))
     }
 
+    /// Whether we can currently send to `peer` (its outbound link is authenticated): one
+    /// lookup, where `connected_peers` collects every peer (the tick asks once per peer).
+    pub fn is_connected(&self, peer: &Address) -> bool {
+        self.inner
+            .links
+            .get(peer)
+            .is_some_and(|l| l.connected.load(Ordering::Relaxed))
+    }
+
     /// Peers we can currently send to (an authenticated outbound link).
     pub fn connected_peers(&self) -> BTreeSet<Address> {
         self.inner

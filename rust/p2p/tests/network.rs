@@ -176,6 +176,8 @@ async fn two_nodes_exchange_messages_both_ways() {
     }
     let stats = a.stats();
     assert_eq!(stats.connected_peers, 1);
+    assert!(a.is_connected(&address(&kb)));
+    assert!(!a.is_connected(&address(&key(9))), "not a peer");
     assert!(stats.frames_out >= 501, "{stats:?}");
     assert!(b.stats().frames_in >= 501);
     assert!(a
@@ -207,6 +209,10 @@ async fn a_link_redials_after_its_peer_comes_back() {
         (!a.connected_peers().contains(&address(&kb))).then_some(())
     })
     .await;
+    assert!(
+        !a.is_connected(&address(&kb)),
+        "down as connected_peers says"
+    );
     let (_b, mut b_in) = Network::start(config(&kb, pb, vec![peer(&ka, pa)]))
         .await
         .unwrap();

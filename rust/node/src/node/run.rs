@@ -23,7 +23,7 @@ impl Links for NetLinks<'_> {
     }
 
     fn connected_generation(&self, peer: &Address) -> Option<u64> {
-        if self.0.connected_peers().contains(peer) {
+        if self.0.is_connected(peer) {
             self.0.link_generation(peer)
         } else {
             None
