@@ -29,14 +29,13 @@ class ToxiproxyApi:
         import httpx  # here, not at import: the CLI's light commands never need it
 
         self.base_url = base_url
-        self._timeout = timeout
         self._http = httpx.Client(base_url=base_url, timeout=timeout, verify=tls_verify(base_url))
 
     def close(self) -> None:
         self._http.close()
 
     def _call(self, method: str, path: str, json: Any = None, timeout: float | None = None) -> Any:
-        wait = self._timeout if timeout is None else timeout
+        wait = self._http.timeout if timeout is None else timeout
         resp = self._http.request(method, path, json=json, timeout=wait)
         if resp.status_code >= 400:
             try:

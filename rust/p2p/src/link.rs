@@ -79,30 +79,25 @@ impl LinkState {
 /// The most a dial's handshake may be given, as a multiple of `handshake_timeout`.
 const PATIENCE_MAX_FACTOR: u32 = 4;
 
-/// How long the next dial's handshake may take: twice as long after one that timed out
-/// (up to [`PATIENCE_MAX_FACTOR`] × `handshake_timeout`), the configured time again after
-/// a link came up. When every node of a big network dials every peer at once on a few
-/// cores (128 validators: 16,256 handshakes through the proxies), the handshakes queue
-/// for longer than the timeout; each dial abandoned there is redone from the start and
-/// lengthens the queue for all (as TCP doubles its SYN timeout on each retry).
+/// How long the next dial's handshake may take, given how the last dial ended (`Err` with
+/// its reason): twice as long after one that timed out (up to [`PATIENCE_MAX_FACTOR`] ×
+/// `handshake_timeout`), the configured time again after a link came up. When every node
+/// of a big network dials every peer at once on a few cores (128 validators: 16,256
+/// handshakes through the proxies), the handshakes queue for longer than the timeout; each
+/// dial abandoned there is redone from the start and lengthens the queue for all (as TCP
+/// doubles its SYN timeout on each retry).
 pub(crate) fn next_patience(
     patience: Duration,
     timing: &Timing,
-    outcome: &DialOutcome,
+    outcome: &Result<(), String>,
 ) -> Duration {
     match outcome {
-        DialOutcome::Up => timing.handshake_timeout,
-        DialOutcome::Failed(reason) if reason == HandshakeFailure::Timeout.reason() => {
+        Ok(()) => timing.handshake_timeout,
+        Err(reason) if reason == HandshakeFailure::Timeout.reason() => {
             (patience * 2).min(timing.handshake_timeout * PATIENCE_MAX_FACTOR)
         }
-        DialOutcome::Failed(_) => patience,
+        Err(_) => patience,
     }
-}
-
-/// How one dial ended: the link came up (whatever ended it later), or why it did not.
-pub(crate) enum DialOutcome {
-    Up,
-    Failed(String),
 }
 
 /// Dial, authenticate, send; on any failure back off (with jitter) and start over, forever.
@@ -115,14 +110,11 @@ pub(crate) async fn run(link: Arc<LinkState>, shared: Arc<Shared>) {
     let mut last_failure = String::new();
     loop {
         let started = Instant::now();
-        let outcome = match connect_once(&link, &shared, patience).await {
-            Ok(()) => DialOutcome::Up,
-            Err(reason) => DialOutcome::Failed(reason),
-        };
+        let outcome = connect_once(&link, &shared, patience).await;
         patience = next_patience(patience, &timing, &outcome);
         let was_up = match outcome {
-            DialOutcome::Up => true,
-            DialOutcome::Failed(reason) => {
+            Ok(()) => true,
+            Err(reason) => {
                 last_failure = reason;
                 false
             }
@@ -300,8 +292,8 @@ where
 mod tests {
     use super::*;
 
-    fn failed(reason: &str) -> DialOutcome {
-        DialOutcome::Failed(reason.to_owned())
+    fn failed(reason: &str) -> Result<(), String> {
+        Err(reason.to_owned())
     }
 
     #[test]
@@ -321,6 +313,6 @@ mod tests {
             "not a handshake timeout"
         );
         assert_eq!(next_patience(p, &timing, &failed("bad_signature")), p);
-        assert_eq!(next_patience(p, &timing, &DialOutcome::Up), base);
+        assert_eq!(next_patience(p, &timing, &Ok(())), base);
     }
 }
