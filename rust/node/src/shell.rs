@@ -102,7 +102,10 @@ where
         Err(e) => return refuse(&e),
     };
     crate::logs::init(&files.config.name, files.config.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: the node loop is one task and the links only move frames, so a second
+    // worker bought little but cross-thread wake-ups. A testnet runs many nodes on a few
+    // cores (64 on 2 in the bench: 19 -> 17 CPU ms per block and node, docs/scale.md).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

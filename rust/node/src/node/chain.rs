@@ -1,7 +1,9 @@
 //! The node's finalized head and the chain rules that need it: block validity (§16.8) and
 //! the validator set of a height (§16.6). Pure functions over a [`ClpManager`].
 
-use clp::{ClpManager, Hash32};
+use std::collections::BTreeSet;
+
+use clp::{Address, ClpManager, Hash32};
 use clp_consensus::{Block, Validator, ValidatorSet, ValidatorSetError};
 use ed25519_dalek::VerifyingKey;
 
@@ -136,10 +138,47 @@ pub fn validator_set(manager: &ClpManager, height: u64) -> Result<ValidatorSet, 
     Ok(ValidatorSet::new(members)?)
 }
 
+/// The round-0 proposers (§16.6) of the `count` heights after `head`, each from its own
+/// epoch's committee (an epoch not derived yet adds none): who may include a pending
+/// response next, and so whom §16.7's relay of someone else's response is for.
+pub fn next_proposers(manager: &ClpManager, head: u64, count: u64) -> BTreeSet<Address> {
+    let mut proposers = BTreeSet::new();
+    for h in head.saturating_add(1)..=head.saturating_add(count) {
+        let Some(committee) = manager.committee(manager.config().epoch(h)) else {
+            continue;
+        };
+        let mut members: Vec<Address> = committee
+            .members
+            .iter()
+            .filter(|m| m.stake > 0)
+            .map(|m| m.address)
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        members.sort();
+        proposers.insert(members[(h % members.len() as u64) as usize]);
+    }
+    proposers
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::node::testkit::{genesis_chain, Chain};
+
+    #[test]
+    fn the_next_proposers_are_those_of_the_validator_sets() {
+        let Chain { manager, .. } = genesis_chain(4);
+        let next = next_proposers(&manager, 0, 3);
+        let want: BTreeSet<Address> = (1..=3)
+            .map(|h| validator_set(&manager, h).unwrap().proposer(h, 0).address)
+            .collect();
+        assert_eq!(next, want);
+        assert_eq!(next.len(), 3);
+        assert_eq!(next_proposers(&manager, 0, 8).len(), 4);
+        assert!(next_proposers(&manager, 0, 0).is_empty());
+    }
 
     #[test]
     fn a_proposed_block_of_the_chain_is_valid_and_each_broken_rule_is_named() {

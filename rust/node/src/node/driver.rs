@@ -21,7 +21,7 @@ use clp_p2p::{Message, MessageError, SyncEntry};
 use ed25519_dalek::SigningKey;
 use serde_json::json;
 
-use super::chain::{check_block, validator_set, ChainHead};
+use super::chain::{check_block, next_proposers, validator_set, ChainHead};
 use super::gossip::{peer_needs_height, resend_response, Gossip, RelaySet};
 use super::pool::{Offer, Pool};
 use super::sync::{self, StartGate, Sync};
@@ -638,6 +638,15 @@ impl Node {
         let lazy = self.view.hooks.lazy();
         let relays_due = self.gossip.relays_due(self.relay_set(), now);
         let mut own_msgs: Option<Vec<Message>> = None;
+        let resend = self
+            .gossip
+            .responses_due(self.pool.pooled().map(|p| p.response.key()), now);
+        // Someone else's response goes to those who can include it (§16.7's should).
+        let proposers = next_proposers(
+            &self.manager,
+            self.head.height,
+            self.manager.config().response_window,
+        );
         self.connected.clear();
         for peer in links.peers() {
             let Some(generation) = links.connected_generation(&peer) else {
@@ -652,11 +661,13 @@ impl Node {
                     out.extend(self.relays_for(&peer).into_iter().map(|m| Out::To(peer, m)));
                 }
             }
-            if due.responses {
-                for p in self.pool.pooled() {
-                    if resend_response(p.own, lazy, p.since, self.head.height) {
-                        out.push(Out::To(peer, Message::ClpResponse(p.response.clone())));
-                    }
+            for p in self.pool.pooled() {
+                let key = p.response.key();
+                if (due.fresh || resend.contains(&key))
+                    && resend_response(p.own, lazy, p.since, self.head.height)
+                    && (p.own || proposers.contains(&peer))
+                {
+                    out.push(Out::To(peer, Message::ClpResponse(p.response.clone())));
                 }
             }
         }

@@ -1,20 +1,24 @@
 //! When to re-send what (§16.7). The transport loses frames silently when a link dies, so
 //! the node re-sends its own consensus messages of the undecided height (and relays the
 //! polka or the decision) and its pending responses: at once when the link to a peer was
-//! re-established (its generation changed), else every [`CONSENSUS_EVERY`] /
-//! [`RESPONSES_EVERY`]. Pure: the caller passes the clock and the links' generations.
+//! re-established (its generation changed), else every [`CONSENSUS_EVERY`] per peer, and
+//! each response [`RESPONSES_EVERY`] after it last went out. Pure: the caller passes the
+//! clock and the links' generations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use clp::{Address, Hash32};
 
 /// Own consensus messages of the current height go to each peer at least this often.
 pub const CONSENSUS_EVERY: Duration = Duration::from_secs(2);
-/// Pending responses go to each peer at least this often.
+/// A pending response is re-sent this long after it last went out (§16.7 item 4: "after
+/// 1 s"; timed per response, so one signed just before a peer's turn waits its second).
 pub const RESPONSES_EVERY: Duration = Duration::from_secs(1);
-/// A `status` goes to every peer this often.
-pub const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// A `status` goes to every peer this often: §16.7 asks for one at least every 2 s, and
+/// the 250 ms tick may add one tick (the reference sends one a second; each is N - 1
+/// frames, so at 128 validators 16,000 a second through the proxies).
+pub const STATUS_EVERY: Duration = Duration::from_millis(1750);
 /// Someone else's consensus messages (the polka, the decision) are relayed once they
 /// have been here this long (§16.7's should): most peers got them from their signers.
 pub const RELAY_AFTER: Duration = Duration::from_millis(500);
@@ -25,16 +29,20 @@ pub const RELAY_AFTER_BLOCKS: u64 = 2;
 /// What to re-send to one peer now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Due {
+    /// Our consensus messages of the height (and the relays).
     pub consensus: bool,
-    pub responses: bool,
+    /// A new connection: every pending response too, whatever its own schedule.
+    pub fresh: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
 struct PeerSchedule {
     generation: Option<u64>,
     consensus: Option<Instant>,
-    responses: Option<Instant>,
 }
+
+/// A pending response, as the pool keys it: `(challenge_height, validator)`.
+pub type ResponseKey = (u64, Address);
 
 /// What the node would relay: the polka of (height, round) for a block, or the decision
 /// of that height (`true`).
@@ -46,6 +54,7 @@ pub struct Gossip {
     peers: BTreeMap<Address, PeerSchedule>,
     status: Option<Instant>,
     relay_since: Option<(RelaySet, Instant)>,
+    responses: BTreeMap<ResponseKey, Instant>,
 }
 
 fn due(last: &mut Option<Instant>, now: Instant, every: Duration) -> bool {
@@ -61,16 +70,39 @@ impl Gossip {
     /// frames queue until it is). Marks what it returns as sent.
     pub fn due(&mut self, peer: Address, generation: Option<u64>, now: Instant) -> Due {
         let s = self.peers.entry(peer).or_default();
-        if generation != s.generation {
+        let fresh = generation != s.generation;
+        if fresh {
             // A new connection: whatever was sent before may be lost.
             s.generation = generation;
             s.consensus = None;
-            s.responses = None;
         }
         Due {
             consensus: due(&mut s.consensus, now, CONSENSUS_EVERY),
-            responses: due(&mut s.responses, now, RESPONSES_EVERY),
+            fresh,
         }
+    }
+
+    /// Which of the pending responses `pending` are re-sent at `now`: those that went out
+    /// [`RESPONSES_EVERY`] ago or more (marked as going out now). A response seen here
+    /// for the first time counts as sent now: an own or POSTed one went to every peer when
+    /// it was signed or POSTed; someone else's is not relayed before that anyway.
+    /// Responses no longer pending are forgotten.
+    pub fn responses_due(
+        &mut self,
+        pending: impl IntoIterator<Item = ResponseKey>,
+        now: Instant,
+    ) -> BTreeSet<ResponseKey> {
+        let pending: BTreeSet<ResponseKey> = pending.into_iter().collect();
+        self.responses.retain(|key, _| pending.contains(key));
+        let mut resend = BTreeSet::new();
+        for key in pending {
+            let last = self.responses.entry(key).or_insert(now);
+            if now.duration_since(*last) >= RESPONSES_EVERY {
+                *last = now;
+                resend.insert(key);
+            }
+        }
+        resend
     }
 
     /// Whether our `status` is due.
@@ -131,22 +163,43 @@ mod tests {
         let t0 = Instant::now();
         let all = Due {
             consensus: true,
-            responses: true,
+            fresh: true,
         };
         assert_eq!(g.due(P, Some(1), t0), all);
         assert_eq!(
             g.due(P, Some(1), t0 + Duration::from_millis(250)),
             Due::default()
         );
-        let t1 = t0 + RESPONSES_EVERY;
         assert_eq!(
-            g.due(P, Some(1), t1),
+            g.due(P, Some(1), t0 + CONSENSUS_EVERY),
             Due {
-                consensus: false,
-                responses: true
+                consensus: true,
+                fresh: false
             }
         );
-        assert!(g.due(P, Some(1), t0 + CONSENSUS_EVERY).consensus);
+    }
+
+    #[test]
+    fn a_response_is_resent_a_full_interval_after_it_went_out() {
+        let mut g = Gossip::default();
+        let t0 = Instant::now();
+        let (a, b): (ResponseKey, ResponseKey) = ((10, P), (10, Address([2; 20])));
+        // First seen: it just went to every peer.
+        assert!(g.responses_due([a], t0).is_empty());
+        let t1 = t0 + RESPONSES_EVERY / 2;
+        assert!(g.responses_due([a, b], t1).is_empty());
+        // a's second is up, b (seen half a second later) waits for its own.
+        assert_eq!(
+            g.responses_due([a, b], t0 + RESPONSES_EVERY),
+            BTreeSet::from([a])
+        );
+        assert_eq!(
+            g.responses_due([a, b], t1 + RESPONSES_EVERY),
+            BTreeSet::from([b])
+        );
+        // Included (no longer pending): forgotten, so pending again means new.
+        assert!(g.responses_due([b], t0 + RESPONSES_EVERY * 3).contains(&b));
+        assert!(g.responses_due([a, b], t0 + RESPONSES_EVERY * 3).is_empty());
     }
 
     #[test]
@@ -155,7 +208,7 @@ mod tests {
         let t0 = Instant::now();
         g.due(P, Some(1), t0);
         let d = g.due(P, Some(2), t0 + Duration::from_millis(10));
-        assert!(d.consensus && d.responses);
+        assert!(d.consensus && d.fresh);
     }
 
     #[test]
@@ -188,12 +241,13 @@ mod tests {
     }
 
     #[test]
-    fn status_goes_out_once_a_second() {
+    fn status_goes_out_once_a_status_period_within_two_seconds() {
         let mut g = Gossip::default();
         let t0 = Instant::now();
         assert!(g.status_due(t0));
-        assert!(!g.status_due(t0 + Duration::from_millis(999)));
+        assert!(!g.status_due(t0 + STATUS_EVERY - Duration::from_millis(1)));
         assert!(g.status_due(t0 + STATUS_EVERY));
+        assert!(STATUS_EVERY + super::super::run::TICK <= Duration::from_secs(2));
     }
 
     #[test]
