@@ -30,6 +30,9 @@ class ToxiproxyApi:
 
         self.base_url = base_url
         self._http = httpx.Client(base_url=base_url, timeout=timeout, verify=tls_verify(base_url))
+        # How a proxy is updated: PATCH since Toxiproxy 2.6 (which logs POST as deprecated
+        # on every call); a server that refuses it with 405 is older and gets POST.
+        self._update_method = "PATCH"
 
     def close(self) -> None:
         self._http.close()
@@ -67,7 +70,14 @@ class ToxiproxyApi:
         return result
 
     def set_enabled(self, proxy: str, enabled: bool) -> None:
-        self._call("POST", f"/proxies/{proxy}", {"enabled": enabled})
+        body = {"enabled": enabled}
+        try:
+            self._call(self._update_method, f"/proxies/{proxy}", body)
+        except ToxiproxyError as e:
+            if e.status != 405 or self._update_method == "POST":
+                raise
+            self._update_method = "POST"
+            self._call("POST", f"/proxies/{proxy}", body)
 
     def toxics(self, proxy: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", f"/proxies/{proxy}/toxics")
