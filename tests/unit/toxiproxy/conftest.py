@@ -8,6 +8,7 @@ started instead of the compatible server, and tests marked ``compat_only``
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
@@ -59,6 +60,15 @@ def api_url(toxiproxy_server: str) -> Iterator[str]:
     with httpx.Client(base_url=toxiproxy_server) as client:
         for name in client.get("/proxies").json():
             client.delete(f"/proxies/{name}")
+
+
+@pytest.fixture
+def listener() -> Iterator[str]:
+    """An upstream that accepts connections (nobody reads them: enough to dial)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -20,15 +19,6 @@ def client(api_url: str) -> Iterator[Toxiproxy]:
     assert parts.hostname is not None and parts.port is not None
     server.update_api_consumer(parts.hostname, parts.port)
     yield server
-
-
-@pytest.fixture
-def listener() -> Iterator[str]:
-    """An upstream that accepts connections (nobody reads them: enough to dial)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield f"127.0.0.1:{sock.getsockname()[1]}"
 
 
 def test_running_and_version(client: Toxiproxy) -> None:
