@@ -94,10 +94,14 @@ impl ValidatorSet {
     /// address order. Rotating through every validator keeps one from censoring
     /// responses for W blocks (§9).
     pub fn proposer(&self, height: u64, round: u64) -> &Validator {
-        let count = self.members.len() as u128;
-        let index = (u128::from(height) + u128::from(round)) % count;
-        &self.members[index as usize]
+        &self.members[proposer_index(height, round, self.members.len())]
     }
+}
+
+/// Where the proposer of `(height, round)` stands among `count` members in address order
+/// (§16.6), for a caller that has the addresses but not a [`ValidatorSet`]. `count > 0`.
+pub fn proposer_index(height: u64, round: u64, count: usize) -> usize {
+    ((u128::from(height) + u128::from(round)) % count as u128) as usize
 }
 
 #[cfg(test)]

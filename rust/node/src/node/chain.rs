@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use clp::{Address, ClpManager, Hash32};
+use clp_consensus::validators::proposer_index;
 use clp_consensus::{Block, Validator, ValidatorSet, ValidatorSetError};
 use ed25519_dalek::VerifyingKey;
 
@@ -157,7 +158,7 @@ pub fn next_proposers(manager: &ClpManager, head: u64, count: u64) -> BTreeSet<A
             continue;
         }
         members.sort();
-        proposers.insert(members[(h % members.len() as u64) as usize]);
+        proposers.insert(members[proposer_index(h, 0, members.len())]);
     }
     proposers
 }

@@ -641,12 +641,21 @@ impl Node {
         let resend = self
             .gossip
             .responses_due(self.pool.pooled().map(|p| p.response.key()), now);
-        // Someone else's response goes to those who can include it (§16.7's should).
-        let proposers = next_proposers(
-            &self.manager,
-            self.head.height,
-            self.manager.config().response_window,
-        );
+        // Someone else's response goes to those who can include it (§16.7's should); the
+        // set is only worked out when there is such a response to re-send.
+        let relayed = self
+            .pool
+            .pooled()
+            .any(|p| !p.own && resend_response(false, lazy, p.since, self.head.height));
+        let proposers = if relayed {
+            next_proposers(
+                &self.manager,
+                self.head.height,
+                self.manager.config().response_window,
+            )
+        } else {
+            BTreeSet::new()
+        };
         self.connected.clear();
         for peer in links.peers() {
             let Some(generation) = links.connected_generation(&peer) else {
@@ -660,6 +669,9 @@ impl Node {
                 if relays_due {
                     out.extend(self.relays_for(&peer).into_iter().map(|m| Out::To(peer, m)));
                 }
+            }
+            if !due.fresh && resend.is_empty() {
+                continue;
             }
             for p in self.pool.pooled() {
                 let key = p.response.key();
